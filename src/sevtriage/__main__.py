@@ -1,0 +1,5 @@
+import sys
+
+from sevtriage.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""Text normalisation shared by the rules and the model: accent folding and e-mail clean-up.
+
+Folding keeps one output character per input character, so a span found in folded text is the
+same span in the original text (the evidence shown to specialists is the customer's own words).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    decomposed = unicodedata.normalize("NFD", char)
+    base = decomposed[0] if decomposed else char
+    lowered = base.lower()
+    # "İ".lower() is two characters; keep the length promise by taking the first.
+    return lowered[0] if lowered else base
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip diacritics, one character out for each character in.
+
+    >>> fold("Nefunguje PRIHLÁSENIE, Žádný přístup")
+    'nefunguje prihlasenie, zadny pristup'
+    """
+    if text.isascii():
+        return text.lower()
+    return "".join(_fold_char(c) for c in text)
+
+
+# Lines that open a quoted earlier message. Everything from here on is history, not the new request.
+_QUOTE_HEADER = re.compile(
+    r"""^\s*(
+        -{2,}\s*(original\s+message|p[oô]vodn[aá]\s+spr[aá]va|p[uů]vodn[ií]\s+zpr[aá]va|forwarded\s+message)\s*-{2,}
+      | (on|dna|d[nň]a|dne)\s.{3,120}(wrote|nap[ií]sal|nap[ií]sala|napsal|napsala)\s*:?
+      | (from|od)\s*:\s.+\n\s*(sent|odoslan[eé]|odesl[aá]no|date|d[aá]tum|datum)\s*:
+    )""",
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
+)
+
+# A closing formula on its own line starts the signature. Only looked for in the second half of a
+# message, so "thanks, but the app still crashes" early on does not cut the request short.
+_SIGN_OFF = re.compile(
+    r"""^\s*(
+        --\s*
+      | (best|kind|warm)\s+regards[,.!]*
+      | regards[,.!]*
+      | thanks?( you)?( in advance)?[,.!]*
+      | cheers[,.!]*
+      | s\s+pozdravom[,.!]*
+      | s\s+pozdravem[,.!]*
+      | (s\s+)?(pekn[yý]m|p[eě]kn[yý]m)\s+pozdravom[,.!]*
+      | (sr[dď]e[cč]n[eě]|zdrav[ií]m)[,.!]*
+      | [dď]akujem[,.!]*( pekne[,.!]*)?
+      | d[eě]kuji[,.!]*( p[eě]kn[eě][,.!]*)?
+      | sent\s+from\s+my\s+.+
+      | odoslan[eé]\s+z\s+.+
+      | odesl[aá]no\s+z\s+.+
+    )\s*$""",
+    re.IGNORECASE | re.VERBOSE | re.MULTILINE,
+)
+
+
+def strip_quoted(body: str) -> str:
+    """Drop lines quoted with '>' and everything after a reply/forward header."""
+    header = _QUOTE_HEADER.search(body)
+    if header is not None and header.start() > 0:
+        body = body[: header.start()]
+    elif header is not None and header.start() == 0:
+        # A message that starts with a forward header: keep it, the forwarded text is the request.
+        pass
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+
+
+def strip_signature(body: str) -> str:
+    """Cut a trailing signature that starts with a sign-off line in the second half of the message."""
+    half = len(body) // 2
+    for match in _SIGN_OFF.finditer(body):
+        if match.start() >= half:
+            return body[: match.start()].rstrip()
+    return body
+
+
+def clean_body(body: str) -> str:
+    """The part of an e-mail body that the customer wrote for this request."""
+    if not body:
+        return ""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return strip_signature(strip_quoted(body)).strip()
+
+
+def request_text(subject: str, body: str) -> str:
+    """Subject and cleaned body as one text; what rules and model read."""
+    cleaned = clean_body(body)
+    subject = subject.strip()
+    # Reply subjects ("Re: Fw:") carry no signal.
+    subject = re.sub(r"^((re|fw|fwd|aw|odp|vs)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
+    if subject and cleaned:
+        return f"{subject}\n{cleaned}"
+    return subject or cleaned

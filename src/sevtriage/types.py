@@ -1,0 +1,194 @@
+"""Domain records that travel through the core: requests, rule matches, model opinions, decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, Literal
+
+
+class Severity(IntEnum):
+    """The four severity levels of the support policy; 1 is the most severe."""
+
+    CRITICAL = 1
+    HIGH = 2
+    MEDIUM = 3
+    LOW = 4
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in records (`critical`, `high`, `medium`, `low`)."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, value: object) -> Severity:
+        """Accept 1-4 (int or digit string) or a name; raise ValueError with what was allowed."""
+        if isinstance(value, Severity):
+            return value
+        if isinstance(value, bool):
+            raise ValueError(f"severity must be one of 1, 2, 3, 4; got {value!r}")
+        if isinstance(value, int) and 1 <= value <= 4:
+            return cls(value)
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in {"1", "2", "3", "4"}:
+                return cls(int(text))
+            for member in cls:
+                if member.label == text:
+                    return member
+        raise ValueError(f"severity must be one of 1, 2, 3, 4 (or critical, high, medium, low); got {value!r}")
+
+
+Source = Literal["rules", "model"]
+
+# Review reasons are open-ended strings in records; these are the ones the core emits.
+REVIEW_NO_RULE = "no_rule"
+REVIEW_RULE_CONFLICT = "rule_conflict"
+REVIEW_WEAK_RULES = "weak_rules_only"
+REVIEW_LOW_CONFIDENCE = "low_confidence"
+REVIEW_DISAGREE = "rules_model_disagree"
+REVIEW_CRITICAL_RISK = "possible_critical"
+REVIEW_NO_MODEL = "no_model"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One support request as it arrives."""
+
+    id: str
+    subject: str = ""
+    body: str = ""
+    received_at: datetime | None = None
+    plan: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Subject and body joined, the text the rules and the model read."""
+        if self.subject and self.body:
+            return f"{self.subject}\n{self.body}"
+        return self.subject or self.body
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """A rule that fired for a request, with the text that made it fire."""
+
+    id: str
+    severity: Severity
+    explanation: str
+    evidence: tuple[str, ...] = ()
+    strength: Literal["strong", "weak"] = "strong"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": int(self.severity),
+            "explanation": self.explanation,
+            "evidence": list(self.evidence),
+            "strength": self.strength,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """What the rule stage concluded: all matched rules, and a severity only when it is confident."""
+
+    matches: tuple[RuleMatch, ...]
+    severity: Severity | None
+    confident: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOpinion:
+    """The text model's view of a request."""
+
+    severity: Severity
+    probabilities: Mapping[int, float]
+    top_terms: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": int(self.severity),
+            "probabilities": {str(k): round(v, 4) for k, v in sorted(self.probabilities.items())},
+            "top_terms": list(self.top_terms),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """One response deadline: the instant (None when the policy sets no target) and what set it."""
+
+    due: datetime | None
+    target: str | None
+    clause: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "due": self.due.isoformat() if self.due else None,
+            "target": self.target,
+            "clause": self.clause,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Initial and ongoing response deadlines of one request."""
+
+    initial_response: Deadline
+    ongoing_response: Deadline
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "initial_response": self.initial_response.to_dict(),
+            "ongoing_response": self.ongoing_response.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one request, per the DESIGN.md record.
+
+    `severity` is None only when nothing could decide (rules unsure and no model loaded); such a
+    decision always has `needs_review` set.
+    """
+
+    id: str
+    severity: Severity | None
+    source: Source | None
+    confidence: float
+    needs_review: bool
+    review_reasons: tuple[str, ...]
+    matched_rules: tuple[RuleMatch, ...]
+    model: ModelOpinion | None
+    plan: str | None
+    received_at: datetime | None
+    deadlines: Deadlines | None
+    rules_version: str
+    model_version: str | None
+
+    @property
+    def severity_name(self) -> str | None:
+        return self.severity.label if self.severity is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready record of DESIGN.md."""
+        return {
+            "id": self.id,
+            "severity": int(self.severity) if self.severity is not None else None,
+            "severity_name": self.severity_name,
+            "source": self.source,
+            "confidence": round(self.confidence, 4),
+            "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
+            "matched_rules": [m.to_dict() for m in self.matched_rules],
+            "model": self.model.to_dict() if self.model else None,
+            "plan": self.plan,
+            "received_at": self.received_at.isoformat() if self.received_at else None,
+            "deadlines": self.deadlines.to_dict() if self.deadlines else None,
+            "rules_version": self.rules_version,
+            "model_version": self.model_version,
+        }
