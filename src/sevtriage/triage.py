@@ -49,7 +49,9 @@ class Triage:
 
     def classify_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """pandas in, pandas out: one row of decision fields per request row."""
-        raise NotImplementedError("classify_frame arrives with the intake pipeline")
+        from sevtriage.frames import classify_frame
+
+        return classify_frame(self, frame)
 
     def _decide(self, ticket: Ticket, verdict: RuleVerdict, opinion: ModelOpinion | None) -> Decision:
         combined = combine(verdict, opinion)
