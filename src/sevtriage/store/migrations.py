@@ -1,0 +1,146 @@
+"""Versioned schema migrations: an ordered list of steps and a table that records which ran.
+
+Each step is frozen once released: it builds its own table objects instead of using `schema`, so that a later
+change to the current schema cannot change what an old step does. All pending steps run in one transaction
+(SQLite and PostgreSQL both have transactional DDL), so a failed upgrade leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    text,
+)
+
+from sevtriage.errors import ConfigError
+from sevtriage.store.schema import schema_versions
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: its version number, a name for people, and the function that applies it."""
+
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_tables(conn: Connection) -> None:
+    meta = MetaData()
+    Table(
+        "requests",
+        meta,
+        Column("id", String(200), primary_key=True),
+        Column("subject", Text, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("fields_json", Text, nullable=False),
+        Column("plan", String(40)),
+        Column("received_at", DateTime),
+        Column("language", String(8), nullable=False),
+        Column("suggested_json", Text, nullable=False),
+        Column("suggested_severity", Integer),
+        Column("suggested_source", String(16)),
+        Column("confidence", Float, nullable=False),
+        Column("needs_review", Boolean, nullable=False),
+        Column("review_reasons", String(500), nullable=False),
+        Column("final_severity", Integer),
+        Column("status", String(16), nullable=False),
+        Column("deadlines_json", Text),
+        Column("initial_due", DateTime),
+        Column("reviewed_by", String(64)),
+        Column("reviewed_at", DateTime),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+        Column("version", Integer, nullable=False),
+    )
+    Table(
+        "actions",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("at", DateTime, nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("from_severity", Integer),
+        Column("to_severity", Integer),
+        Column("reason", Text),
+    )
+    Table(
+        "users",
+        meta,
+        Column("name", String(64), primary_key=True),
+        Column("password_hash", String(255), nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("active", Boolean, nullable=False),
+    )
+    meta.create_all(conn)
+
+
+def _v2_indexes(conn: Connection) -> None:
+    meta = MetaData()
+    requests = Table("requests", meta, autoload_with=conn)
+    actions = Table("actions", meta, autoload_with=conn)
+    # The queue reads pending requests in deadline order; the agreement report reads actions by day.
+    Index("ix_requests_queue", requests.c.needs_review, requests.c.status, requests.c.initial_due).create(conn)
+    Index("ix_actions_request", actions.c.request_id, actions.c.id).create(conn)
+    Index("ix_actions_at", actions.c.at).create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "requests, actions and users", _v1_tables),
+    Migration(2, "indexes for the queue and the agreement report", _v2_indexes),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied migration, 0 for an empty database."""
+    schema_versions.create(conn, checkfirst=True)
+    found = conn.execute(select(func.max(schema_versions.c.version))).scalar()
+    return int(found) if found is not None else 0
+
+
+def migrate(conn: Connection, *, target: int = LATEST, where: str = "the store") -> list[Migration]:
+    """Apply the pending migrations up to `target` inside the caller's transaction; return those applied.
+
+    Refuses a database whose schema is newer than this code knows, instead of writing to it.
+    """
+    if conn.dialect.name == "postgresql":
+        # Two service processes starting at once must not both run the same step.
+        conn.execute(text("SELECT pg_advisory_xact_lock(4815162342)"))
+    have = current_version(conn)
+    if have > LATEST:
+        raise ConfigError(
+            f"{where}: the database schema is version {have}, newer than this sevtriage knows (up to {LATEST}); "
+            "upgrade sevtriage, or point store_url at another database"
+        )
+    applied = []
+    for step in MIGRATIONS:
+        if have < step.version <= target:
+            step.apply(conn)
+            conn.execute(
+                insert(schema_versions).values(
+                    version=step.version, name=step.name, applied_at=datetime.now(UTC).replace(tzinfo=None)
+                )
+            )
+            applied.append(step)
+    return applied

@@ -1,0 +1,71 @@
+"""The current shape of the decision store's tables, for queries.
+
+The migrations in `sevtriage.store.migrations` build this shape step by step; a test checks that a freshly
+migrated database has exactly these columns, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# Every DateTime column holds UTC without an offset (portable between SQLite and PostgreSQL); the store
+# converts at its edge.
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("fields_json", Text, nullable=False),
+    Column("plan", String(40)),
+    Column("received_at", DateTime),
+    Column("language", String(8), nullable=False),
+    Column("suggested_json", Text, nullable=False),
+    Column("suggested_severity", Integer),
+    Column("suggested_source", String(16)),
+    Column("confidence", Float, nullable=False),
+    Column("needs_review", Boolean, nullable=False),
+    # "|no_rule|low_confidence|": one LIKE finds a reason on every database.
+    Column("review_reasons", String(500), nullable=False),
+    Column("final_severity", Integer),
+    Column("status", String(16), nullable=False),
+    Column("deadlines_json", Text),
+    Column("initial_due", DateTime),
+    Column("reviewed_by", String(64)),
+    Column("reviewed_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_severity", Integer),
+    Column("to_severity", Integer),
+    Column("reason", Text),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("active", Boolean, nullable=False),
+)
+
+schema_versions = Table(
+    "sevtriage_schema",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", DateTime, nullable=False),
+)

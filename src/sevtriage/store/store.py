@@ -1,0 +1,688 @@
+"""`DecisionStore`: the one module that talks to the database.
+
+Requests and their suggested decisions come in from the batch intake and the service; specialists' actions come
+in from the review desk. Every write is one transaction. Specialists' actions use optimistic concurrency: each
+request row has a version number, an action names the version the specialist saw, and an action on a version
+that has moved on is refused with `ReviewConflict` instead of overwriting the other specialist's work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    and_,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from sevtriage.errors import ConfigError, InputError, SevtriageError
+from sevtriage.review.language import guess_language
+from sevtriage.store import migrations
+from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
+from sevtriage.store.schema import actions, requests, users
+from sevtriage.types import Deadlines, Decision, Severity, Ticket
+
+Status = Literal["pending", "auto", "accepted", "changed"]
+SYSTEM_ACTOR = "sevtriage"
+REVIEWED: tuple[Status, ...] = ("accepted", "changed")
+
+
+class ReviewConflict(SevtriageError):
+    """Someone else acted on the request after the specialist opened it; nothing was saved."""
+
+
+class NotFound(SevtriageError):
+    """No stored request (or user) has that id."""
+
+
+class UserExists(SevtriageError):
+    """An account with that name exists already."""
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Aware instant to naive UTC for the database."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InputError(f"times must carry a UTC offset; got the naive time {value.isoformat()}")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One line of a request's history: who did what, when, from which severity to which, and why."""
+
+    request_id: str
+    actor: str
+    at: datetime
+    kind: str  # suggested, resuggested, accepted, changed
+    from_severity: Severity | None
+    to_severity: Severity | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request as the review desk sees it: the text, the suggestion, the outcome and its history."""
+
+    id: str
+    subject: str
+    body: str
+    fields: dict[str, str]
+    plan: str | None
+    received_at: datetime | None
+    language: str
+    suggested: Decision
+    final_severity: Severity | None
+    status: Status
+    deadlines: Deadlines | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    history: tuple[Action, ...] = field(default=())
+
+    @property
+    def severity(self) -> Severity | None:
+        """The severity in force: the specialist's when reviewed, else the suggestion."""
+        return self.final_severity if self.final_severity is not None else self.suggested.severity
+
+    @property
+    def reviewed(self) -> bool:
+        return self.status in REVIEWED
+
+    @property
+    def ticket(self) -> Ticket:
+        return Ticket(
+            id=self.id,
+            subject=self.subject,
+            body=self.body,
+            received_at=self.received_at,
+            plan=self.plan,
+            extra=dict(self.fields),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """What the specialist narrowed the queue to; None means any."""
+
+    severity: int | Literal["none"] | None = None
+    plan: str | None = None
+    reason: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    password_hash: str
+    created_at: datetime
+    active: bool
+
+
+def _reasons_column(reasons: Iterable[str]) -> str:
+    joined = "|".join(reasons)
+    return f"|{joined}|" if joined else ""
+
+
+def _queue_order() -> list[Any]:
+    # Earliest initial-response deadline first (an overdue one is the earliest of all); then requests with no
+    # severity yet (they may be critical), then those whose severity has no response target.
+    return [
+        case((requests.c.initial_due.is_(None), 1), else_=0),
+        case((requests.c.suggested_severity.is_(None), 0), else_=1),
+        requests.c.initial_due,
+        requests.c.received_at,
+        requests.c.id,
+    ]
+
+
+def _queue_key(row: StoredRequest) -> tuple[int, int, datetime, datetime, str]:
+    """The same order as `_queue_order`, in Python, for finding the next request after one that left the queue."""
+    initial = row.deadlines.initial_response.due if row.deadlines else None
+    low = datetime.min.replace(tzinfo=UTC)
+    return (
+        1 if initial is None else 0,
+        0 if row.suggested.severity is None else 1,
+        initial.astimezone(UTC) if initial else low,
+        row.received_at.astimezone(UTC) if row.received_at else low,
+        row.id,
+    )
+
+
+class DecisionStore:
+    """Stored requests, suggested decisions, specialists' actions and accounts.
+
+    Open with `DecisionStore.open(url)`: any SQLAlchemy URL (``sqlite:///sevtriage.db`` by default,
+    ``postgresql+psycopg://...`` when several service processes share one store). Migrations run on open.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- opening ---------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, *, clock: Callable[[], datetime] = _now) -> DecisionStore:
+        """Connect to `url`, bring its schema up to date, and return the store.
+
+        Raises `ConfigError` when the URL is not a database URL, the driver is missing or the database is out
+        of reach, with what to do about it.
+        """
+        engine = _create_engine(url)
+        store = cls(engine, clock=clock)
+        try:
+            with store._write() as conn:
+                migrations.migrate(conn, where=f"store {engine.url.render_as_string(hide_password=True)}")
+        except OperationalError as error:
+            engine.dispose()
+            raise ConfigError(
+                f"cannot open the decision store {engine.url.render_as_string(hide_password=True)}: "
+                f"{error.orig}; check store_url (SEVTRIAGE_STORE_URL) and that the database is reachable"
+            ) from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> DecisionStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sevtriage_immediate=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return migrations.current_version(conn)
+
+    # -- suggestions in --------------------------------------------------------------------------------------
+    def save(self, ticket: Ticket, decision: Decision) -> None:
+        """Store one request with its suggested decision (see `save_many`)."""
+        self.save_many([(ticket, decision)])
+
+    def save_many(self, pairs: Iterable[tuple[Ticket, Decision]]) -> int:
+        """Store requests with their suggested decisions in one transaction; return how many rows changed.
+
+        A new id is inserted. A known id that no specialist has reviewed yet gets the new suggestion (its version
+        moves on, so a specialist looking at the old one gets a conflict). A reviewed request is left alone:
+        the specialist's word stands. If anything fails, nothing of the batch is written.
+        """
+        now = self.clock()
+        changed = 0
+        with self._write() as conn:
+            batch: list[tuple[Ticket, Decision]] = []
+            for pair in pairs:
+                batch.append(pair)
+                if len(batch) >= 500:
+                    changed += self._save_batch(conn, batch, now)
+                    batch = []
+            if batch:
+                changed += self._save_batch(conn, batch, now)
+        return changed
+
+    def _save_batch(self, conn: Connection, batch: Sequence[tuple[Ticket, Decision]], now: datetime) -> int:
+        by_id: dict[str, tuple[Ticket, Decision]] = {}
+        for ticket, decision in batch:
+            if ticket.id != decision.id:
+                raise InputError(f"ticket id {ticket.id!r} and decision id {decision.id!r} differ; pair them by id")
+            by_id[ticket.id] = (ticket, decision)
+        existing = {
+            row.id: row
+            for row in conn.execute(
+                select(
+                    requests.c.id,
+                    requests.c.status,
+                    requests.c.suggested_json,
+                    requests.c.subject,
+                    requests.c.body,
+                    requests.c.suggested_severity,
+                ).where(requests.c.id.in_(list(by_id)))
+            )
+        }
+        new_rows: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        changed = 0
+        stamp = _utc(now)
+        for request_id, (ticket, decision) in by_id.items():
+            values = self._row_values(ticket, decision)
+            old = existing.get(request_id)
+            severity = int(decision.severity) if decision.severity is not None else None
+            if old is None:
+                new_rows.append({**values, "id": request_id, "created_at": stamp, "updated_at": stamp, "version": 1})
+                history.append(self._history_row(request_id, now, "suggested", None, severity, decision))
+                changed += 1
+            elif old.status in REVIEWED:
+                continue
+            elif (old.suggested_json, old.subject, old.body) != (values["suggested_json"], ticket.subject, ticket.body):
+                conn.execute(
+                    update(requests)
+                    .where(requests.c.id == request_id)
+                    .values(**values, updated_at=stamp, version=requests.c.version + 1)
+                )
+                history.append(
+                    self._history_row(request_id, now, "resuggested", old.suggested_severity, severity, decision)
+                )
+                changed += 1
+        if new_rows:
+            conn.execute(insert(requests), new_rows)
+        if history:
+            conn.execute(insert(actions), history)
+        return changed
+
+    @staticmethod
+    def _row_values(ticket: Ticket, decision: Decision) -> dict[str, Any]:
+        fields = {str(k): str(v) for k, v in ticket.extra.items()}
+        language = fields.get("language") or guess_language(ticket.text)
+        initial = decision.deadlines.initial_response.due if decision.deadlines else None
+        return {
+            "subject": ticket.subject,
+            "body": ticket.body,
+            "fields_json": json.dumps(fields, ensure_ascii=False, sort_keys=True),
+            "plan": ticket.plan or decision.plan,
+            "received_at": _utc(ticket.received_at or decision.received_at),
+            "language": language[:8],
+            "suggested_json": decision_to_json(decision),
+            "suggested_severity": int(decision.severity) if decision.severity is not None else None,
+            "suggested_source": decision.source,
+            "confidence": float(decision.confidence),
+            "needs_review": bool(decision.needs_review),
+            "review_reasons": _reasons_column(decision.review_reasons),
+            "final_severity": None,
+            "status": "pending" if decision.needs_review else "auto",
+            "deadlines_json": deadlines_to_json(decision.deadlines),
+            "initial_due": _utc(initial),
+            "reviewed_by": None,
+            "reviewed_at": None,
+        }
+
+    @staticmethod
+    def _history_row(
+        request_id: str, at: datetime, kind: str, old: int | None, new: int | None, decision: Decision
+    ) -> dict[str, Any]:
+        why = ", ".join(decision.review_reasons) if decision.review_reasons else "no review needed"
+        source = decision.source or "nothing decided"
+        return {
+            "request_id": request_id,
+            "actor": SYSTEM_ACTOR,
+            "at": _utc(at),
+            "kind": kind,
+            "from_severity": old,
+            "to_severity": new,
+            "reason": f"{source}; {why}",
+        }
+
+    # -- specialists' actions --------------------------------------------------------------------------------
+    def review(
+        self,
+        request_id: str,
+        *,
+        actor: str,
+        expected_version: int,
+        action: Literal["accept", "change"],
+        severity: Severity | int | None = None,
+        reason: str | None = None,
+        deadlines: Callable[[Severity, StoredRequest], Deadlines | None] | None = None,
+    ) -> StoredRequest:
+        """Accept the severity in force, or change it (a reason is required); return the request afterwards.
+
+        `expected_version` is the version the specialist saw. If the request moved on since, nothing is saved
+        and `ReviewConflict` says who changed it, when and how. `deadlines(severity, request)` recomputes the
+        response deadlines for a changed severity (from the arrival time); without it they stay as they were.
+        """
+        now = self.clock()
+        reason = (reason or "").strip() or None
+        with self._write() as conn:
+            current = self._load(conn, request_id, with_history=False)
+            if current.version != expected_version:
+                raise self._conflict(conn, current, expected_version)
+            before = current.severity
+            if action == "accept":
+                if before is None:
+                    raise InputError(
+                        f"request {request_id} has no suggested severity to accept; choose a severity (1-4) "
+                        "and give a reason"
+                    )
+                after = before
+                kind = "accepted"
+            elif action == "change":
+                if severity is None:
+                    raise InputError("changing the severity needs the new severity: one of 1, 2, 3, 4")
+                after = Severity.parse(severity)
+                if reason is None:
+                    raise InputError(
+                        f"changing the severity of {request_id} to {int(after)} needs a reason; write why the "
+                        "suggestion was wrong (it is kept in the history and helps fix the rules)"
+                    )
+                if after == before and current.reviewed:
+                    raise InputError(
+                        f"request {request_id} already has severity {int(after)}; to keep it, accept instead"
+                    )
+                kind = "changed" if after != current.suggested.severity else "accepted"
+            else:  # pragma: no cover - the web layer and the CLI only pass the two literals
+                raise InputError(f"action must be one of accept, change; got {action!r}")
+            new_deadlines = current.deadlines
+            if deadlines is not None and (after != before or new_deadlines is None):
+                new_deadlines = deadlines(after, current)
+            initial = new_deadlines.initial_response.due if new_deadlines else None
+            result = conn.execute(
+                update(requests)
+                .where(and_(requests.c.id == request_id, requests.c.version == expected_version))
+                .values(
+                    final_severity=int(after),
+                    status=kind,
+                    deadlines_json=deadlines_to_json(new_deadlines),
+                    initial_due=_utc(initial),
+                    reviewed_by=actor,
+                    reviewed_at=_utc(now),
+                    updated_at=_utc(now),
+                    version=expected_version + 1,
+                )
+            )
+            if result.rowcount != 1:
+                # Another process committed between our read and our write (possible on PostgreSQL).
+                raise self._conflict(conn, self._load(conn, request_id, with_history=False), expected_version)
+            conn.execute(
+                insert(actions).values(
+                    request_id=request_id,
+                    actor=actor,
+                    at=_utc(now),
+                    kind=kind,
+                    from_severity=int(before) if before is not None else None,
+                    to_severity=int(after),
+                    reason=reason,
+                )
+            )
+            return self._load(conn, request_id, with_history=True)
+
+    def _conflict(self, conn: Connection, current: StoredRequest, expected: int) -> ReviewConflict:
+        last = (
+            conn.execute(
+                select(actions).where(actions.c.request_id == current.id).order_by(actions.c.id.desc()).limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        what = "changed"
+        if last is not None:
+            act = _action(last)
+            sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
+            when = act.at.strftime("%Y-%m-%d %H:%M UTC")
+            what = f"{act.kind} by {act.actor} at {when} (severity {sev})"
+        return ReviewConflict(
+            f"request {current.id} was {what} after you opened it (you saw version {expected}, it is now version "
+            f"{current.version}); nothing was saved. Reload the request, look at what changed, and act again."
+        )
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def get(self, request_id: str) -> StoredRequest:
+        """The stored request with its history; `NotFound` when there is none."""
+        with self._read() as conn:
+            return self._load(conn, request_id, with_history=True)
+
+    def _load(self, conn: Connection, request_id: str, *, with_history: bool) -> StoredRequest:
+        row = conn.execute(select(requests).where(requests.c.id == request_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no stored request has the id {request_id!r}")
+        history: tuple[Action, ...] = ()
+        if with_history:
+            history = tuple(
+                _action(a)
+                for a in conn.execute(
+                    select(actions).where(actions.c.request_id == request_id).order_by(actions.c.id)
+                ).mappings()
+            )
+        return _stored(row, history)
+
+    def _filtered(self, where: QueueFilter) -> Any:
+        query = select(requests).where(requests.c.needs_review.is_(True), requests.c.status == "pending")
+        if where.severity == "none":
+            query = query.where(requests.c.suggested_severity.is_(None))
+        elif where.severity is not None:
+            query = query.where(requests.c.suggested_severity == int(where.severity))
+        if where.plan:
+            query = query.where(requests.c.plan == where.plan)
+        if where.language:
+            query = query.where(requests.c.language == where.language)
+        if where.reason:
+            query = query.where(requests.c.review_reasons.contains(f"|{where.reason}|", autoescape=True))
+        return query
+
+    def queue(self, where: QueueFilter | None = None, *, limit: int | None = 200) -> list[StoredRequest]:
+        """Requests waiting for review, most urgent first (see `_queue_order`)."""
+        query = self._filtered(where or QueueFilter()).order_by(*_queue_order())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_stored(row, ()) for row in conn.execute(query).mappings()]
+
+    def count_queue(self, where: QueueFilter | None = None) -> int:
+        query = self._filtered(where or QueueFilter())
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+
+    def next_in_queue(self, after: StoredRequest, where: QueueFilter | None = None) -> StoredRequest | None:
+        """The waiting request after `after` in queue order, wrapping around; None when nothing else waits."""
+        waiting = [r for r in self.queue(where, limit=None) if r.id != after.id]
+        if not waiting:
+            return None
+        key = _queue_key(after)
+        later = [r for r in waiting if _queue_key(r) > key]
+        return later[0] if later else waiting[0]
+
+    def queue_facets(self) -> dict[str, list[str]]:
+        """The plans, languages and review reasons present in the queue, for the filter menus."""
+        base = self._filtered(QueueFilter()).subquery()
+        with self._read() as conn:
+            plans = sorted(p for (p,) in conn.execute(select(base.c.plan).distinct()) if p)
+            languages = sorted(x for (x,) in conn.execute(select(base.c.language).distinct()) if x)
+            reasons = sorted(
+                {r for (raw,) in conn.execute(select(base.c.review_reasons).distinct()) for r in raw.split("|") if r}
+            )
+        return {"plan": plans, "language": languages, "reason": reasons}
+
+    def reviewed(self) -> list[StoredRequest]:
+        """Every request a specialist has accepted or changed, oldest review first."""
+        query = select(requests).where(requests.c.status.in_(REVIEWED)).order_by(requests.c.reviewed_at, requests.c.id)
+        with self._read() as conn:
+            return [_stored(row, ()) for row in conn.execute(query).mappings()]
+
+    def actions(self, *, kinds: Sequence[str] | None = None) -> list[Action]:
+        query = select(actions).order_by(actions.c.at, actions.c.id)
+        if kinds is not None:
+            query = query.where(actions.c.kind.in_(list(kinds)))
+        with self._read() as conn:
+            return [_action(row) for row in conn.execute(query).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        """How many stored requests are in each status."""
+        with self._read() as conn:
+            rows = conn.execute(select(requests.c.status, func.count()).group_by(requests.c.status)).all()
+        return {str(status): int(n) for status, n in rows}
+
+    # -- accounts --------------------------------------------------------------------------------------------
+    def add_user(self, name: str, password_hash: str) -> User:
+        now = self.clock()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    insert(users).values(name=name, password_hash=password_hash, created_at=_utc(now), active=True)
+                )
+        except IntegrityError:
+            raise UserExists(
+                f"a specialist named {name!r} exists already; choose another name or set a new password with "
+                f"`sevtriage users passwd {name}`"
+            ) from None
+        return User(name=name, password_hash=password_hash, created_at=now, active=True)
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                update(users).where(users.c.name == name).values(password_hash=password_hash, active=True)
+            )
+            if done.rowcount != 1:
+                raise NotFound(f"no specialist is named {name!r}; create the account with `sevtriage users add {name}`")
+
+    def set_active(self, name: str, active: bool) -> None:
+        with self._write() as conn:
+            done = conn.execute(update(users).where(users.c.name == name).values(active=active))
+            if done.rowcount != 1:
+                raise NotFound(f"no specialist is named {name!r}")
+
+    def get_user(self, name: str) -> User | None:
+        with self._read() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+        return _user(row) if row is not None else None
+
+    def list_users(self) -> list[User]:
+        with self._read() as conn:
+            return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
+
+
+def _sev(value: Severity | None) -> str:
+    return str(int(value)) if value is not None else "none"
+
+
+def _maybe_severity(value: object) -> Severity | None:
+    return Severity.parse(value) if value is not None else None
+
+
+def _action(row: RowMapping) -> Action:
+    at = _aware(row["at"])
+    assert at is not None
+    return Action(
+        request_id=row["request_id"],
+        actor=row["actor"],
+        at=at,
+        kind=row["kind"],
+        from_severity=_maybe_severity(row["from_severity"]),
+        to_severity=_maybe_severity(row["to_severity"]),
+        reason=row["reason"],
+    )
+
+
+def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
+    created = _aware(row["created_at"])
+    updated = _aware(row["updated_at"])
+    assert created is not None and updated is not None
+    return StoredRequest(
+        id=row["id"],
+        subject=row["subject"],
+        body=row["body"],
+        fields=dict(json.loads(row["fields_json"])),
+        plan=row["plan"],
+        received_at=_aware(row["received_at"]),
+        language=row["language"],
+        suggested=decision_from_json(row["suggested_json"]),
+        final_severity=_maybe_severity(row["final_severity"]),
+        status=row["status"],
+        deadlines=deadlines_from_json(row["deadlines_json"]),
+        reviewed_by=row["reviewed_by"],
+        reviewed_at=_aware(row["reviewed_at"]),
+        created_at=created,
+        updated_at=updated,
+        version=int(row["version"]),
+        history=history,
+    )
+
+
+def _user(row: RowMapping) -> User:
+    created = _aware(row["created_at"])
+    assert created is not None
+    return User(name=row["name"], password_hash=row["password_hash"], created_at=created, active=bool(row["active"]))
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"store_url {url!r} is not a database URL; use e.g. sqlite:///sevtriage.db or "
+            "postgresql+psycopg://user:password@host/dbname"
+        ) from None
+    options: dict[str, Any] = {}
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite:
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            # One shared connection, or every connection would see its own empty database.
+            options["poolclass"] = StaticPool
+        elif not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    try:
+        engine = create_engine(parsed, **options)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as error:
+        raise ConfigError(
+            f"store_url {parsed.render_as_string(hide_password=True)} needs a database driver that is not installed "
+            f"({error}); for PostgreSQL run `pip install 'psycopg[binary]'` and use postgresql+psycopg://..."
+        ) from None
+    if is_sqlite:
+        _sqlite_transactions(engine, wal=bool(parsed.database) and parsed.database != ":memory:")
+    return engine
+
+
+def _sqlite_transactions(engine: Engine, *, wal: bool) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+
+    The sqlite3 module's own transaction handling does not wrap DDL and begins lazily; this is the recipe from
+    the SQLAlchemy SQLite dialect documentation ("Serializable isolation / Savepoints / Transactional DDL").
+    Write transactions take the write lock at BEGIN so that two writers queue up instead of one failing when it
+    upgrades a read lock.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        if wal:
+            # Readers (the review pages) keep reading while a batch is being written.
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sevtriage_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

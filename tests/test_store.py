@@ -1,0 +1,467 @@
+"""The decision store: round trips, migrations, the review queue, conflicts and crash safety."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, inspect, text
+
+from sevtriage.errors import ConfigError, InputError
+from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest, UserExists, migrations
+from sevtriage.store.codec import decision_from_json, decision_to_json
+from sevtriage.store.schema import metadata
+from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
+
+ARRIVAL = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def deadlines(initial: datetime | None, ongoing: datetime | None = None, target: str = "4 business hours") -> Deadlines:
+    return Deadlines(
+        initial_response=Deadline(initial, target if initial else None, "standard, severity 2, initial response"),
+        ongoing_response=Deadline(ongoing, "1 business day" if ongoing else None, "standard, severity 2, ongoing"),
+    )
+
+
+def pair(
+    request_id: str,
+    severity: int | None = 2,
+    *,
+    needs_review: bool = True,
+    reasons: tuple[str, ...] = ("low_confidence",),
+    due: datetime | None = ARRIVAL + timedelta(hours=4),
+    plan: str = "standard",
+    subject: str = "Export fails",
+    body: str = "The nightly export fails with error 500.",
+    source: str | None = "model",
+) -> tuple[Ticket, Decision]:
+    ticket = Ticket(
+        id=request_id, subject=subject, body=body, received_at=ARRIVAL, plan=plan, extra={"channel": "mail"}
+    )
+    decision = Decision(
+        id=request_id,
+        severity=Severity(severity) if severity is not None else None,
+        source=source,  # type: ignore[arg-type]
+        confidence=0.61,
+        needs_review=needs_review,
+        review_reasons=reasons,
+        matched_rules=(
+            RuleMatch(
+                "export-broken",
+                Severity.MEDIUM,
+                "A broken export is a loss of non-critical function.",
+                ("export fails",),
+            ),
+        ),
+        model=ModelOpinion(Severity.HIGH, {1: 0.1, 2: 0.5, 3: 0.3, 4: 0.1}, ("export", "fails")),
+        plan=plan,
+        received_at=ARRIVAL,
+        deadlines=deadlines(due) if due is not None or severity is not None else None,
+        rules_version="rules-1",
+        model_version="model-1",
+    )
+    return ticket, decision
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DecisionStore]:
+    with DecisionStore.open(f"sqlite:///{tmp_path / 'store.db'}", clock=lambda: NOW) as opened:
+        yield opened
+
+
+def test_a_saved_request_comes_back_with_its_text_fields_suggestion_and_history(store: DecisionStore) -> None:
+    ticket, decision = pair("T-1", body="Žiadny prístup, <script>alert(1)</script>")
+    assert store.save_many([(ticket, decision)]) == 1
+    got = store.get("T-1")
+    assert (got.subject, got.body, got.fields, got.plan) == (
+        ticket.subject,
+        ticket.body,
+        {"channel": "mail"},
+        "standard",
+    )
+    assert got.received_at == ARRIVAL
+    assert got.suggested.to_dict() == decision.to_dict()
+    assert (got.status, got.final_severity, got.severity, got.version) == ("pending", None, Severity.HIGH, 1)
+    assert [(a.actor, a.kind, a.from_severity, a.to_severity, a.reason) for a in got.history] == [
+        ("sevtriage", "suggested", None, Severity.HIGH, "model; low_confidence")
+    ]
+
+
+def test_an_unknown_id_is_not_found_with_the_id_in_the_message(store: DecisionStore) -> None:
+    with pytest.raises(NotFound, match="no stored request has the id 'nope'"):
+        store.get("nope")
+
+
+def test_a_new_store_is_migrated_to_the_latest_schema_and_reopening_keeps_the_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'store.db'}"
+    with DecisionStore.open(url) as first:
+        assert first.schema_version() == migrations.LATEST
+        first.save(*pair("T-1"))
+    with DecisionStore.open(url) as again:
+        assert again.schema_version() == migrations.LATEST
+        assert again.get("T-1").version == 1
+
+
+def test_a_database_at_version_1_is_upgraded_on_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        assert [m.version for m in migrations.migrate(conn, target=1)] == [1]
+    assert "ix_requests_queue" not in {i["name"] for i in inspect(engine).get_indexes("requests")}
+    engine.dispose()
+    with DecisionStore.open(url) as store:
+        assert store.schema_version() == migrations.LATEST
+        assert "ix_requests_queue" in {i["name"] for i in inspect(store.engine).get_indexes("requests")}
+
+
+def test_the_migrated_schema_has_exactly_the_columns_the_queries_use(store: DecisionStore) -> None:
+    found = inspect(store.engine)
+    for table in metadata.sorted_tables:
+        assert [c["name"] for c in found.get_columns(table.name)] == [c.name for c in table.columns], table.name
+
+
+def test_a_database_from_a_newer_sevtriage_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    DecisionStore.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO sevtriage_schema (version, name, applied_at) VALUES (99, 'future', '2030-01-01')")
+        )
+    engine.dispose()
+    with pytest.raises(
+        ConfigError, match=r"schema is version 99, newer than this sevtriage knows \(up to 2\); upgrade"
+    ):
+        DecisionStore.open(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "store_url 'not a url' is not a database URL; use e.g. sqlite:///sevtriage.db"),
+        ("mysql+mysqldb://u:secret@db/x", "needs a database driver that is not installed"),
+    ],
+)
+def test_a_bad_store_url_says_what_to_use(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        DecisionStore.open(url)
+    assert message in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+def test_an_unreachable_sqlite_file_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "dir.db"
+    blocker.mkdir()
+    with pytest.raises(ConfigError, match=r"cannot open the decision store .*check store_url"):
+        DecisionStore.open(f"sqlite:///{blocker}")
+
+
+def test_the_queue_puts_overdue_first_then_by_deadline_then_unknown_severity_then_no_target(
+    store: DecisionStore,
+) -> None:
+    store.save_many(
+        [
+            pair("later", due=NOW + timedelta(hours=3)),
+            pair("no-target", severity=3, due=None),
+            pair("overdue", due=NOW - timedelta(hours=1)),
+            pair("unknown", severity=None, due=None, source=None, reasons=("no_rule", "no_model")),
+            pair("soon", due=NOW + timedelta(minutes=20)),
+            pair("auto", needs_review=False, reasons=(), due=NOW - timedelta(hours=5)),
+        ]
+    )
+    assert [r.id for r in store.queue()] == ["overdue", "soon", "later", "unknown", "no-target"]
+    assert store.count_queue() == 5
+    assert store.counts() == {"pending": 5, "auto": 1}
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (QueueFilter(severity=2), ["a", "b"]),
+        (QueueFilter(severity="none"), ["c"]),
+        (QueueFilter(plan="premier"), ["b"]),
+        (QueueFilter(reason="no_rule"), ["c"]),
+        (QueueFilter(reason="no"), []),  # a reason matches whole, not as a prefix
+        (QueueFilter(reason="%"), []),  # LIKE wildcards are taken literally
+        (QueueFilter(language="sk"), ["b"]),
+        (QueueFilter(severity=2, plan="standard"), ["a"]),
+    ],
+)
+def test_queue_filters(store: DecisionStore, where: QueueFilter, expected: list[str]) -> None:
+    store.save_many(
+        [
+            pair("a", due=NOW + timedelta(hours=1)),
+            pair(
+                "b",
+                plan="premier",
+                subject="Nefunguje prihlásenie",
+                body="Nemôžeme sa prihlásiť, prosím.",
+                due=NOW + timedelta(hours=2),
+            ),
+            pair("c", severity=None, due=None, source=None, reasons=("no_rule", "no_model")),
+        ]
+    )
+    assert [r.id for r in store.queue(where)] == expected
+    assert store.count_queue(where) == len(expected)
+
+
+def test_facets_list_what_the_queue_holds(store: DecisionStore) -> None:
+    store.save_many([pair("a"), pair("b", plan="premier", reasons=("no_rule", "rule_conflict"))])
+    assert store.queue_facets() == {
+        "plan": ["premier", "standard"],
+        "language": ["en"],
+        "reason": ["low_confidence", "no_rule", "rule_conflict"],
+    }
+
+
+def test_next_in_queue_follows_the_order_and_wraps(store: DecisionStore) -> None:
+    store.save_many([pair(i, due=NOW + timedelta(hours=h)) for i, h in (("x", 1), ("y", 2), ("z", 3))])
+    assert [store.next_in_queue(store.get(i)).id for i in "xyz"] == ["y", "z", "x"]  # type: ignore[union-attr]
+    done = store.review("y", actor="alice", expected_version=1, action="accept")
+    assert store.next_in_queue(done).id == "z"  # type: ignore[union-attr]
+
+
+def test_resaving_updates_an_unreviewed_suggestion_but_never_a_reviewed_one(store: DecisionStore) -> None:
+    store.save_many([pair("open"), pair("done")])
+    store.review("done", actor="alice", expected_version=1, action="accept")
+    assert store.save_many([pair("open"), pair("done")]) == 0  # the same suggestion again changes nothing
+    assert store.save_many([pair("open", severity=1), pair("done", severity=1)]) == 1
+    reopened, reviewed = store.get("open"), store.get("done")
+    assert (reopened.suggested.severity, reopened.version, reopened.history[-1].kind) == (
+        Severity.CRITICAL,
+        2,
+        "resuggested",
+    )
+    assert (reviewed.suggested.severity, reviewed.final_severity, reviewed.version) == (Severity.HIGH, Severity.HIGH, 2)
+
+
+def test_accept_and_change_are_recorded_with_who_when_from_to_and_why(store: DecisionStore) -> None:
+    store.save_many([pair("A"), pair("C")])
+    accepted = store.review("A", actor="alice", expected_version=1, action="accept")
+    assert (accepted.status, accepted.final_severity, accepted.reviewed_by, accepted.version) == (
+        "accepted",
+        Severity.HIGH,
+        "alice",
+        2,
+    )
+    new = deadlines(ARRIVAL + timedelta(hours=1), target="1 business hour")
+    changed = store.review(
+        "C",
+        actor="bob",
+        expected_version=1,
+        action="change",
+        severity=1,
+        reason="whole shop is down",
+        deadlines=lambda severity, request: new if severity == Severity.CRITICAL else None,
+    )
+    assert (changed.status, changed.final_severity, changed.deadlines) == ("changed", Severity.CRITICAL, new)
+    last = changed.history[-1]
+    assert (last.actor, last.at, last.kind, last.from_severity, last.to_severity, last.reason) == (
+        "bob",
+        NOW,
+        "changed",
+        Severity.HIGH,
+        Severity.CRITICAL,
+        "whole shop is down",
+    )
+    assert [r.id for r in store.queue()] == []
+    assert [r.id for r in store.reviewed()] == ["A", "C"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"action": "change", "severity": 1}, "changing the severity of T to 1 needs a reason; write why"),
+        ({"action": "change", "severity": 1, "reason": "   "}, "changing the severity of T to 1 needs a reason"),
+        ({"action": "change", "reason": "x"}, "changing the severity needs the new severity: one of 1, 2, 3, 4"),
+        ({"action": "change", "severity": 7, "reason": "x"}, "severity must be one of 1, 2, 3, 4"),
+    ],
+)
+def test_a_change_without_severity_or_reason_is_refused_and_nothing_changes(
+    store: DecisionStore, kwargs: dict[str, object], message: str
+) -> None:
+    store.save(*pair("T"))
+    with pytest.raises((InputError, ValueError), match=message):
+        store.review("T", actor="alice", expected_version=1, **kwargs)  # type: ignore[arg-type]
+    assert store.get("T").version == 1
+
+
+def test_accepting_when_nothing_was_suggested_asks_for_a_severity(store: DecisionStore) -> None:
+    store.save(*pair("T", severity=None, due=None, source=None))
+    with pytest.raises(InputError, match="has no suggested severity to accept; choose a severity"):
+        store.review("T", actor="alice", expected_version=1, action="accept")
+
+
+def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    seen_by_alice = store.get("T").version
+    seen_by_bob = store.get("T").version
+    store.review("T", actor="alice", expected_version=seen_by_alice, action="accept")
+    with pytest.raises(ReviewConflict) as caught:
+        store.review("T", actor="bob", expected_version=seen_by_bob, action="change", severity=1, reason="worse")
+    assert str(caught.value) == (
+        "request T was accepted by alice at 2026-11-24 12:00 UTC (severity 2 → 2) after you opened it (you saw "
+        "version 1, it is now version 2); nothing was saved. Reload the request, look at what changed, and act again."
+    )
+    after = store.get("T")
+    assert (after.final_severity, after.reviewed_by, [a.actor for a in after.history]) == (
+        Severity.HIGH,
+        "alice",
+        ["sevtriage", "alice"],
+    )
+
+
+def test_of_many_specialists_racing_on_one_version_exactly_one_wins(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def act(name: str) -> None:
+        try:
+            store.review("T", actor=name, expected_version=1, action="change", severity=1, reason=name)
+            result = "ok"
+        except ReviewConflict:
+            result = "conflict"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=act, args=(f"s{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict"] * 5 + ["ok"]
+    assert len(store.get("T").history) == 2
+
+
+def test_an_error_inside_a_review_leaves_the_request_as_it_was(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+
+    def broken(severity: Severity, request: StoredRequest) -> Deadlines:
+        raise RuntimeError("policy exploded")
+
+    with pytest.raises(RuntimeError):
+        store.review("T", actor="alice", expected_version=1, action="change", severity=1, reason="x", deadlines=broken)
+    after = store.get("T")
+    assert (after.version, after.status, len(after.history)) == (1, "pending", 1)
+
+
+def test_an_error_in_the_middle_of_a_batch_writes_nothing_of_it(store: DecisionStore) -> None:
+    store.save(*pair("before"))
+
+    def rows() -> Iterator[tuple[Ticket, Decision]]:
+        for i in range(1200):
+            if i == 1100:
+                raise InputError("row 1101: received_at is not a time")
+            yield pair(f"B-{i}")
+
+    with pytest.raises(InputError):
+        store.save_many(rows())
+    assert store.counts() == {"pending": 1}
+    assert [a.request_id for a in store.actions()] == ["before"]
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import datetime, timezone
+    sys.path.insert(0, {tests!r})
+    from test_store import pair
+    from sevtriage.store import DecisionStore
+
+    store = DecisionStore.open({url!r})
+
+    def rows():
+        for i in range(1200):
+            if i == 1100:
+                # 1000 rows are written inside the open transaction by now; die without any clean-up.
+                print("dying", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield pair(f"B-{{i}}")
+
+    store.save_many(rows())
+    """
+)
+
+
+def test_a_process_killed_in_the_middle_of_a_batch_leaves_nothing_half_written(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    with DecisionStore.open(url) as store:
+        store.save(*pair("before"))
+    script = CRASH_SCRIPT.format(tests=str(Path(__file__).parent), url=url)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert done.stdout.strip() == "dying"
+    with DecisionStore.open(url) as store:
+        assert store.counts() == {"pending": 1}
+        assert [a.request_id for a in store.actions()] == ["before"]
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        # The store still takes writes after the crash.
+        assert store.save_many([pair("after")]) == 1
+
+
+def test_accounts(store: DecisionStore) -> None:
+    store.add_user("alice", "hash-1")
+    with pytest.raises(
+        UserExists, match=r"a specialist named 'alice' exists already; .*`sevtriage users passwd alice`"
+    ):
+        store.add_user("alice", "hash-2")
+    store.set_password("alice", "hash-3")
+    store.set_active("alice", False)
+    alice = store.get_user("alice")
+    assert alice is not None and (alice.password_hash, alice.active) == ("hash-3", False)
+    assert store.get_user("bob") is None
+    with pytest.raises(
+        NotFound, match=r"no specialist is named 'bob'; create the account with `sevtriage users add bob`"
+    ):
+        store.set_password("bob", "x")
+    assert [u.name for u in store.list_users()] == ["alice"]
+
+
+def test_naive_times_are_refused_with_the_time_in_the_message(store: DecisionStore) -> None:
+    ticket, decision = pair("T")
+    naive = replace(ticket, received_at=datetime(2026, 11, 24, 9, 0))
+    with pytest.raises(InputError, match="times must carry a UTC offset; got the naive time 2026-11-24T09:00:00"):
+        store.save(naive, decision)
+
+
+_severities = st.sampled_from(list(Severity))
+_words = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    severity=st.none() | _severities,
+    evidence=st.lists(_words, max_size=3),
+    probabilities=st.lists(st.floats(0, 1).map(lambda f: round(f, 4)), min_size=4, max_size=4),
+    reasons=st.lists(st.sampled_from(["no_rule", "low_confidence", "rule_conflict"]), max_size=3, unique=True),
+    offset_minutes=st.integers(-12 * 60, 14 * 60),
+)
+def test_the_decision_codec_round_trips(
+    severity: Severity | None, evidence: list[str], probabilities: list[float], reasons: list[str], offset_minutes: int
+) -> None:
+    from datetime import timezone
+
+    zone = timezone(timedelta(minutes=offset_minutes))
+    _, base = pair("T")
+    decision = replace(
+        base,
+        severity=severity,
+        review_reasons=tuple(reasons),
+        matched_rules=(RuleMatch("r", Severity.LOW, "why", tuple(evidence), "weak"),),
+        model=ModelOpinion(Severity.LOW, dict(zip(range(1, 5), probabilities, strict=True)), tuple(evidence)),
+        received_at=ARRIVAL.astimezone(zone),
+    )
+    assert decision_from_json(decision_to_json(decision)) == decision
