@@ -1,0 +1,199 @@
+"""Writing decisions (JSONL or flat CSV) and rejects (JSONL), one batch at a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+from sevtriage.errors import InputError
+from sevtriage.intake import Reject
+from sevtriage.types import Decision, Ticket
+
+OutputFormat = Literal["jsonl", "csv"]
+OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv")
+LIST_SEPARATOR = "|"
+
+# The flat record: one column per scalar of the decision; lists joined with "|"; the model's probabilities
+# one column per severity; each deadline as its instant and the target that set it.
+FLAT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "severity",
+    "severity_name",
+    "source",
+    "confidence",
+    "needs_review",
+    "review_reasons",
+    "matched_rules",
+    "matched_severities",
+    "evidence",
+    "model_severity",
+    "model_p1",
+    "model_p2",
+    "model_p3",
+    "model_p4",
+    "model_top_terms",
+    "plan",
+    "received_at",
+    "initial_response_due",
+    "initial_response_target",
+    "ongoing_response_due",
+    "ongoing_response_target",
+    "rules_version",
+    "model_version",
+)
+
+
+def flat_record(decision: Decision) -> dict[str, Any]:
+    """The decision as one flat row of typed values (lists stay lists; `csv_row` joins them)."""
+    model = decision.model
+    probabilities = model.probabilities if model is not None else {}
+    deadlines = decision.deadlines
+    initial = deadlines.initial_response if deadlines is not None else None
+    ongoing = deadlines.ongoing_response if deadlines is not None else None
+    return {
+        "id": decision.id,
+        "severity": int(decision.severity) if decision.severity is not None else None,
+        "severity_name": decision.severity_name,
+        "source": decision.source,
+        "confidence": round(decision.confidence, 4),
+        "needs_review": decision.needs_review,
+        "review_reasons": list(decision.review_reasons),
+        "matched_rules": [m.id for m in decision.matched_rules],
+        "matched_severities": [int(m.severity) for m in decision.matched_rules],
+        "evidence": [e for m in decision.matched_rules for e in m.evidence],
+        "model_severity": int(model.severity) if model is not None else None,
+        "model_p1": _probability(probabilities, 1) if model is not None else None,
+        "model_p2": _probability(probabilities, 2) if model is not None else None,
+        "model_p3": _probability(probabilities, 3) if model is not None else None,
+        "model_p4": _probability(probabilities, 4) if model is not None else None,
+        "model_top_terms": list(model.top_terms) if model is not None else [],
+        "plan": decision.plan,
+        "received_at": decision.received_at,
+        "initial_response_due": initial.due if initial is not None else None,
+        "initial_response_target": initial.target if initial is not None else None,
+        "ongoing_response_due": ongoing.due if ongoing is not None else None,
+        "ongoing_response_target": ongoing.target if ongoing is not None else None,
+        "rules_version": decision.rules_version,
+        "model_version": decision.model_version,
+    }
+
+
+def _probability(probabilities: Any, severity: int) -> float:
+    return round(float(probabilities.get(severity, 0.0)), 4)
+
+
+def csv_row(decision: Decision) -> list[str]:
+    """The flat record as CSV cells: empty for null, ``true``/``false``, ISO instants, lists joined by ``|``."""
+    cells: list[str] = []
+    for value in flat_record(decision).values():
+        if value is None:
+            cells.append("")
+        elif isinstance(value, bool):
+            cells.append("true" if value else "false")
+        elif isinstance(value, list):
+            cells.append(LIST_SEPARATOR.join(str(v) for v in value))
+        elif hasattr(value, "isoformat"):
+            cells.append(value.isoformat())
+        else:
+            cells.append(str(value))
+    return cells
+
+
+class DecisionWriter(Protocol):
+    """Where decisions go, a batch at a time."""
+
+    def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    """One DESIGN.md decision record per line, UTF-8."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
+        dumps = self._dumps
+        self._stream.write("".join(dumps(d.to_dict()) + "\n" for _, d in pairs))
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class CsvWriter:
+    """The flat record (`FLAT_COLUMNS`) with a header line."""
+
+    def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
+        self._stream = stream
+        self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\r\n")
+        self._writer.writerow(FLAT_COLUMNS)
+
+    def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
+        self._writer.writerows(csv_row(d) for _, d in pairs)
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class RejectsWriter:
+    """Rejects as JSONL (`line`, `id`, `reason`, `raw`). The file is created on the first reject only."""
+
+    def __init__(self, target: Path | IO[str]) -> None:
+        self._target = target
+        self._stream: IO[str] | None = None if isinstance(target, Path) else target
+        self.count = 0
+
+    @property
+    def path(self) -> Path | None:
+        return self._target if isinstance(self._target, Path) else None
+
+    def write(self, reject: Reject) -> None:
+        if self._stream is None:
+            assert isinstance(self._target, Path)
+            try:
+                self._stream = open(self._target, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            except OSError as error:
+                raise InputError(f"cannot write the rejects file {str(self._target)!r}: {error.strerror}") from None
+        self._stream.write(json.dumps(reject.to_dict(), ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()
+            if isinstance(self._target, Path):
+                self._stream.close()
+
+
+def default_rejects_path(output: str | None, input_name: str | None) -> Path:
+    """Next to the output (``out.jsonl`` -> ``out.rejects.jsonl``); in the current directory for stdout."""
+    if output and output != "-":
+        out = Path(output)
+        return out.with_name(f"{out.stem}.rejects.jsonl")
+    stem = Path(input_name).stem if input_name and input_name != "-" else "stdin"
+    return Path(f"{stem}.rejects.jsonl")
+
+
+def open_output(output: str | None) -> tuple[IO[str], bool]:
+    """A UTF-8 text stream for a path or stdout (``-`` or None); and whether the caller must close it."""
+    if output is None or output == "-":
+        # Our own wrapper, so that piped output is UTF-8 whatever the locale says.
+        return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=False), False
+    try:
+        return open(output, "w", encoding="utf-8", newline=""), True
+    except OSError as error:
+        raise InputError(f"cannot write the output file {output!r}: {error.strerror}") from None
+
+
+def make_writer(stream: IO[str], fmt: str, delimiter: str = ",") -> DecisionWriter:
+    if fmt == "jsonl":
+        return JsonlWriter(stream)
+    if fmt == "csv":
+        return CsvWriter(stream, delimiter)
+    raise InputError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}; got {fmt!r}")

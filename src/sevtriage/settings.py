@@ -1,0 +1,177 @@
+"""Service and pipeline settings: defaults, then a YAML file, then ``SEVTRIAGE_*`` environment variables.
+
+Validated once at the edge (the CLI or `create_app`); the core never reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sevtriage.errors import ConfigError, Problem
+
+CONFIG_ENV = "SEVTRIAGE_CONFIG"
+ENGINES = ("durable", "python")
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """Values from the YAML file named by `Settings.load(config_file=...)` or ``SEVTRIAGE_CONFIG``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data = _read_yaml(path) if path is not None else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(Problem(str(path), None, f"cannot read the settings file: {error.strerror}")) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(Problem(str(path), line, f"not valid YAML: {error}")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(Problem(str(path), 1, "the settings file must be a mapping of setting: value"))
+    return {str(k): v for k, v in data.items()}
+
+
+class Settings(BaseSettings):
+    """Everything `sevtriage serve` and `sevtriage classify` can be configured with.
+
+    Every field can be set as ``SEVTRIAGE_<NAME>`` in the environment (e.g. ``SEVTRIAGE_API_TOKEN``) or as
+    ``name: value`` in a YAML file given with ``--config`` or ``SEVTRIAGE_CONFIG``. The environment wins.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SEVTRIAGE_", extra="forbid", validate_default=True)
+
+    # Where the rules, the model and the SLA policy come from; None = the bundled files.
+    rules_path: Path | None = None
+    model_path: Path | None = None
+    sla_path: Path | None = None
+    engine: str | None = Field(default=None, description="rules engine: durable (default) or python")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # Without a token the service only listens on the loopback interface.
+    api_token: SecretStr | None = None
+    max_batch: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    log_request_text: bool = False
+
+    # Decision store (and with it the review desk); None or "" switches both off.
+    store_url: str | None = "sqlite:///sevtriage.db"
+    # Signs review sessions and CSRF tokens. Use `resolved_secret_key()`: it creates and keeps one when unset.
+    secret_key: str | None = Field(default=None, repr=False)
+    review_enabled: bool = True
+
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+
+    _config_file: ClassVar[Path | None] = None
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str | None) -> str | None:
+        if value is not None and value not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {value!r}")
+        return value
+
+    @field_validator("store_url", "secret_key")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = cls._config_file
+        if path is None and os.environ.get(CONFIG_ENV):
+            path = Path(os.environ[CONFIG_ENV])
+        return (init_settings, env_settings, _YamlFileSource(settings_cls, path))
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Settings from defaults, the YAML file, the environment and explicit overrides (highest first: overrides).
+
+        Raises `ConfigError` naming the setting, what was allowed and what came.
+        """
+        given = {k: v for k, v in overrides.items() if v is not None}
+        source = str(config_file) if config_file is not None else os.environ.get(CONFIG_ENV, "settings")
+        cls._config_file = Path(config_file) if config_file is not None else None
+        try:
+            return cls(**given)
+        except ValidationError as error:
+            problems = [
+                Problem(
+                    source,
+                    None,
+                    f"setting {'.'.join(str(p) for p in e['loc'])} (env SEVTRIAGE_"
+                    f"{str(e['loc'][0]).upper()}): {e['msg']}",
+                )
+                for e in error.errors()
+            ]
+            raise ConfigError(problems) from None
+        finally:
+            cls._config_file = None
+
+    @property
+    def token(self) -> str | None:
+        """The bearer token as plain text, or None when the API is open (loopback only)."""
+        return self.api_token.get_secret_value() if self.api_token is not None else None
+
+    def sqlite_path(self) -> Path | None:
+        """The database file when the store is SQLite, else None."""
+        url = self.store_url or ""
+        for prefix in ("sqlite:///", "sqlite+pysqlite:///"):
+            if url.startswith(prefix):
+                rest = url[len(prefix) :].split("?", 1)[0]
+                return Path(rest) if rest and rest != ":memory:" else None
+        return None
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret key, else one kept in ``<database>.secret`` beside the SQLite store.
+
+        Created once (mode 0600) so that sessions survive restarts. A non-SQLite store needs an explicit key,
+        because several processes must share it.
+        """
+        if self.secret_key:
+            return self.secret_key
+        db = self.sqlite_path()
+        if db is None:
+            raise ConfigError(
+                "secret_key is not set and the store is not a SQLite file, so there is nowhere to keep a generated "
+                "one; set SEVTRIAGE_SECRET_KEY (e.g. to the output of `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
+            )
+        key_file = db.with_name(db.name + ".secret")
+        if key_file.exists():
+            return key_file.read_text(encoding="utf-8").strip()
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+        return key

@@ -1,0 +1,129 @@
+"""Writers: the JSONL record, the flat CSV row, the rejects file and where it goes by default."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sevtriage.errors import InputError
+from sevtriage.intake import Reject
+from sevtriage.outputs import (
+    FLAT_COLUMNS,
+    CsvWriter,
+    JsonlWriter,
+    RejectsWriter,
+    csv_row,
+    default_rejects_path,
+    make_writer,
+)
+from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
+
+RECEIVED = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
+
+
+def _decision(ticket_id: str = "T-1", *, model: bool = True) -> Decision:
+    return Decision(
+        id=ticket_id,
+        severity=Severity.HIGH,
+        source="model" if model else "rules",
+        confidence=0.81234,
+        needs_review=model,
+        review_reasons=("no_rule", "low_confidence") if model else (),
+        matched_rules=(
+            RuleMatch("perf-serious", Severity.HIGH, "Serious slowness", ("veľmi pomalé", "timeout")),
+            RuleMatch("usage-q", Severity.LOW, "A how-to question", ("ako",), "weak"),
+        ),
+        model=ModelOpinion(Severity.HIGH, {1: 0.1, 2: 0.81234, 3: 0.05, 4: 0.03766}, ("pomalé", "report"))
+        if model
+        else None,
+        plan="premier",
+        received_at=RECEIVED,
+        deadlines=Deadlines(
+            Deadline(datetime(2026, 11, 27, 23, 30, tzinfo=UTC), "2 business hours", "8 elapsed hours came first"),
+            Deadline(None, None, "no target for severity 2 on this plan"),
+        ),
+        rules_version="rules-abc",
+        model_version="model-1" if model else None,
+    )
+
+
+def _pair(ticket_id: str = "T-1", *, model: bool = True) -> tuple[Ticket, Decision]:
+    return Ticket(id=ticket_id, subject="s", received_at=RECEIVED), _decision(ticket_id, model=model)
+
+
+def test_jsonl_writes_the_design_record_one_per_line() -> None:
+    stream = io.StringIO()
+    writer = JsonlWriter(stream)
+    writer.write([_pair("a"), _pair("b", model=False)])
+    writer.close()
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line) for line in lines] == [_decision("a").to_dict(), _decision("b", model=False).to_dict()]
+    assert "veľmi pomalé" in lines[0]  # UTF-8 text, not \\u escapes
+
+
+def test_csv_flattens_lists_probabilities_and_deadlines() -> None:
+    stream = io.StringIO()
+    writer = CsvWriter(stream, delimiter=";")
+    writer.write([_pair("a"), _pair("b", model=False)])
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue()), delimiter=";"))
+    assert list(rows[0]) == list(FLAT_COLUMNS)
+    first, second = rows
+    assert first["severity"] == "2"
+    assert first["severity_name"] == "high"
+    assert first["needs_review"] == "true"
+    assert first["review_reasons"] == "no_rule|low_confidence"
+    assert first["matched_rules"] == "perf-serious|usage-q"
+    assert first["matched_severities"] == "2|4"
+    assert first["evidence"] == "veľmi pomalé|timeout|ako"
+    assert (first["model_p1"], first["model_p2"], first["model_p4"]) == ("0.1", "0.8123", "0.0377")
+    assert first["model_top_terms"] == "pomalé|report"
+    assert first["initial_response_due"] == "2026-11-27T23:30:00+00:00"
+    assert first["initial_response_target"] == "2 business hours"
+    assert first["ongoing_response_due"] == ""
+    assert first["received_at"] == "2026-11-27T15:30:00+00:00"
+    assert (second["model_severity"], second["model_p1"], second["model_version"]) == ("", "", "")
+    assert second["needs_review"] == "false"
+
+
+def test_csv_row_has_one_cell_per_column() -> None:
+    assert len(csv_row(_decision())) == len(FLAT_COLUMNS)
+
+
+def test_unknown_output_format_is_refused() -> None:
+    with pytest.raises(InputError, match=r"--output-format must be one of jsonl, csv; got 'xml'"):
+        make_writer(io.StringIO(), "xml")
+
+
+def test_rejects_file_is_created_on_first_reject_only(tmp_path: Path) -> None:
+    path = tmp_path / "out.rejects.jsonl"
+    writer = RejectsWriter(path)
+    writer.close()
+    assert not path.exists()
+    writer = RejectsWriter(path)
+    writer.write(Reject(7, "a;;b", "empty text", "a"))
+    writer.close()
+    assert json.loads(path.read_text(encoding="utf-8")) == {
+        "line": 7,
+        "id": "a",
+        "reason": "empty text",
+        "raw": "a;;b",
+    }
+    assert writer.count == 1
+
+
+@pytest.mark.parametrize(
+    ("output", "input_name", "expected"),
+    [
+        ("out/decisions.jsonl", "in.csv", Path("out/decisions.rejects.jsonl")),
+        ("decisions.csv", None, Path("decisions.rejects.jsonl")),
+        ("-", "data/in.csv", Path("in.rejects.jsonl")),
+        (None, None, Path("stdin.rejects.jsonl")),
+    ],
+)
+def test_default_rejects_path(output: str | None, input_name: str | None, expected: Path) -> None:
+    assert default_rejects_path(output, input_name) == expected
