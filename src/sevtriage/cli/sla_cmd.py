@@ -1,7 +1,150 @@
-"""Commands of this group are added by the issue that builds them."""
+"""`sevtriage sla due` and `sevtriage sla breached`: deadlines and breach checks for one request."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from sevtriage.errors import InputError
+from sevtriage.sla import SlaPolicy
+from sevtriage.sla.policy import Kind
+from sevtriage.types import Deadline, Severity
+
+
+def _instant(value: str, option: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value.strip())
+    except ValueError:
+        instant = None
+    if instant is None or instant.utcoffset() is None:
+        raise InputError(
+            f"{option} must be an ISO-8601 instant with a UTC offset, e.g. 2026-11-27T16:30+01:00; got {value!r}"
+        )
+    return instant
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as error:
+        raise InputError(f"--severity: {error}") from None
+
+
+def _when(instant: datetime | None) -> str:
+    if instant is None:
+        return "none"
+    offset = instant.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    hours, minutes = divmod(abs(offset) // timedelta(minutes=1), 60)
+    return f"{instant:%a %Y-%m-%d %H:%M} {sign}{hours:02d}:{minutes:02d} ({instant.tzname()})"
+
+
+def _explain(
+    policy: SlaPolicy, severity: Severity, plan: str, kind: Kind, start: datetime, deadline: Deadline
+) -> list[str]:
+    """Plain-words lines for one deadline: due, target, and how each clause was counted."""
+    title = "Initial response" if kind == "initial" else "Ongoing response"
+    if deadline.due is None:
+        return [f"{title}: no deadline ({deadline.clause})"]
+    lines = [f"{title}: due {_when(deadline.due)}", f"  target: {deadline.target}", f"  why: {deadline.clause}"]
+    target = policy.target(severity, plan, kind)
+    if target is None:  # pragma: no cover - a deadline with a due date always has a target
+        return lines
+    calendar = policy.calendar
+    opens = calendar.next_open(start)
+    if opens != start:
+        lines.append(f"  counted from {_when(start)}, outside business hours: the business clock starts {_when(opens)}")
+    by_business = calendar.add(start, target.business)
+    lines.append(f"  by business time: {target.business_label} ends {_when(by_business)}")
+    if target.elapsed is not None:
+        by_elapsed = start + target.elapsed
+        lines.append(f"  by real time: {target.elapsed_label} end {_when(by_elapsed.astimezone(calendar.tz))}")
+    return lines
+
+
+@click.group(name="sla")
+def sla() -> None:
+    """SLA deadlines in business time from the policy file (rules/sla.yaml)."""
+
+
+_policy_option = click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="SLA policy file (default: the bundled rules/sla.yaml).",
+)
+
+
+@sla.command(name="due")
+@click.option("--severity", required=True, help="Severity 1-4 (or critical, high, medium, low).")
+@click.option("--plan", default=None, help="Support plan (default: the policy's default plan).")
+@click.option("--received", required=True, help="Arrival, ISO-8601 with offset, e.g. 2026-11-27T16:30+01:00.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_policy_option
+def due(severity: str, plan: str | None, received: str, as_json: bool, policy_path: Path | None) -> None:
+    """Initial and ongoing response deadlines for one request, with the reasoning."""
+    policy = SlaPolicy.load(policy_path)
+    sev = _severity(severity)
+    received_at = _instant(received, "--received")
+    deadlines = policy.deadlines(sev, plan, received_at)
+    plan_name = plan if plan is not None else policy.default_plan
+    if as_json:
+        record: dict[str, Any] = {
+            "severity": int(sev),
+            "severity_name": sev.label,
+            "plan": plan_name,
+            "received_at": received_at.isoformat(),
+            "deadlines": deadlines.to_dict(),
+        }
+        click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    local_arrival = received_at.astimezone(policy.calendar.tz)
+    click.echo(
+        f"Severity {int(sev)} ({sev.label}), {policy.plan_title(plan_name)}, received {_when(local_arrival)}; "
+        f"calendar {policy.calendar.tz}"
+    )
+    click.echo("\n".join(_explain(policy, sev, plan_name, "initial", received_at, deadlines.initial_response)))
+    ongoing_from = deadlines.initial_response.due or received_at
+    click.echo("\n".join(_explain(policy, sev, plan_name, "ongoing", ongoing_from, deadlines.ongoing_response)))
+    if deadlines.ongoing_response.due is not None:
+        click.echo("  (each later update is due the same target after the last response: `sla due` counts the first)")
+
+
+@sla.command(name="breached")
+@click.option("--severity", required=True, help="Severity 1-4 (or critical, high, medium, low).")
+@click.option("--plan", default=None, help="Support plan (default: the policy's default plan).")
+@click.option("--received", required=True, help="Start: arrival (or the last response for --kind ongoing).")
+@click.option("--responded", required=True, help="When the response was sent, ISO-8601 with offset.")
+@click.option("--kind", type=click.Choice(["initial", "ongoing"]), default="initial", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_policy_option
+def breached(
+    severity: str,
+    plan: str | None,
+    received: str,
+    responded: str,
+    kind: Kind,
+    as_json: bool,
+    policy_path: Path | None,
+) -> None:
+    """Whether a response kept the target, by business time elapsed."""
+    policy = SlaPolicy.load(policy_path)
+    sev = _severity(severity)
+    check = policy.breached(sev, plan, _instant(received, "--received"), _instant(responded, "--responded"), kind=kind)
+    if as_json:
+        click.echo(json.dumps(check.to_dict(), ensure_ascii=False))
+        return
+    verdict = "BREACHED" if check.breached else "kept" if check.target else "no target"
+    click.echo(f"{kind.capitalize()} response: {verdict}")
+    click.echo(f"  target: {check.target or 'none'}")
+    click.echo(f"  why: {check.clause}")
+    if check.due is not None:
+        click.echo(f"  deadline of that target: {_when(check.due)}")
+
+
+COMMANDS: list[click.Command] = [sla]

@@ -240,10 +240,12 @@ class SlaPolicy:
 
 
 def _minutes(value: timedelta) -> str:
-    minutes = value / timedelta(minutes=1)
-    if minutes % 60 == 0:
-        return _amount(minutes / 60, "hour")
-    return _amount(round(minutes, 2), "minute")
+    """A duration in words: "1 hour", "8 hours 30 minutes", "45 minutes", "0 minutes"."""
+    hours, minutes = divmod(round(value / timedelta(minutes=1), 2), 60)
+    parts = [_amount(hours, "hour")] if hours else []
+    if minutes or not hours:
+        parts.append(_amount(minutes, "minute"))
+    return " ".join(parts)
 
 
 def _no_target(plan: _Plan, sev: Severity, kind: Kind) -> str:
