@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def _explain(
     by_business = calendar.add(start, target.business)
     lines.append(f"  by business time: {target.business_label} ends {_when(by_business)}")
     if target.elapsed is not None:
-        by_elapsed = start + target.elapsed
+        by_elapsed = start.astimezone(UTC) + target.elapsed  # real time: add in UTC, not on the wall clock
         lines.append(f"  by real time: {target.elapsed_label} end {_when(by_elapsed.astimezone(calendar.tz))}")
     return lines
 

@@ -237,7 +237,10 @@ class BusinessCalendar:
         self._country_holidays: holidays_package.HolidayBase | None = None
         if country is not None:
             try:
-                self._country_holidays = holidays_package.country_holidays(country, subdiv=subdivision)
+                # English names, whatever the process locale, so that explanations read the same everywhere.
+                self._country_holidays = holidays_package.country_holidays(
+                    country, subdiv=subdivision, language="en_US"
+                )
             except NotImplementedError as error:
                 raise CalendarError(
                     "country must be an ISO code the holidays package knows (e.g. SK, CZ, AT, US), with a valid "

@@ -174,14 +174,16 @@ class SlaPolicy:
         chosen = self._plan(plan)
         _check_aware(received_at, "received_at")
         _check_aware(responded_at, "responded_at")
-        if responded_at < received_at:
+        # Python compares and subtracts datetimes of one tzinfo by wall clock; UTC makes both real time.
+        start_utc, end_utc = received_at.astimezone(_UTC), responded_at.astimezone(_UTC)
+        if end_utc < start_utc:
             raise InputError(
                 f"responded_at must not be before received_at; got responded_at={responded_at.isoformat()} "
                 f"and received_at={received_at.isoformat()}"
             )
         target = (chosen.initial if kind == "initial" else chosen.ongoing)[sev]
         business = self.calendar.between(received_at, responded_at)
-        elapsed = responded_at - received_at
+        elapsed = end_utc - start_utc
         if target is None:
             return BreachCheck(False, None, _no_target(chosen, sev, kind), business, elapsed, None)
         due = self._due(target, received_at)[0]
@@ -213,9 +215,11 @@ class SlaPolicy:
         if target.elapsed is None:
             return by_business, ""
         by_elapsed = (start.astimezone(_UTC) + target.elapsed).astimezone(self.calendar.tz)
-        if by_business == by_elapsed:
+        # Compared in UTC: within one zone Python compares wall clocks, which is wrong in the repeated DST hour.
+        business_utc, elapsed_utc = by_business.astimezone(_UTC), by_elapsed.astimezone(_UTC)
+        if business_utc == elapsed_utc:
             return by_business, f"{target.business_label} and {target.elapsed_label} end together"
-        elapsed_wins = (by_elapsed < by_business) == (target.rule == "first")
+        elapsed_wins = (elapsed_utc < business_utc) == (target.rule == "first")
         if elapsed_wins:
             return by_elapsed, f"{target.elapsed_label} came {target.rule}"
         return by_business, f"{target.business_label} came {target.rule}"
