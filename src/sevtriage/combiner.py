@@ -1,13 +1,28 @@
 """Rules first, the model when the rules are unsure: one decision from both opinions.
 
 Pure: no I/O. The thresholds come from the model card (data), not from constants here.
+
+Safety first. When the model decides, a specialist reviews the request when
+
+* the model's calibrated probability for its answer is below that class's threshold (`low_confidence`);
+* rules did match (weakly or in conflict) and the model does not pick the most severe of them
+  (`rules_model_disagree`): picking a milder severity than a matched rule is possible under-triage;
+* the model gives severity 1 at least the alert probability without choosing it (`possible_critical`):
+  under-triage of a critical request is the costliest error.
+
+The rules' own reasons (`no_rule`, `rule_conflict`, `weak_rules_only`) are kept in front of the
+model's reasons when the decision goes to review, so the specialist sees the whole story.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sevtriage.thresholds import ReviewThresholds
 from sevtriage.types import (
+    REVIEW_CRITICAL_RISK,
+    REVIEW_DISAGREE,
+    REVIEW_LOW_CONFIDENCE,
     REVIEW_NO_MODEL,
     ModelOpinion,
     RuleVerdict,
@@ -27,12 +42,32 @@ class Combined:
     review_reasons: tuple[str, ...]
 
 
-def combine(verdict: RuleVerdict, opinion: ModelOpinion | None) -> Combined:
-    """Decide from the rule verdict and, when the rules are unsure, the model's opinion."""
+def combine(
+    verdict: RuleVerdict,
+    opinion: ModelOpinion | None,
+    thresholds: ReviewThresholds | None = None,
+) -> Combined:
+    """Decide from the rule verdict and, when the rules are unsure, the model's opinion.
+
+    Without `thresholds` every model decision is reviewed (nothing was tuned to trust it).
+    """
     if verdict.confident and verdict.severity is not None:
         return Combined(verdict.severity, "rules", 1.0, False, ())
     if opinion is None:
         # Nothing is guessed without a model: the request goes to a specialist with the rules' reasons.
         return Combined(None, None, 0.0, True, (*verdict.reasons, REVIEW_NO_MODEL))
-    confidence = float(opinion.probabilities.get(int(opinion.severity), 0.0))
-    return Combined(opinion.severity, "model", confidence, True, verdict.reasons)
+    limits = thresholds or ReviewThresholds.review_everything()
+    severity = opinion.severity
+    confidence = float(opinion.probabilities.get(int(severity), 0.0))
+    reasons: list[str] = []
+    threshold = limits.auto_label.get(int(severity))
+    if threshold is None or confidence < threshold:
+        reasons.append(REVIEW_LOW_CONFIDENCE)
+    if verdict.matches and severity != min(m.severity for m in verdict.matches):
+        reasons.append(REVIEW_DISAGREE)
+    p_critical = float(opinion.probabilities.get(int(Severity.CRITICAL), 0.0))
+    if severity != Severity.CRITICAL and p_critical >= limits.critical_alert:
+        reasons.append(REVIEW_CRITICAL_RISK)
+    if not reasons:
+        return Combined(severity, "model", confidence, False, ())
+    return Combined(severity, "model", confidence, True, (*verdict.reasons, *reasons))

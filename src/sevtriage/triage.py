@@ -7,45 +7,95 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sevtriage.combiner import combine
-from sevtriage.types import Decision, ModelOpinion, RuleVerdict, Ticket
+from sevtriage.model import model_text
+from sevtriage.resources import default_model_path
+from sevtriage.types import Deadlines, Decision, ModelOpinion, RuleVerdict, Ticket
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sevtriage.model import TrainedModel
     from sevtriage.rule_stage import RuleStage
+    from sevtriage.sla import SlaPolicy
 
 
 class Triage:
-    """Rules, model and SLA policy loaded once; thread-safe to call from many threads."""
+    """Rules, model and SLA policy loaded once; thread-safe to call from many threads.
 
-    def __init__(self, rule_stage: RuleStage) -> None:
+    Nothing here changes after construction: the rule stage serialises its engine itself, and a
+    fitted scikit-learn model is read-only at prediction time.
+    """
+
+    def __init__(
+        self,
+        rule_stage: RuleStage,
+        model: TrainedModel | None = None,
+        sla: SlaPolicy | None = None,
+    ) -> None:
         self.rule_stage = rule_stage
+        self.model = model
+        self.sla = sla
 
     @classmethod
     def load(
         cls,
         rules: str | Path | None = None,
         *,
+        model: str | Path | None = None,
+        sla: str | Path | None = None,
         engine: str | None = None,
     ) -> Triage:
-        """Load the bundled rules (or the given files)."""
-        from sevtriage.rule_stage import RuleStage
+        """Load rules, model and SLA policy: the bundled files, or the given paths.
 
-        return cls(RuleStage.load(rules, engine=engine))
+        Without a `model` path the bundled model is used when it exists; when it does not, the
+        rules alone decide and every unsure request goes to review (nothing is guessed). A given
+        path that does not exist or does not fit raises `ConfigError` with the fix.
+        """
+        from sevtriage import model_store
+        from sevtriage.rule_stage import RuleStage
+        from sevtriage.sla import SlaPolicy
+
+        stage = RuleStage.load(rules, engine=engine)
+        trained: TrainedModel | None = None
+        if model is not None:
+            trained = model_store.load(model)
+        elif default_model_path().is_file():
+            trained = model_store.load(default_model_path())
+        return cls(stage, trained, SlaPolicy.load(sla))
 
     @property
     def rules_version(self) -> str:
         return self.rule_stage.version
+
+    @property
+    def model_version(self) -> str | None:
+        return self.model.version if self.model is not None else None
 
     def classify(self, ticket: Ticket) -> Decision:
         """Decide the severity of one request."""
         return self.classify_many([ticket])[0]
 
     def classify_many(self, tickets: Iterable[Ticket]) -> list[Decision]:
-        """Decide many requests; same results as `classify` one by one, faster."""
+        """Decide many requests; same results as `classify` one by one, faster.
+
+        The model runs once, batched, over only the requests the rules were unsure about.
+        """
         batch: Sequence[Ticket] = list(tickets)
         verdicts = self.rule_stage.evaluate_many(batch)
-        return [self._decide(t, v, None) for t, v in zip(batch, verdicts, strict=True)]
+        opinions = self.opinions_for(batch, verdicts)
+        return [self._decide(t, v, o) for t, v, o in zip(batch, verdicts, opinions, strict=True)]
+
+    def opinions_for(self, tickets: Sequence[Ticket], verdicts: Sequence[RuleVerdict]) -> list[ModelOpinion | None]:
+        """The model's opinion where the rules are unsure (None where they are sure or without a model)."""
+        opinions: list[ModelOpinion | None] = [None] * len(tickets)
+        if self.model is None:
+            return opinions
+        unsure = [i for i, v in enumerate(verdicts) if not (v.confident and v.severity is not None)]
+        if unsure:
+            texts = [model_text(tickets[i].subject, tickets[i].body) for i in unsure]
+            for index, opinion in zip(unsure, self.model.opinions(texts), strict=True):
+                opinions[index] = opinion
+        return opinions
 
     def classify_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """pandas in, pandas out: one row of decision fields per request row."""
@@ -54,7 +104,13 @@ class Triage:
         return classify_frame(self, frame)
 
     def _decide(self, ticket: Ticket, verdict: RuleVerdict, opinion: ModelOpinion | None) -> Decision:
-        combined = combine(verdict, opinion)
+        combined = combine(verdict, opinion, self.model.thresholds if self.model is not None else None)
+        plan = ticket.plan
+        if plan is None and self.sla is not None:
+            plan = self.sla.default_plan
+        deadlines: Deadlines | None = None
+        if self.sla is not None and ticket.received_at is not None and combined.severity is not None:
+            deadlines = self.sla.deadlines(combined.severity, plan, ticket.received_at)
         return Decision(
             id=ticket.id,
             severity=combined.severity,
@@ -64,9 +120,9 @@ class Triage:
             review_reasons=combined.review_reasons,
             matched_rules=verdict.matches,
             model=opinion,
-            plan=ticket.plan,
+            plan=plan,
             received_at=ticket.received_at,
-            deadlines=None,
+            deadlines=deadlines,
             rules_version=self.rules_version,
-            model_version=None,
+            model_version=self.model_version,
         )

@@ -1,0 +1,275 @@
+"""Metrics of the three ways to decide: rules only, model only, and combined (what `Triage` does).
+
+Pure computation over labelled requests; the report module draws and writes the results.
+A system may abstain (rules that do not know): an abstention counts as a miss for accuracy, recall
+and macro-F1, and is not an under-triage (the request goes to a person, not to the wrong queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sevtriage.combiner import combine
+from sevtriage.thresholds import LABELS
+from sevtriage.types import RuleVerdict, Ticket
+
+if TYPE_CHECKING:
+    from sevtriage.corpus import LabelledRequest
+    from sevtriage.model import TrainedModel
+    from sevtriage.triage import Triage
+
+ABSTAIN = 0
+ECE_BINS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ClassScores:
+    """Precision, recall and F1 of one severity."""
+
+    severity: int
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """One bin of a reliability diagram: mean confidence vs accuracy of the decisions inside it."""
+
+    low: float
+    high: float
+    count: int
+    confidence: float
+    accuracy: float
+
+
+@dataclass(frozen=True, slots=True)
+class CoveragePoint:
+    """Share of requests decided without review, and their precision, at one confidence threshold."""
+
+    threshold: float
+    coverage: float
+    precision: float
+
+
+@dataclass(frozen=True, slots=True)
+class SystemMetrics:
+    """Everything measured for one system on one labelled set."""
+
+    name: str
+    n: int
+    decided: int
+    accuracy: float
+    macro_f1: float
+    per_class: tuple[ClassScores, ...]
+    # Rows: true severity 1-4; columns: predicted 1-4, then "abstained".
+    confusion: tuple[tuple[int, ...], ...]
+    critical_recall: float
+    under_triage_rate: float
+    over_triage_rate: float
+    auto_coverage: float
+    auto_precision: float | None
+    ece: float | None
+    reliability: tuple[ReliabilityBin, ...]
+    coverage_curve: tuple[CoveragePoint, ...]
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers, rounded (for the model card and the CLI)."""
+        return {
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "critical_recall": round(self.critical_recall, 4),
+            "under_triage_rate": round(self.under_triage_rate, 4),
+            "auto_coverage": round(self.auto_coverage, 4),
+            "auto_precision": round(self.auto_precision, 4) if self.auto_precision is not None else None,
+            "ece": round(self.ece, 4) if self.ece is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Rules only, model only (None without a model) and combined, on the same requests."""
+
+    systems: tuple[SystemMetrics, ...]
+    by_language: dict[str, dict[str, float]]
+    under_triaged: tuple[tuple[str, int, int], ...]
+    rules_version: str
+    model_version: str | None
+
+    def system(self, name: str) -> SystemMetrics | None:
+        return next((s for s in self.systems if s.name == name), None)
+
+
+def system_metrics(
+    name: str,
+    y_true: npt.ArrayLike,
+    y_pred: npt.ArrayLike,
+    auto: npt.ArrayLike,
+    confidence: npt.ArrayLike | None = None,
+) -> SystemMetrics:
+    """Metrics of one system.
+
+    Parameters
+    ----------
+    y_true, y_pred:
+        Severities 1-4; a prediction of 0 means the system abstained.
+    auto:
+        True where the decision needs no review (auto-labelled).
+    confidence:
+        The system's probability for its answer, for calibration and the coverage curve (optional).
+    """
+    truth = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(y_pred, dtype=np.int64)
+    auto_mask = np.asarray(auto, dtype=bool)
+    n = len(truth)
+    per_class = tuple(_class_scores(truth, pred, label) for label in LABELS)
+    confusion = tuple(tuple(int(np.sum((truth == t) & (pred == p))) for p in (*LABELS, ABSTAIN)) for t in LABELS)
+    decided = pred != ABSTAIN
+    critical = truth == 1
+    auto_precision = float(np.mean(truth[auto_mask] == pred[auto_mask])) if auto_mask.any() else None
+    ece: float | None = None
+    reliability: tuple[ReliabilityBin, ...] = ()
+    curve: tuple[CoveragePoint, ...] = ()
+    if confidence is not None and n:
+        conf = np.asarray(confidence, dtype=np.float64)
+        correct = truth == pred
+        ece, reliability = _calibration(conf[decided], correct[decided])
+        curve = _coverage_curve(conf, correct, decided)
+    return SystemMetrics(
+        name=name,
+        n=n,
+        decided=int(decided.sum()),
+        accuracy=float(np.mean(truth == pred)) if n else 0.0,
+        macro_f1=float(np.mean([c.f1 for c in per_class])),
+        per_class=per_class,
+        confusion=confusion,
+        critical_recall=float(np.mean(pred[critical] == 1)) if critical.any() else 0.0,
+        # Severity numbers grow as severity falls: a larger predicted number is a milder queue.
+        under_triage_rate=float(np.mean(decided & (pred > truth))) if n else 0.0,
+        over_triage_rate=float(np.mean(decided & (pred < truth))) if n else 0.0,
+        auto_coverage=float(np.mean(auto_mask)) if n else 0.0,
+        auto_precision=auto_precision,
+        ece=ece,
+        reliability=reliability,
+        coverage_curve=curve,
+    )
+
+
+def _class_scores(truth: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], label: int) -> ClassScores:
+    tp = int(np.sum((pred == label) & (truth == label)))
+    predicted = int(np.sum(pred == label))
+    support = int(np.sum(truth == label))
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return ClassScores(label, precision, recall, f1, support)
+
+
+def _calibration(
+    confidence: npt.NDArray[np.float64], correct: npt.NDArray[np.bool_]
+) -> tuple[float | None, tuple[ReliabilityBin, ...]]:
+    """Expected calibration error over equal-width bins of the top-label confidence (Guo et al., 2017)."""
+    if len(confidence) == 0:
+        return None, ()
+    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
+    # The last bin is closed so that confidence 1.0 (rules) lands in it.
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=False), 0, ECE_BINS - 1)
+    bins: list[ReliabilityBin] = []
+    ece = 0.0
+    for b in range(ECE_BINS):
+        inside = index == b
+        count = int(inside.sum())
+        if not count:
+            bins.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), 0, 0.0, 0.0))
+            continue
+        conf = float(confidence[inside].mean())
+        acc = float(correct[inside].mean())
+        ece += abs(acc - conf) * count / len(confidence)
+        bins.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), count, conf, acc))
+    return ece, tuple(bins)
+
+
+def _coverage_curve(
+    confidence: npt.NDArray[np.float64], correct: npt.NDArray[np.bool_], decided: npt.NDArray[np.bool_]
+) -> tuple[CoveragePoint, ...]:
+    n = len(confidence)
+    points = []
+    for threshold in np.linspace(0.0, 1.0, 41):
+        kept = decided & (confidence >= threshold)
+        if not kept.any():
+            points.append(CoveragePoint(float(threshold), 0.0, 1.0))
+            continue
+        points.append(CoveragePoint(float(threshold), float(kept.sum() / n), float(correct[kept].mean())))
+    return tuple(points)
+
+
+# -- evaluating the three systems ---------------------------------------------------------------------
+
+
+def tickets_of(records: Sequence[LabelledRequest]) -> list[Ticket]:
+    """Labelled requests as tickets (no arrival time: evaluation is about severity)."""
+    return [Ticket(id=r.id, subject=r.subject, body=r.body) for r in records]
+
+
+def evaluate(triage: Triage, records: Sequence[LabelledRequest]) -> Evaluation:
+    """Rules only, model only and combined on the same labelled requests."""
+    tickets = tickets_of(records)
+    truth = np.asarray([int(r.severity) for r in records], dtype=np.int64)
+    verdicts = triage.rule_stage.evaluate_many(tickets)
+    rules_pred = np.asarray(
+        [int(v.severity) if v.confident and v.severity is not None else ABSTAIN for v in verdicts], dtype=np.int64
+    )
+    systems = [system_metrics("rules", truth, rules_pred, rules_pred != ABSTAIN, None)]
+    if triage.model is not None:
+        systems.append(model_only_metrics(triage.model, records))
+    decisions = triage.classify_many(tickets)
+    combined_pred = np.asarray([int(d.severity) if d.severity else ABSTAIN for d in decisions], dtype=np.int64)
+    combined = system_metrics(
+        "combined",
+        truth,
+        combined_pred,
+        [not d.needs_review for d in decisions],
+        [d.confidence for d in decisions],
+    )
+    systems.append(combined)
+    languages = sorted({r.language or "?" for r in records})
+    by_language: dict[str, dict[str, float]] = {}
+    for language in languages:
+        mask = np.asarray([(r.language or "?") == language for r in records])
+        part = system_metrics("combined", truth[mask], combined_pred[mask], [False] * int(mask.sum()))
+        by_language[language] = {
+            "n": float(mask.sum()),
+            "accuracy": part.accuracy,
+            "macro_f1": part.macro_f1,
+            "critical_recall": part.critical_recall,
+        }
+    under = tuple(
+        (r.id, int(r.severity), int(p))
+        for r, p in zip(records, combined_pred, strict=True)
+        if p != ABSTAIN and p > int(r.severity)
+    )
+    return Evaluation(tuple(systems), by_language, under, triage.rules_version, triage.model_version)
+
+
+def model_only_metrics(model: TrainedModel, records: Sequence[LabelledRequest]) -> SystemMetrics:
+    """The model on every request, routed to review by the card's thresholds as if no rule had matched."""
+    from sevtriage.model import model_text
+
+    truth = np.asarray([int(r.severity) for r in records], dtype=np.int64)
+    opinions = model.opinions([model_text(r.subject, r.body) for r in records], top_k=0)
+    nothing = RuleVerdict(matches=(), severity=None, confident=False, reasons=())
+    combined = [combine(nothing, o, model.thresholds) for o in opinions]
+    return system_metrics(
+        "model",
+        truth,
+        [int(o.severity) for o in opinions],
+        [not c.needs_review for c in combined],
+        [c.confidence for c in combined],
+    )

@@ -1,0 +1,503 @@
+"""The text model: TF-IDF word and character n-grams into a balanced linear classifier.
+
+Two views of the same linear scores, as the evaluation notes in `../shared/eval/README.md` suggest:
+
+* the **label** is the arg-max of the class-balanced scores plus a per-class bias tuned for macro-F1 on
+  out-of-fold scores (balancing keeps rare severities such as 1 from being swallowed by the common ones);
+* the **probabilities** come from a small multinomial calibrator fitted on out-of-fold scores without
+  class weights, so they reflect real frequencies and can drive review routing.
+
+Pure: no file I/O here (`sevtriage.model_store` reads and writes model files). The fitted object holds
+only scikit-learn estimators and numpy arrays, so a stored model does not depend on our class layout.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion
+
+from sevtriage.text import fold, request_text
+from sevtriage.thresholds import LABELS, ReviewThresholds, Targets, choose_thresholds
+from sevtriage.types import ModelOpinion, Severity
+
+if TYPE_CHECKING:
+    from sevtriage.corpus import LabelledRequest
+
+CARD_FORMAT = "sevtriage-model-card/1"
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Hyper-parameters of the pipeline; stored in the model card."""
+
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    min_df: int = 2
+    max_word_features: int = 60_000
+    max_char_features: int = 120_000
+    c: float = 1.0
+    cv_folds: int = 5
+    tune_bias: bool = True
+    max_iter: int = 300
+    random_state: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "word_ngrams": list(self.word_ngrams),
+            "char_ngrams": list(self.char_ngrams),
+            "min_df": self.min_df,
+            "max_word_features": self.max_word_features,
+            "max_char_features": self.max_char_features,
+            "c": self.c,
+            "cv_folds": self.cv_folds,
+            "tune_bias": self.tune_bias,
+            "max_iter": self.max_iter,
+            "random_state": self.random_state,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSettings:
+        return cls(
+            word_ngrams=(int(data["word_ngrams"][0]), int(data["word_ngrams"][1])),
+            char_ngrams=(int(data["char_ngrams"][0]), int(data["char_ngrams"][1])),
+            min_df=int(data["min_df"]),
+            max_word_features=int(data["max_word_features"]),
+            max_char_features=int(data["max_char_features"]),
+            c=float(data["c"]),
+            cv_folds=int(data["cv_folds"]),
+            tune_bias=bool(data["tune_bias"]),
+            max_iter=int(data["max_iter"]),
+            random_state=int(data["random_state"]),
+        )
+
+
+def model_text(subject: str, body: str) -> str:
+    """What the model reads: the cleaned request text, folded (lower case, no diacritics)."""
+    return fold(request_text(subject, body))
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfFold:
+    """Cross-validated view of the training data, used to tune the bias, calibrate and pick thresholds."""
+
+    y_true: IntArray
+    scores: FloatArray
+    probabilities: FloatArray
+    predicted: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The model's answers for a batch: label, calibrated probabilities (columns follow `LABELS`)."""
+
+    labels: IntArray
+    probabilities: FloatArray
+
+
+@dataclass(slots=True)
+class SeverityModel:
+    """A fitted severity model. Build with `fit`; thread-safe to call once fitted (read-only)."""
+
+    vectorizer: FeatureUnion
+    classifier: LogisticRegression
+    calibrator: LogisticRegression
+    bias: FloatArray
+    settings: ModelSettings
+    n_word_features: int
+    feature_names: npt.NDArray[np.str_]
+    training_seconds: float = 0.0
+    out_of_fold: OutOfFold | None = field(default=None, repr=False)
+
+    # -- training ---------------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        texts: Sequence[str],
+        severities: Sequence[int],
+        settings: ModelSettings | None = None,
+    ) -> SeverityModel:
+        """Fit on already-prepared texts (see `model_text`) and severities 1-4.
+
+        Raises ValueError when a class has fewer examples than cross-validation folds.
+        """
+        settings = settings or ModelSettings()
+        started = time.perf_counter()
+        y = np.asarray([int(s) for s in severities], dtype=np.int64)
+        _check_labels(y, settings.cv_folds)
+        vectorizer = _make_vectorizer(settings)
+        features = vectorizer.fit_transform(list(texts)).tocsr()
+        _drop_stop_words(vectorizer)
+
+        oof_scores = _out_of_fold_scores(features, y, settings)
+        bias = _tune_bias(oof_scores, y) if settings.tune_bias else np.zeros(len(LABELS))
+        # Unweighted multinomial fit on the scores: undoes the prior shift of class balancing.
+        calibrator = LogisticRegression(C=100.0, max_iter=1000)
+        calibrator.fit(oof_scores, y)
+        oof_proba = _aligned_proba(calibrator, oof_scores)
+        oof_pred = np.asarray(LABELS, dtype=np.int64)[np.argmax(oof_scores + bias, axis=1)]
+
+        classifier = _make_classifier(settings)
+        classifier.fit(features, y)
+        word_names = vectorizer.transformer_list[0][1].get_feature_names_out()
+        char_names = vectorizer.transformer_list[1][1].get_feature_names_out()
+        names = np.concatenate([word_names, char_names]).astype(np.str_)
+        return cls(
+            vectorizer=vectorizer,
+            classifier=classifier,
+            calibrator=calibrator,
+            bias=bias,
+            settings=settings,
+            n_word_features=len(word_names),
+            feature_names=names,
+            training_seconds=time.perf_counter() - started,
+            out_of_fold=OutOfFold(y, oof_scores, oof_proba, oof_pred),
+        )
+
+    # -- inference --------------------------------------------------------------------------------
+    def predict(self, texts: Sequence[str]) -> Prediction:
+        """Labels (bias-adjusted arg-max) and calibrated probabilities for prepared texts."""
+        features = self.vectorizer.transform(list(texts))
+        return self._predict_features(features)
+
+    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
+        """One `ModelOpinion` per prepared text, with the terms that pushed toward the answer."""
+        if not texts:
+            return []
+        features = self.vectorizer.transform(list(texts)).tocsr()
+        prediction = self._predict_features(features)
+        opinions: list[ModelOpinion] = []
+        for row, label in enumerate(prediction.labels):
+            probabilities = {lab: float(prediction.probabilities[row, i]) for i, lab in enumerate(LABELS)}
+            terms = self._top_terms(features, row, int(label), top_k) if top_k > 0 else ()
+            opinions.append(ModelOpinion(Severity(int(label)), probabilities, terms))
+        return opinions
+
+    def _predict_features(self, features: sparse.spmatrix) -> Prediction:
+        scores = np.asarray(self.classifier.decision_function(features), dtype=np.float64)
+        labels = np.asarray(LABELS, dtype=np.int64)[np.argmax(scores + self.bias, axis=1)]
+        return Prediction(labels, _aligned_proba(self.calibrator, scores))
+
+    def _top_terms(self, features: sparse.csr_matrix, row: int, label: int, top_k: int) -> tuple[str, ...]:
+        start, end = features.indptr[row], features.indptr[row + 1]
+        indices = features.indices[start:end]
+        if len(indices) == 0:
+            return ()
+        weights = self._class_weights(label)
+        contributions = features.data[start:end] * weights[indices]
+        order = np.argsort(-contributions)
+        words: list[str] = []
+        chars: list[str] = []
+        for position in order:
+            if contributions[position] <= 0:
+                break
+            index = int(indices[position])
+            name = str(self.feature_names[index])
+            if index < self.n_word_features:
+                words.append(name)
+            elif name.strip() and len(chars) < top_k:
+                chars.append(name.strip())
+            if len(words) >= top_k:
+                break
+        # Whole words read better; character n-grams fill in for texts with few known words.
+        return tuple((words + [f"~{c}" for c in chars])[:top_k])
+
+    def _class_weights(self, label: int) -> FloatArray:
+        coef = np.asarray(self.classifier.coef_, dtype=np.float64)
+        column = list(self.classifier.classes_).index(label)
+        # Relative to the other classes: a term common to every class explains nothing.
+        return np.asarray(coef[column] - coef.mean(axis=0), dtype=np.float64)
+
+    # -- storage (plain parts, see model_store) -------------------------------------------------
+    def parts(self) -> dict[str, Any]:
+        """The picklable parts: scikit-learn estimators and numpy arrays only."""
+        return {
+            "vectorizer": self.vectorizer,
+            "classifier": self.classifier,
+            "calibrator": self.calibrator,
+            "bias": self.bias,
+            "n_word_features": self.n_word_features,
+            "feature_names": self.feature_names,
+        }
+
+    @classmethod
+    def from_parts(cls, parts: dict[str, Any], settings: ModelSettings) -> SeverityModel:
+        return cls(
+            vectorizer=parts["vectorizer"],
+            classifier=parts["classifier"],
+            calibrator=parts["calibrator"],
+            bias=np.asarray(parts["bias"], dtype=np.float64),
+            settings=settings,
+            n_word_features=int(parts["n_word_features"]),
+            feature_names=np.asarray(parts["feature_names"]),
+        )
+
+
+def _check_labels(y: IntArray, folds: int) -> None:
+    unknown = sorted(set(y.tolist()) - set(LABELS))
+    if unknown:
+        raise ValueError(f"severity must be one of 1, 2, 3, 4; got {unknown}")
+    counts = {lab: int(np.sum(y == lab)) for lab in LABELS}
+    thin = {lab: n for lab, n in counts.items() if n < folds}
+    if thin:
+        raise ValueError(
+            f"every severity needs at least {folds} training examples (one per cross-validation fold); "
+            f"got {thin}. Add labelled examples for those severities."
+        )
+
+
+def _make_vectorizer(settings: ModelSettings) -> FeatureUnion:
+    word = TfidfVectorizer(
+        analyzer="word",
+        ngram_range=settings.word_ngrams,
+        min_df=settings.min_df,
+        max_features=settings.max_word_features,
+        sublinear_tf=True,
+        # Letters only (digits carry ids and dates, not severity), at least two of them.
+        token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
+        dtype=np.float32,
+    )
+    chars = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=settings.char_ngrams,
+        min_df=settings.min_df,
+        max_features=settings.max_char_features,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    return FeatureUnion([("word", word), ("char", chars)])
+
+
+def _drop_stop_words(vectorizer: FeatureUnion) -> None:
+    # `stop_words_` keeps every pruned term and is only for introspection; it would bloat the file.
+    for _, part in vectorizer.transformer_list:
+        if hasattr(part, "stop_words_"):
+            part.stop_words_ = None
+
+
+def _make_classifier(settings: ModelSettings) -> LogisticRegression:
+    return LogisticRegression(
+        C=settings.c,
+        class_weight="balanced",
+        max_iter=settings.max_iter,
+        random_state=settings.random_state,
+    )
+
+
+def _out_of_fold_scores(features: sparse.csr_matrix, y: IntArray, settings: ModelSettings) -> FloatArray:
+    # The vocabulary is fitted on all training rows; only the classifier is cross-validated. The leak
+    # is document frequencies only and saves refitting the n-gram vocabulary per fold.
+    folds = StratifiedKFold(n_splits=settings.cv_folds, shuffle=True, random_state=settings.random_state)
+    scores = np.zeros((len(y), len(LABELS)), dtype=np.float64)
+    for train_index, test_index in folds.split(features, y):
+        model = _make_classifier(settings)
+        model.fit(features[train_index], y[train_index])
+        scores[test_index] = model.decision_function(features[test_index])
+    return scores
+
+
+def _aligned_proba(calibrator: LogisticRegression, scores: FloatArray) -> FloatArray:
+    raw = np.asarray(calibrator.predict_proba(scores), dtype=np.float64)
+    out = np.zeros((raw.shape[0], len(LABELS)), dtype=np.float64)
+    for column, label in enumerate(calibrator.classes_):
+        out[:, LABELS.index(int(label))] = raw[:, column]
+    return out
+
+
+def macro_f1(y_true: IntArray, y_pred: IntArray) -> float:
+    """Macro-averaged F1 over the four severities (a class absent from both counts as 0)."""
+    f1s = []
+    for label in LABELS:
+        tp = float(np.sum((y_pred == label) & (y_true == label)))
+        fp = float(np.sum((y_pred == label) & (y_true != label)))
+        fn = float(np.sum((y_pred != label) & (y_true == label)))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(f1s))
+
+
+def _tune_bias(scores: FloatArray, y: IntArray, rounds: int = 2) -> FloatArray:
+    """Per-class offsets added to the scores that maximise out-of-fold macro-F1 (coordinate ascent)."""
+    labels = np.asarray(LABELS, dtype=np.int64)
+    bias = np.zeros(len(LABELS), dtype=np.float64)
+    spread = float(np.std(scores)) or 1.0
+    # Offsets nearest zero first, so that ties keep the smallest change.
+    grid = sorted(np.linspace(-1.0, 1.0, 41) * spread, key=abs)
+    best = macro_f1(y, labels[np.argmax(scores + bias, axis=1)])
+    for _ in range(rounds):
+        for column in range(len(LABELS)):
+            keep = bias[column]
+            for offset in grid:
+                bias[column] = offset
+                value = macro_f1(y, labels[np.argmax(scores + bias, axis=1)])
+                if value > best + 1e-9:
+                    best, keep = value, offset
+            bias[column] = keep
+    return bias
+
+
+# -- the model card and training ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """Where a model's training rows came from."""
+
+    sources: tuple[str, ...]
+    rows: int
+    sha256: str
+    counts: dict[str, dict[str, int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sources": list(self.sources), "rows": self.rows, "sha256": self.sha256, "counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingData:
+        return cls(
+            sources=tuple(str(s) for s in data["sources"]),
+            rows=int(data["rows"]),
+            sha256=str(data["sha256"]),
+            counts={str(k): {str(a): int(b) for a, b in v.items()} for k, v in data["counts"].items()},
+        )
+
+
+@dataclass(slots=True)
+class ModelCard:
+    """Metadata stored next to a model file (JSON): what it is, how it was made, how well it does."""
+
+    model_version: str
+    created_at: str
+    sevtriage_version: str
+    libraries: dict[str, str]
+    labels: tuple[int, ...]
+    settings: ModelSettings
+    targets: Targets
+    thresholds: ReviewThresholds
+    training_data: TrainingData
+    training_seconds: float
+    # Display-only numbers (cross-validation, held-out evaluation); nothing in the core reads them.
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format: str = CARD_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "model_version": self.model_version,
+            "created_at": self.created_at,
+            "sevtriage_version": self.sevtriage_version,
+            "libraries": dict(self.libraries),
+            "labels": list(self.labels),
+            "settings": self.settings.to_dict(),
+            "targets": self.targets.to_dict(),
+            "thresholds": self.thresholds.to_dict(),
+            "training_data": self.training_data.to_dict(),
+            "training_seconds": round(self.training_seconds, 3),
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        """Raises KeyError / ValueError / TypeError on a malformed card (the store turns it into a message)."""
+        return cls(
+            format=str(data["format"]),
+            model_version=str(data["model_version"]),
+            created_at=str(data["created_at"]),
+            sevtriage_version=str(data["sevtriage_version"]),
+            libraries={str(k): str(v) for k, v in data["libraries"].items()},
+            labels=tuple(int(x) for x in data["labels"]),
+            settings=ModelSettings.from_dict(data["settings"]),
+            targets=Targets.from_dict(data["targets"]),
+            thresholds=ReviewThresholds.from_dict(data["thresholds"]),
+            training_data=TrainingData.from_dict(data["training_data"]),
+            training_seconds=float(data["training_seconds"]),
+            metrics=dict(data.get("metrics") or {}),
+        )
+
+
+@dataclass(slots=True)
+class TrainedModel:
+    """A fitted model with its card: what `sevtriage train` produces and `Triage` consumes."""
+
+    model: SeverityModel
+    card: ModelCard
+
+    @property
+    def version(self) -> str:
+        return self.card.model_version
+
+    @property
+    def thresholds(self) -> ReviewThresholds:
+        return self.card.thresholds
+
+    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
+        return self.model.opinions(texts, top_k)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether a stored model can be loaded again."""
+    import joblib
+    import scipy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def train(
+    records: Sequence[LabelledRequest],
+    *,
+    sources: Sequence[str] = (),
+    settings: ModelSettings | None = None,
+    targets: Targets | None = None,
+    now: datetime | None = None,
+) -> TrainedModel:
+    """Fit the model on labelled requests and choose its review thresholds on out-of-fold predictions."""
+    from sevtriage import __version__
+    from sevtriage.corpus import counts, data_hash
+
+    settings = settings or ModelSettings()
+    targets = targets or Targets()
+    texts = [model_text(r.subject, r.body) for r in records]
+    model = SeverityModel.fit(texts, [int(r.severity) for r in records], settings)
+    oof = model.out_of_fold
+    assert oof is not None  # set by fit
+    thresholds = choose_thresholds(oof.y_true, oof.predicted, oof.probabilities, targets)
+    digest = data_hash(records)
+    created = (now or datetime.now(UTC)).replace(microsecond=0)
+    card = ModelCard(
+        model_version=f"{created:%Y%m%d}-{digest[:8]}",
+        created_at=created.isoformat(),
+        sevtriage_version=__version__,
+        libraries=library_versions(),
+        labels=LABELS,
+        settings=settings,
+        targets=targets,
+        thresholds=thresholds,
+        training_data=TrainingData(tuple(sources), len(records), digest, counts(records)),
+        training_seconds=model.training_seconds,
+        metrics={
+            "cross_validation": {
+                "macro_f1": round(macro_f1(oof.y_true, oof.predicted), 4),
+                "accuracy": round(float(np.mean(oof.y_true == oof.predicted)), 4),
+            }
+        },
+    )
+    return TrainedModel(model, card)
