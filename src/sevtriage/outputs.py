@@ -180,7 +180,7 @@ def default_rejects_path(output: str | None, input_name: str | None) -> Path:
     return Path(f"{stem}.rejects.jsonl")
 
 
-def open_output(output: str | None) -> tuple[IO[str], bool]:
+def open_output(output: str | None) -> tuple[io.TextIOWrapper, bool]:
     """A UTF-8 text stream for a path or stdout (``-`` or None); and whether the caller must close it."""
     if output is None or output == "-":
         # Our own wrapper, so that piped output is UTF-8 whatever the locale says.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -16,6 +16,9 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sevtriage.errors import ConfigError, Problem
+
+if TYPE_CHECKING:
+    from sevtriage.triage import Triage
 
 CONFIG_ENV = "SEVTRIAGE_CONFIG"
 ENGINES = ("durable", "python")
@@ -175,3 +178,17 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(key + "\n")
         return key
+
+
+def load_triage(settings: Settings) -> Triage:
+    """Rules, model and SLA policy from the settings' paths (the bundled files where unset)."""
+    from sevtriage.triage import Triage
+
+    options: dict[str, Any] = {}
+    if settings.model_path is not None:
+        options["model"] = settings.model_path
+    if settings.sla_path is not None:
+        options["sla"] = settings.sla_path
+    if settings.engine is not None:
+        options["engine"] = settings.engine
+    return Triage.load(settings.rules_path, **options)

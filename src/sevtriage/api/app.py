@@ -1,0 +1,110 @@
+"""`create_app`: the FastAPI application of `sevtriage serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from sevtriage import __version__
+from sevtriage.api.engines import Engines
+from sevtriage.api.errors import install_error_handlers
+from sevtriage.api.limits import BodyLimitMiddleware
+from sevtriage.api.metrics import Metrics, MetricsMiddleware
+from sevtriage.api.routes import classify, ops, sla
+from sevtriage.errors import SevtriageError
+from sevtriage.settings import Settings
+from sevtriage.types import Decision, Ticket
+
+if TYPE_CHECKING:
+    from sevtriage.triage import Triage
+
+log = logging.getLogger("sevtriage.api")
+DecisionSink = Callable[[Sequence[tuple[Ticket, Decision]]], None]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_pending: set[asyncio.Task[None]] = set()
+
+
+def _install_sighup(app: FastAPI) -> bool:
+    """SIGHUP reloads rules and model, like `POST /v1/admin/reload`. Only possible in the main thread."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        return False
+    loop = asyncio.get_running_loop()
+
+    def on_hangup() -> None:
+        async def reload() -> None:
+            try:
+                await ops.reload_engines(app)
+            except Exception as error:  # reported and counted in reload_engines; keep serving
+                log.error("SIGHUP reload failed: %s", error)
+
+        task = loop.create_task(reload())
+        _pending.add(task)  # keep a reference until it finishes (the loop holds only a weak one)
+        task.add_done_callback(_pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    return True
+
+
+def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
+    """The service: classification, SLA deadlines, health, metrics, reload; plus the review desk when enabled.
+
+    `triage` serves if given (tests, embedding); otherwise rules, model and policy load from the settings.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.token is None:
+            log.warning("no API token configured (SEVTRIAGE_API_TOKEN): the API is open, so serve on loopback only")
+        hup = _install_sighup(app)
+        loaded = app.state.engines.current
+        log.info(
+            "sevtriage %s serving rules %s, model %s%s",
+            __version__,
+            loaded.rules_version,
+            loaded.model_version,
+            "; SIGHUP reloads them" if hup else "",
+        )
+        yield
+        if hup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    app = FastAPI(
+        title="sevtriage",
+        version=__version__,
+        description="Severity triage for support requests: rules first, a text model when unsure, SLA deadlines.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engines = Engines(settings, triage)
+    app.state.metrics = Metrics()
+    app.state.decision_sinks = []
+    install_error_handlers(app)
+    app.include_router(classify.router)
+    app.include_router(sla.router)
+    app.include_router(ops.open_router)
+    app.include_router(ops.router)
+    # Outermost last: the size limit applies before anything reads the body, and metrics time everything.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+
+    if settings.store_url and settings.review_enabled and _review_available():
+        from sevtriage.review.web import mount_review
+
+        mount_review(app, settings)
+    return app
+
+
+def _review_available() -> bool:
+    try:
+        return importlib.util.find_spec("sevtriage.review.web") is not None
+    except (ImportError, SevtriageError):
+        return False

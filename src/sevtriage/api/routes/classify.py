@@ -1,0 +1,101 @@
+"""POST /v1/classify and POST /v1/classify/batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
+from sevtriage.api.errors import ApiError
+from sevtriage.api.schemas import ERROR_RESPONSES, BatchIn, BatchOut, TicketIn
+from sevtriage.intake import ticket_from_fields
+from sevtriage.types import Decision, Ticket
+
+log = logging.getLogger("sevtriage.api")
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["classify"])
+
+
+def _deliver(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects: int = 0) -> None:
+    """Count the decisions, hand them to the sinks (the review store), and log them without text unless asked."""
+    metrics = metrics_of(request)
+    metrics.observe_decisions([d for _, d in pairs], rejects)
+    for sink in request.app.state.decision_sinks:
+        try:
+            sink(pairs)
+        except Exception:
+            # The caller still gets its decision; the failure is counted and logged for the operator.
+            metrics.count("sink_errors")
+            log.exception("a decision sink failed for %d decisions", len(pairs))
+    if log.isEnabledFor(logging.INFO):
+        with_text = settings_of(request).log_request_text
+        for ticket, decision in pairs:
+            log.info(
+                "decision id=%s severity=%s source=%s review=%s%s",
+                decision.id,
+                decision.severity_name,
+                decision.source,
+                decision.needs_review,
+                f" text={ticket.text!r}" if with_text else "",
+            )
+
+
+@router.post(
+    "/classify",
+    summary="Classify one request",
+    responses={200: {"description": "The decision record (see DESIGN.md)."}, **ERROR_RESPONSES},
+)
+def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
+    """Severity, source, confidence, review flag, matched rules, model opinion and SLA deadlines for one request."""
+    loaded = engines_of(request).current
+    rules = replace(loaded.intake, default_received_at=datetime.now(UTC))
+    try:
+        ticket = ticket_from_fields(payload.model_dump(), rules)
+    except ValueError as error:
+        raise ApiError(422, str(error)) from None
+    decision = loaded.triage.classify(ticket)
+    _deliver(request, [(ticket, decision)])
+    return JSONResponse(decision.to_dict())
+
+
+@router.post(
+    "/classify/batch",
+    summary="Classify several requests",
+    response_model=BatchOut,
+    responses=ERROR_RESPONSES,
+)
+def classify_batch(payload: BatchIn, request: Request) -> JSONResponse:
+    """Decisions for the valid requests, in order; each invalid one is listed in `rejects` with its index."""
+    limit = settings_of(request).max_batch
+    if len(payload.requests) > limit:
+        raise ApiError(
+            413,
+            f"a batch may hold at most {limit} requests; got {len(payload.requests)}; split it into smaller batches",
+            code="batch_too_large",
+        )
+    loaded = engines_of(request).current
+    rules = replace(loaded.intake, default_received_at=datetime.now(UTC))
+    tickets: list[Ticket] = []
+    rejects: list[dict[str, object]] = []
+    first_index: dict[str, int] = {}
+    for index, fields in enumerate(payload.requests):
+        raw_id = fields.get("id")
+        shown = str(raw_id).strip() if raw_id is not None and str(raw_id).strip() else None
+        try:
+            ticket = ticket_from_fields(fields, rules)
+        except ValueError as error:
+            rejects.append({"index": index, "id": shown, "reason": str(error)})
+            continue
+        if ticket.id in first_index:
+            reason = f"duplicate id {ticket.id!r}: request {first_index[ticket.id]} has the same id"
+            rejects.append({"index": index, "id": ticket.id, "reason": reason})
+            continue
+        first_index[ticket.id] = index
+        tickets.append(ticket)
+    decisions = loaded.triage.classify_many(tickets) if tickets else []
+    _deliver(request, list(zip(tickets, decisions, strict=True)), len(rejects))
+    return JSONResponse({"decisions": [d.to_dict() for d in decisions], "rejects": rejects})

@@ -1,0 +1,71 @@
+"""GET /healthz, GET /metrics and POST /v1/admin/reload."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from sevtriage.api.deps import engines_of, metrics_of, require_token
+from sevtriage.api.errors import ApiError
+from sevtriage.api.schemas import ERROR_RESPONSES
+from sevtriage.errors import SevtriageError
+
+log = logging.getLogger("sevtriage.api")
+open_router = APIRouter(tags=["operations"])
+router = APIRouter(dependencies=[Depends(require_token)], tags=["operations"])
+
+
+@open_router.get("/healthz", summary="Liveness and what is in service")
+def healthz(request: Request) -> JSONResponse:
+    """Always open (no token), for load balancers; says which rules and model versions serve."""
+    loaded = engines_of(request).current
+    return JSONResponse(
+        {
+            "status": "ok",
+            "rules_version": loaded.rules_version,
+            "model_version": loaded.model_version,
+            "generation": loaded.generation,
+            "uptime_seconds": round(time.time() - metrics_of(request).started, 3),
+        }
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse, responses=ERROR_RESPONSES)
+def metrics(request: Request) -> PlainTextResponse:
+    loaded = engines_of(request).current
+    info = {"rules_version": loaded.rules_version, "model_version": loaded.model_version or ""}
+    return PlainTextResponse(metrics_of(request).render(info), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def reload_engines(request_app: object) -> dict[str, object]:
+    """Reload rules, model and policy in a worker thread and swap them in; the old set serves meanwhile."""
+    engines = request_app.state.engines  # type: ignore[attr-defined]
+    metrics_ = request_app.state.metrics  # type: ignore[attr-defined]
+    try:
+        loaded = await run_in_threadpool(engines.reload)
+    except SevtriageError as error:
+        metrics_.count("reload_failures")
+        log.error("reload refused, the previous rules and model stay in service: %s", error)
+        raise ApiError(
+            422, f"reload refused, the previous rules and model stay in service: {error}", code="reload_failed"
+        ) from None
+    metrics_.count("reloads")
+    log.info(
+        "reloaded: rules %s, model %s (generation %d)", loaded.rules_version, loaded.model_version, loaded.generation
+    )
+    return {
+        "status": "reloaded",
+        "rules_version": loaded.rules_version,
+        "model_version": loaded.model_version,
+        "generation": loaded.generation,
+    }
+
+
+@router.post("/v1/admin/reload", summary="Reload rules and model", responses=ERROR_RESPONSES)
+async def reload(request: Request) -> JSONResponse:
+    """Load the rules, model and SLA policy files again and swap them in atomically (also on SIGHUP)."""
+    return JSONResponse(await reload_engines(request.app))

@@ -1,0 +1,114 @@
+"""pandas in, pandas out: `classify_frame` for notebooks, and `classify_partition` for Dask's `map_partitions`.
+
+Rows are validated like the batch intake; a row that cannot be classified is kept, with its decision
+columns empty and the reason in ``reject_reason``. Output rows keep the input's index and order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sevtriage.intake import SeenIds, ticket_from_fields
+from sevtriage.outputs import FLAT_COLUMNS, flat_record
+
+if TYPE_CHECKING:
+    from sevtriage.triage import Triage
+
+FRAME_COLUMNS: tuple[str, ...] = (*FLAT_COLUMNS, "reject_reason")
+_DTYPES: dict[str, str] = {
+    "severity": "Int64",
+    "model_severity": "Int64",
+    "confidence": "float64",
+    "model_p1": "float64",
+    "model_p2": "float64",
+    "model_p3": "float64",
+    "model_p4": "float64",
+    "needs_review": "boolean",
+}
+_INSTANTS = ("received_at", "initial_response_due", "ongoing_response_due")
+
+
+def _cell(value: Any) -> Any:
+    """pandas' missing markers (NaN, NaT, NA) become None; Timestamps become datetimes."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def output_meta() -> pd.DataFrame:
+    """An empty frame with the output columns and dtypes (Dask's ``meta=``)."""
+    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in FRAME_COLUMNS})
+    frame = frame.astype(_DTYPES)
+    for column in _INSTANTS:
+        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame
+
+
+def classify_frame(triage: Triage, frame: pd.DataFrame) -> pd.DataFrame:
+    """Classify each row of `frame` (columns ``id``, ``subject``, ``body``, ``received_at``, ``plan``, extras).
+
+    Returns a frame with the same index and one column per decision field (see `sevtriage.outputs.FLAT_COLUMNS`;
+    lists stay Python lists, instants are UTC timestamps), plus ``reject_reason``.
+    """
+    from sevtriage.pipeline import intake_rules_for
+
+    rules = intake_rules_for(triage)
+    records: list[dict[str, Any]] = []
+    valid: list[int] = []
+    tickets = []
+    seen = SeenIds()
+    columns = [str(c) for c in frame.columns]
+    for position, values in enumerate(frame.itertuples(index=False, name=None)):
+        fields: Mapping[Hashable, Any] = {c: _cell(v) for c, v in zip(columns, values, strict=True)}
+        record: dict[str, Any] = dict.fromkeys(FRAME_COLUMNS)
+        record["id"] = None if fields.get("id") is None else str(fields.get("id")).strip()
+        try:
+            ticket = ticket_from_fields({str(k): v for k, v in fields.items()}, rules)
+            first = seen.first_line(ticket.id)
+            if first is not None:
+                raise ValueError(f"duplicate id {ticket.id!r}: row {first} has the same id")
+            seen.add(ticket.id, position)
+        except ValueError as error:
+            record["reject_reason"] = str(error)
+        else:
+            valid.append(position)
+            tickets.append(ticket)
+        records.append(record)
+    for position, decision in zip(valid, triage.classify_many(tickets), strict=True):
+        records[position].update(flat_record(decision))
+    out = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS), index=frame.index)
+    out = out.astype(_DTYPES)
+    for column in _INSTANTS:
+        out[column] = pd.to_datetime(out[column], utc=True)
+    return out
+
+
+@lru_cache(maxsize=4)
+def _bundled_triage(rules: str | None, model: str | None, sla: str | None) -> Triage:
+    from sevtriage.triage import Triage
+
+    kwargs: dict[str, Any] = {}
+    if model is not None:
+        kwargs["model"] = model
+    if sla is not None:
+        kwargs["sla"] = sla
+    return Triage.load(rules, **kwargs)
+
+
+def classify_partition(
+    frame: pd.DataFrame, rules: str | None = None, model: str | None = None, sla: str | None = None
+) -> pd.DataFrame:
+    """`classify_frame` with a `Triage` loaded once per worker process: pass this to Dask's ``map_partitions``.
+
+    Only the file paths travel to the workers (a loaded rules engine does not pickle).
+    """
+    return classify_frame(_bundled_triage(rules, model, sla), frame)
