@@ -1,0 +1,104 @@
+"""Specialists' accounts and sessions: argon2 password hashes, a signed session cookie, CSRF tokens.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106). The session is a cookie signed with the
+service's secret key (itsdangerous); it carries the specialist's name and a per-session CSRF token that every
+form sends back. No password or hash ever leaves this module except to the store.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from sevtriage.errors import InputError
+from sevtriage.store import DecisionStore, User
+
+SESSION_COOKIE = "sevtriage_review"
+SESSION_MAX_AGE = 12 * 3600  # one working day and some; then sign in again
+MIN_PASSWORD = 10
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+_hasher = PasswordHasher()
+# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InputError(
+            f"a specialist's name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit; "
+            f"got {name!r}"
+        )
+    return name
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"a password must have at least {MIN_PASSWORD} characters; this one has {len(password)}")
+    return _hasher.hash(password)
+
+
+def create_user(store: DecisionStore, name: str, password: str) -> User:
+    return store.add_user(check_name(name), hash_password(password))
+
+
+def change_password(store: DecisionStore, name: str, password: str) -> None:
+    store.set_password(check_name(name), hash_password(password))
+
+
+def authenticate(store: DecisionStore, name: str, password: str) -> User | None:
+    """The active user with this name and password, else None (whatever was wrong)."""
+    user = store.get_user(name) if _NAME.match(name) else None
+    try:
+        _hasher.verify(user.password_hash if user is not None else _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        # argon2 parameters grew since this hash was made; store the stronger one while we know the password.
+        store.set_password(user.name, _hasher.hash(password))
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What the session cookie carries: who is signed in (None before sign-in) and the CSRF token."""
+
+    user: str | None
+    csrf: str
+
+    @classmethod
+    def fresh(cls, user: str | None = None) -> Session:
+        return cls(user=user, csrf=secrets.token_urlsafe(24))
+
+    def csrf_ok(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
+
+
+class SessionCodec:
+    """Signs sessions into cookie values and reads them back; a tampered or expired cookie reads as None."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="sevtriage-review-session")
+
+    def dumps(self, session: Session) -> str:
+        return self._serializer.dumps({"u": session.user, "c": session.csrf})
+
+    def loads(self, value: str | None) -> Session | None:
+        if not value:
+            return None
+        try:
+            data = self._serializer.loads(value, max_age=SESSION_MAX_AGE)
+        except BadSignature:  # also covers SignatureExpired
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            return None
+        user = data.get("u")
+        return Session(user=user if isinstance(user, str) else None, csrf=data["c"])

@@ -1,0 +1,88 @@
+"""Pure helpers that turn stored records into what the review pages show: highlighted text, times left."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from sevtriage.text import fold
+from sevtriage.types import RuleMatch
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A run of the request's text; `rules` names the rules whose evidence covers it (empty: plain text)."""
+
+    text: str
+    rules: tuple[str, ...] = ()
+
+
+def _pattern(phrase: str) -> re.Pattern[str] | None:
+    words = fold(phrase).split()
+    if not words:
+        return None
+    # The rules read normalised text, so a phrase may span a line break or a double space in the original.
+    return re.compile(r"\s+".join(re.escape(w) for w in words))
+
+
+def highlight(text: str, matches: Iterable[RuleMatch]) -> list[Segment]:
+    """Split `text` into segments, marking every occurrence of every rule's evidence.
+
+    Found case- and accent-insensitively: `fold` keeps one character per character, so positions in the folded
+    text are positions in the customer's own text.
+    """
+    folded = fold(text)
+    owners: list[set[str]] = [set() for _ in text]
+    for match in matches:
+        for phrase in match.evidence:
+            pattern = _pattern(phrase)
+            if pattern is None:
+                continue
+            for found in pattern.finditer(folded):
+                for i in range(found.start(), found.end()):
+                    owners[i].add(match.id)
+    segments: list[Segment] = []
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or owners[i] != owners[start]:
+            segments.append(Segment(text[start:i], tuple(sorted(owners[start]))))
+            start = i
+    return segments
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{mins} min"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLeft:
+    """How long until a deadline, in words, and how pressing it is (`overdue`, `soon` within an hour, `ok`)."""
+
+    text: str
+    state: str
+
+
+def time_left(due: datetime | None, now: datetime) -> TimeLeft:
+    if due is None:
+        return TimeLeft("no target", "none")
+    delta = due - now
+    if delta.total_seconds() < 0:
+        return TimeLeft(f"overdue by {_span(-delta)}", "overdue")
+    return TimeLeft(f"{_span(delta)} left", "soon" if delta <= timedelta(hours=1) else "ok")
+
+
+def local_time(instant: datetime | None, zone: tzinfo) -> str:
+    """``Tue 24 Nov 2026, 10:00 CET`` in the desk's timezone; an em dash for no time."""
+    if instant is None:
+        return "—"
+    local = instant.astimezone(zone)
+    return local.strftime("%a %d %b %Y, %H:%M ") + (local.tzname() or "")

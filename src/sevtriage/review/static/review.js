@@ -1,0 +1,52 @@
+// Keyboard shortcuts for the review desk; the pages work without them.
+(function () {
+  "use strict";
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+  function go(link) { if (link && link.href) { window.location.href = link.href; } }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var rows = Array.prototype.slice.call(document.querySelectorAll("#queue tr.row"));
+    var selected = rows.length ? 0 : -1;
+    function select(i) {
+      if (!rows.length) { return; }
+      selected = Math.max(0, Math.min(rows.length - 1, i));
+      rows.forEach(function (r, k) { r.classList.toggle("selected", k === selected); });
+      rows[selected].scrollIntoView({ block: "nearest" });
+    }
+    rows.forEach(function (row, i) {
+      row.addEventListener("click", function (event) {
+        if (event.target.closest("a")) { return; }
+        select(i);
+        window.location.href = row.getAttribute("data-href");
+      });
+    });
+    if (rows.length) { select(0); }
+
+    document.addEventListener("keydown", function (event) {
+      if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+      var key = event.key;
+      if (rows.length) {  // the queue
+        if (key === "j" || key === "n" || key === "ArrowDown") { select(selected + 1); event.preventDefault(); }
+        else if (key === "k" || key === "ArrowUp") { select(selected - 1); event.preventDefault(); }
+        else if (key === "Enter" || key === "o") { window.location.href = rows[selected].getAttribute("data-href"); }
+        return;
+      }
+      var accept = document.getElementById("accept-form");
+      if (!accept) { return; }  // not a request page
+      if (key >= "1" && key <= "4") {
+        var radio = document.querySelector('#change-form input[name="severity"][value="' + key + '"]');
+        if (radio) { radio.checked = true; document.querySelector('#change-form textarea').focus(); event.preventDefault(); }
+      } else if (key === "a") {
+        var button = accept.querySelector("button");
+        if (button && !button.disabled) { accept.submit(); }
+      } else if (key === "n" || key === "j") {
+        go(document.getElementById("next-link"));
+      } else if (key === "q" || key === "u") {
+        go(document.getElementById("back-link"));
+      }
+    });
+  });
+})();

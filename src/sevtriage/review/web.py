@@ -1,0 +1,458 @@
+"""The review desk in the service: sign-in, the queue, the request view, actions, the agreement page.
+
+Plain server-rendered pages (Jinja2 with autoescaping, so a request's `<script>` shows as text) and a few JSON
+routes for scripts. Every page and JSON route needs a signed-in specialist; every form carries the session's
+CSRF token; the pages send a Content-Security-Policy that allows no inline script at all.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from sevtriage.errors import InputError
+from sevtriage.review.auth import SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, authenticate
+from sevtriage.review.desk import ReviewDesk
+from sevtriage.review.present import highlight, local_time, time_left
+from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
+from sevtriage.types import Severity
+
+if TYPE_CHECKING:
+    from sevtriage.settings import Settings
+
+PREFIX = "/review"
+_HERE = Path(__file__).resolve().parent
+SEVERITY_NAMES = {int(s): s.label for s in Severity}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def mount_review(app: FastAPI, settings: Settings) -> None:
+    """Open the store named by `settings.store_url`, store every classification, and serve the review desk."""
+    from sevtriage.sla import SlaPolicy
+
+    assert settings.store_url, "mount_review needs a store_url"
+    desk = ReviewDesk(DecisionStore.open(settings.store_url), SlaPolicy.load(settings.sla_path))
+    install(app, desk, secret_key=settings.resolved_secret_key())
+
+
+def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str) -> None:
+    """Wire an already built desk into `app` (tests use it to give the desk their own clock)."""
+    app.state.review_desk = desk
+    if not isinstance(getattr(app.state, "decision_sinks", None), list):
+        app.state.decision_sinks = []
+    app.state.decision_sinks.append(desk.sink)
+    app.include_router(_Routes(desk, SessionCodec(secret_key)).router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="review-static")
+
+
+def _templates(desk: ReviewDesk) -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(_HERE / "templates"),
+        autoescape=select_autoescape(["html"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = lambda instant: local_time(instant, desk.timezone)
+    env.filters["left"] = lambda instant: time_left(instant, desk.clock())
+    env.filters["sevname"] = lambda value: SEVERITY_NAMES.get(int(value), "?") if value is not None else "none"
+    env.filters["urlid"] = lambda value: quote(str(value), safe="")
+    env.filters["pct"] = lambda value: f"{value * 100:.0f} %" if value is not None else "—"
+    env.globals["severities"] = [(int(s), s.label) for s in Severity]
+    return Jinja2Templates(env=env)
+
+
+def _filter_from(params: dict[str, str]) -> QueueFilter:
+    raw = params.get("severity", "")
+    severity: int | Literal["none"] | None = None
+    if raw == "none":
+        severity = "none"
+    elif raw:
+        if raw not in {"1", "2", "3", "4"}:
+            raise InputError(f"the severity filter must be one of 1, 2, 3, 4, none; got {raw!r}")
+        severity = int(raw)
+    return QueueFilter(
+        severity=severity,
+        plan=params.get("plan") or None,
+        reason=params.get("reason") or None,
+        language=params.get("language") or None,
+    )
+
+
+def _filter_query(where: QueueFilter) -> str:
+    pairs = {
+        "severity": str(where.severity) if where.severity is not None else "",
+        "plan": where.plan or "",
+        "reason": where.reason or "",
+        "language": where.language or "",
+    }
+    kept = {k: v for k, v in pairs.items() if v}
+    return urlencode(kept)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only back into the review desk: an open redirect would let a link sign someone in and send them elsewhere.
+    if target and target.startswith(f"{PREFIX}/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{PREFIX}/queue"
+
+
+def request_json(item: StoredRequest) -> dict[str, Any]:
+    """The JSON form of a stored request (the review desk's API)."""
+    return {
+        "id": item.id,
+        "subject": item.subject,
+        "body": item.body,
+        "fields": item.fields,
+        "plan": item.plan,
+        "received_at": item.received_at.isoformat() if item.received_at else None,
+        "language": item.language,
+        "status": item.status,
+        "suggested": item.suggested.to_dict(),
+        "final_severity": int(item.final_severity) if item.final_severity is not None else None,
+        "severity": int(item.severity) if item.severity is not None else None,
+        "deadlines": item.deadlines.to_dict() if item.deadlines else None,
+        "reviewed_by": item.reviewed_by,
+        "reviewed_at": item.reviewed_at.isoformat() if item.reviewed_at else None,
+        "version": item.version,
+        "history": [
+            {
+                "actor": a.actor,
+                "at": a.at.isoformat(),
+                "kind": a.kind,
+                "from": int(a.from_severity) if a.from_severity is not None else None,
+                "to": int(a.to_severity) if a.to_severity is not None else None,
+                "reason": a.reason,
+            }
+            for a in item.history
+        ],
+    }
+
+
+def json_error(status: int, code: str, message: str) -> JSONResponse:
+    """The service's one JSON error shape, for the review desk's JSON routes."""
+    try:
+        from sevtriage.api.errors import error_response
+    except ImportError:  # the service module is optional for the desk's own tests
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return error_response(status, code, message)
+
+
+class _Routes:
+    """The desk's routes; one instance per app, holding the desk, the session codec and the templates."""
+
+    def __init__(self, desk: ReviewDesk, sessions: SessionCodec) -> None:
+        self.desk = desk
+        self.sessions = sessions
+        self.templates = _templates(desk)
+        r = self.router = APIRouter(prefix=PREFIX, include_in_schema=False)
+        r.add_api_route("", self.home, methods=["GET"])
+        r.add_api_route("/", self.home, methods=["GET"])
+        r.add_api_route("/login", self.login_form, methods=["GET"])
+        r.add_api_route("/login", self.login, methods=["POST"])
+        r.add_api_route("/logout", self.logout, methods=["POST"])
+        r.add_api_route("/queue", self.queue, methods=["GET"])
+        r.add_api_route("/agreement", self.agreement, methods=["GET"])
+        r.add_api_route("/requests/{request_id:path}", self.request_page, methods=["GET"])
+        r.add_api_route("/requests/{request_id:path}", self.request_action, methods=["POST"])
+        r.add_api_route("/api/queue", self.api_queue, methods=["GET"])
+        r.add_api_route("/api/agreement", self.api_agreement, methods=["GET"])
+        r.add_api_route("/api/requests/{request_id:path}", self.api_request, methods=["GET"])
+        r.add_api_route("/api/requests/{request_id:path}", self.api_action, methods=["POST"])
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def _session(self, request: Request) -> Session | None:
+        return self.sessions.loads(request.cookies.get(SESSION_COOKIE))
+
+    def _signed_in(self, request: Request) -> tuple[str, Session] | None:
+        session = self._session(request)
+        if session is None or session.user is None:
+            return None
+        user = self.desk.store.get_user(session.user)
+        if user is None or not user.active:
+            return None
+        return user.name, session
+
+    def _set_session(self, request: Request, response: Response, session: Session) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.sessions.dumps(session),
+            max_age=SESSION_MAX_AGE,
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+
+    def _page(
+        self, request: Request, template: str, context: dict[str, Any], *, status: int = 200, session: Session
+    ) -> Response:
+        signed = self._signed_in(request)
+        base = {
+            "user": signed[0] if signed else None,
+            "csrf": session.csrf,
+            "waiting": self.desk.store.count_queue() if signed else 0,
+            "prefix": PREFIX,
+        }
+        response = self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+        return _secure(response)
+
+    def _to_login(self, request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return _secure(RedirectResponse(f"{PREFIX}/login?{urlencode({'next': target})}", status_code=303))
+
+    # -- sign-in ---------------------------------------------------------------------------------------------
+    async def home(self, request: Request) -> Response:
+        return _secure(RedirectResponse(f"{PREFIX}/queue", status_code=303))
+
+    async def login_form(self, request: Request) -> Response:
+        session = self._session(request) or Session.fresh()
+        next_url = _safe_next(request.query_params.get("next"))
+        response = self._page(request, "login.html", {"next": next_url, "error": None, "name": ""}, session=session)
+        self._set_session(request, response, session)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+        next_url = _safe_next(str(form.get("next", "")))
+        session = self._session(request)
+        if session is None or not session.csrf_ok(str(form.get("csrf_token", ""))):
+            fresh = Session.fresh()
+            error = "The sign-in form had expired (or cookies are off). Please sign in again."
+            response = self._page(
+                request, "login.html", {"next": next_url, "error": error, "name": name}, status=400, session=fresh
+            )
+            self._set_session(request, response, fresh)
+            return response
+        user = authenticate(self.desk.store, name, password)
+        if user is None:
+            error = "Wrong name or password (or the account is disabled)."
+            return self._page(
+                request, "login.html", {"next": next_url, "error": error, "name": name}, status=401, session=session
+            )
+        # A new session (and CSRF token) at sign-in, so a token planted before sign-in is worthless after it.
+        response = _secure(RedirectResponse(next_url, status_code=303))
+        self._set_session(request, response, Session.fresh(user.name))
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        session = self._session(request)
+        if session is not None and not session.csrf_ok(str(form.get("csrf_token", ""))):
+            return _secure(Response("CSRF token missing or wrong; reload the page and try again.", status_code=403))
+        response = _secure(RedirectResponse(f"{PREFIX}/login", status_code=303))
+        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        return response
+
+    # -- pages -----------------------------------------------------------------------------------------------
+    async def queue(self, request: Request) -> Response:
+        signed = self._signed_in(request)
+        if signed is None:
+            return self._to_login(request)
+        params = dict(request.query_params)
+        try:
+            where = _filter_from(params)
+        except InputError as error:
+            return self._page(request, "error.html", {"message": str(error)}, status=400, session=signed[1])
+        items = self.desk.store.queue(where)
+        context = {
+            "items": items,
+            "matching": self.desk.store.count_queue(where),
+            "facets": self.desk.store.queue_facets(),
+            "where": where,
+            "query": _filter_query(where),
+            "now": self.desk.clock(),
+        }
+        return self._page(request, "queue.html", context, session=signed[1])
+
+    async def request_page(self, request: Request, request_id: str) -> Response:
+        signed = self._signed_in(request)
+        if signed is None:
+            return self._to_login(request)
+        return self._render_request(request, request_id, signed, done=request.query_params.get("done"))
+
+    def _render_request(
+        self,
+        request: Request,
+        request_id: str,
+        signed: tuple[str, Session],
+        *,
+        done: str | None = None,
+        error: str | None = None,
+        status: int = 200,
+        typed: dict[str, str] | None = None,
+    ) -> Response:
+        try:
+            item = self.desk.store.get(request_id)
+        except NotFound as missing:
+            return self._page(request, "error.html", {"message": str(missing)}, status=404, session=signed[1])
+        try:
+            where = _filter_from(dict(request.query_params))
+        except InputError:
+            where = QueueFilter()
+        following = self.desk.store.next_in_queue(item, where)
+        matches = item.suggested.matched_rules
+        probabilities = sorted(item.suggested.model.probabilities.items()) if item.suggested.model else []
+        context = {
+            "item": item,
+            "subject": highlight(item.subject, matches),
+            "body": highlight(item.body, matches),
+            "probabilities": probabilities,
+            "next": following,
+            "query": _filter_query(where),
+            "done": done if done in ("accepted", "changed") else None,
+            "error": error,
+            "typed": typed or {},
+        }
+        return self._page(request, "request.html", context, status=status, session=signed[1])
+
+    async def request_action(self, request: Request, request_id: str) -> Response:
+        signed = self._signed_in(request)
+        if signed is None:
+            return self._to_login(request)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if not signed[1].csrf_ok(form.get("csrf_token")):
+            return self._render_request(
+                request,
+                request_id,
+                signed,
+                error="The form had expired (CSRF token missing or wrong); nothing was saved. Please act again.",
+                status=403,
+            )
+        try:
+            action = _action(form.get("action"))
+            version = _version(form.get("version"))
+            done = self.desk.act(
+                request_id,
+                actor=signed[0],
+                version=version,
+                action=action,
+                severity=Severity.parse(form["severity"]) if form.get("severity") else None,
+                reason=form.get("reason"),
+            )
+        except NotFound as missing:
+            return self._page(request, "error.html", {"message": str(missing)}, status=404, session=signed[1])
+        except ReviewConflict as conflict:
+            return self._render_request(request, request_id, signed, error=str(conflict), status=409)
+        except (InputError, ValueError) as wrong:
+            return self._render_request(request, request_id, signed, error=str(wrong), status=400, typed=form)
+        query = request.url.query
+        back = f"{PREFIX}/requests/{quote(request_id, safe='')}?{urlencode({'done': done.status})}"
+        return _secure(RedirectResponse(back + (f"&{query}" if query else ""), status_code=303))
+
+    async def agreement(self, request: Request) -> Response:
+        signed = self._signed_in(request)
+        if signed is None:
+            return self._to_login(request)
+        report = self.desk.agreement()
+        return self._page(request, "agreement.html", {"report": report}, session=signed[1])
+
+    # -- JSON ------------------------------------------------------------------------------------------------
+    def _api_user(self, request: Request) -> tuple[str, Session] | JSONResponse:
+        signed = self._signed_in(request)
+        if signed is None:
+            return _secure_json(json_error(401, "sign_in_required", f"sign in at {PREFIX}/login first"))
+        return signed
+
+    async def api_queue(self, request: Request) -> Response:
+        signed = self._api_user(request)
+        if isinstance(signed, JSONResponse):
+            return signed
+        try:
+            where = _filter_from(dict(request.query_params))
+        except InputError as error:
+            return _secure_json(json_error(400, "bad_filter", str(error)))
+        items = self.desk.store.queue(where)
+        body = {
+            "waiting": self.desk.store.count_queue(),
+            "matching": self.desk.store.count_queue(where),
+            "items": [request_json(i) for i in items],
+        }
+        return _secure_json(JSONResponse(body))
+
+    async def api_request(self, request: Request, request_id: str) -> Response:
+        signed = self._api_user(request)
+        if isinstance(signed, JSONResponse):
+            return signed
+        try:
+            return _secure_json(JSONResponse(request_json(self.desk.store.get(request_id))))
+        except NotFound as missing:
+            return _secure_json(json_error(404, "not_found", str(missing)))
+
+    async def api_action(self, request: Request, request_id: str) -> Response:
+        signed = self._api_user(request)
+        if isinstance(signed, JSONResponse):
+            return signed
+        if not signed[1].csrf_ok(request.headers.get("x-csrf-token")):
+            return _secure_json(json_error(403, "csrf", "send the session's CSRF token in the X-CSRF-Token header"))
+        try:
+            payload = json.loads(await request.body() or b"{}")
+            if not isinstance(payload, dict):
+                raise InputError("the body must be a JSON object with action, version, severity and reason")
+            severity = payload.get("severity")
+            done = self.desk.act(
+                request_id,
+                actor=signed[0],
+                version=_version(payload.get("version")),
+                action=_action(payload.get("action")),
+                severity=Severity.parse(severity) if severity is not None else None,
+                reason=payload.get("reason") if isinstance(payload.get("reason"), str) else None,
+            )
+        except json.JSONDecodeError as error:
+            return _secure_json(json_error(400, "bad_json", f"the body is not JSON: {error}"))
+        except NotFound as missing:
+            return _secure_json(json_error(404, "not_found", str(missing)))
+        except ReviewConflict as conflict:
+            return _secure_json(json_error(409, "conflict", str(conflict)))
+        except (InputError, ValueError) as wrong:
+            return _secure_json(json_error(400, "invalid", str(wrong)))
+        return _secure_json(JSONResponse(request_json(done)))
+
+    async def api_agreement(self, request: Request) -> Response:
+        signed = self._api_user(request)
+        if isinstance(signed, JSONResponse):
+            return signed
+        return _secure_json(JSONResponse(self.desk.agreement().to_dict()))
+
+
+def _action(value: object) -> Literal["accept", "change"]:
+    if value == "accept":
+        return "accept"
+    if value == "change":
+        return "change"
+    raise InputError(f"action must be one of accept, change; got {value!r}")
+
+
+def _version(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise InputError(
+            f"version must be the request's version number as shown when it was opened; got {value!r}"
+        ) from None
+
+
+def _secure(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _secure_json(response: JSONResponse) -> JSONResponse:
+    response.headers.update(SECURITY_HEADERS)
+    return response
