@@ -215,6 +215,14 @@ def split(records: Sequence[LabelledRequest], heldout_ids: Iterable[str]) -> Spl
     )
 
 
+def training_split(path: str | Path) -> Split:
+    """What `sevtriage train` and `evaluate` use: a data folder's held-out split, or a whole file as training."""
+    records = read_labelled(path)
+    if Path(path).is_dir():
+        return split(records, read_heldout_ids(path))
+    return Split(train=records, heldout=[])
+
+
 def choose_heldout(records: Sequence[LabelledRequest], fraction: float = 0.2) -> list[str]:
     """A held-out id list stratified by language and severity, reproducible from the ids alone.
 

@@ -1,7 +1,191 @@
-"""Commands of this group are added by the issue that builds them."""
+"""`sevtriage train` and `sevtriage evaluate`: fit the text model on labelled data, measure it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-COMMANDS: list[click.Command] = []
+from sevtriage.corpus import DataError, LabelledRequest, read_labelled, training_split
+from sevtriage.errors import ConfigError
+from sevtriage.resources import default_model_path
+from sevtriage.thresholds import Targets
+
+if TYPE_CHECKING:
+    from sevtriage.model import TrainedModel
+    from sevtriage.triage import Triage
+
+DEFAULT_OUTPUT = Path("models") / "severity-model.joblib"
+
+
+def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not 0 < value <= 1:
+        raise click.BadParameter(f"must be in (0, 1]; got {value}")
+    return value
+
+
+@click.command("train")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Model file to write; its card goes next to it (NAME.card.json).",
+)
+@click.option(
+    "--also",
+    "also",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="More labelled data to train on, e.g. the file written by `sevtriage reviews export` (repeatable).",
+)
+@click.option(
+    "--target-precision",
+    type=float,
+    default=Targets().auto_precision,
+    show_default=True,
+    callback=_fraction,
+    help="Precision that model decisions made without review must reach on validation data.",
+)
+@click.option(
+    "--critical-recall",
+    type=float,
+    default=Targets().critical_recall,
+    show_default=True,
+    callback=_fraction,
+    help="Share of severity-1 validation requests that must be chosen as 1 or flagged `possible_critical`.",
+)
+@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Rule file for the held-out check.")
+@click.option("--engine", default=None, help="Rules engine for the held-out check (durable or python).")
+def train_command(
+    data: Path,
+    output: Path,
+    also: tuple[Path, ...],
+    target_precision: float,
+    critical_recall: float,
+    rules: Path | None,
+    engine: str | None,
+) -> None:
+    """Fit the severity model on labelled DATA (a CSV/JSONL file, or the data/ folder).
+
+    With the data/ folder the requests listed in data/heldout_ids.txt are kept out of training and
+    the new model is measured on them (the numbers go into the model card).
+    """
+    from sevtriage import model_store
+    from sevtriage.model import train
+
+    parts = training_split(data)
+    records: list[LabelledRequest] = list(parts.train)
+    held = {r.id for r in parts.heldout}
+    for extra in also:
+        more = read_labelled(extra)
+        records += [r for r in more if r.id not in held]
+        skipped = sum(1 for r in more if r.id in held)
+        if skipped:
+            click.echo(f"{extra}: skipped {skipped} request(s) that are in the held-out split", err=True)
+    targets = Targets(auto_precision=target_precision, critical_recall=critical_recall)
+    click.echo(f"training on {len(records)} requests ({', '.join(str(p) for p in (data, *also))})", err=True)
+    try:
+        trained = train(records, sources=[str(p) for p in (data, *also)], targets=targets)
+    except ValueError as error:
+        raise DataError(f"{data}: {error}") from None
+    if parts.heldout:
+        from sevtriage.evaluation import evaluate
+
+        triage = _triage_with(trained, rules, engine)
+        result = evaluate(triage, parts.heldout)
+        trained.card.metrics["heldout"] = {s.name: s.summary() for s in result.systems}
+    card = model_store.save(trained, output)
+    cv = trained.card.metrics["cross_validation"]
+    click.echo(f"wrote {output} and {card} (model version {trained.version})")
+    click.echo(
+        f"trained in {trained.card.training_seconds:.1f} s; cross-validated macro-F1 {cv['macro_f1']:.3f}, "
+        f"accuracy {cv['accuracy']:.3f}"
+    )
+    auto = trained.card.thresholds.auto_label
+    shown = ", ".join(f"{k}: {'review always' if v is None else f'{v:.2f}'}" for k, v in sorted(auto.items()))
+    click.echo(f"auto-label thresholds {shown}; critical alert {trained.card.thresholds.critical_alert:.2f}")
+    for name, numbers in trained.card.metrics.get("heldout", {}).items():
+        click.echo(_line(f"held-out {name}", numbers))
+
+
+def _triage_with(trained: TrainedModel, rules: Path | None, engine: str | None) -> Triage:
+    from sevtriage.rule_stage import RuleStage
+    from sevtriage.sla import SlaPolicy
+    from sevtriage.triage import Triage
+
+    return Triage(RuleStage.load(rules, engine=engine), trained, SlaPolicy.load())
+
+
+def _line(label: str, numbers: dict[str, object]) -> str:
+    def pct(key: str) -> str:
+        value = numbers.get(key)
+        return "-" if not isinstance(value, float | int) else f"{100 * value:.1f}%"
+
+    f1 = numbers.get("macro_f1")
+    return (
+        f"{label:<20} accuracy {pct('accuracy'):>6}  macro-F1 {f1 if isinstance(f1, float) else 0:.3f}  "
+        f"sev-1 recall {pct('critical_recall'):>6}  under-triage {pct('under_triage_rate'):>5}  "
+        f"auto-label {pct('auto_coverage'):>6} at precision {pct('auto_precision'):>6}"
+    )
+
+
+@click.command("evaluate")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for report.md, report.html and the PNG plots.",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Model file (default: the bundled model).",
+)
+@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Rule file (default: bundled).")
+@click.option("--engine", default=None, help="Rules engine: durable or python.")
+@click.option("--all-rows", is_flag=True, help="With the data/ folder: every request, not only the held-out split.")
+def evaluate_command(
+    data: Path,
+    report_dir: Path | None,
+    model: Path | None,
+    rules: Path | None,
+    engine: str | None,
+    all_rows: bool,
+) -> None:
+    """Measure rules only, model only and combined on labelled DATA.
+
+    With the data/ folder only the held-out split is used (the model never saw it); a file is
+    used whole.
+    """
+    from sevtriage.evaluation import evaluate
+    from sevtriage.report import summary_table, to_markdown, write_report
+    from sevtriage.triage import Triage
+
+    parts = training_split(data)
+    if data.is_dir() and not all_rows:
+        if not parts.heldout:
+            raise DataError(f"{data}: no held-out split (heldout_ids.txt); pass --all-rows to use every request")
+        records, label = parts.heldout, f"{data} held-out split ({len(parts.heldout)} requests)"
+    else:
+        records = [*parts.train, *parts.heldout]
+        label = f"{data} ({len(records)} requests)"
+    if model is None and not default_model_path().is_file():
+        click.echo("no model file: measuring the rules alone (train one with `sevtriage train data/`)", err=True)
+    elif model is not None and not model.is_file():
+        raise ConfigError(f"{model}: model file not found; train one with: sevtriage train data/ -o {model}")
+    triage = Triage.load(rules, model=model, engine=engine)
+    result = evaluate(triage, records)
+    click.echo(to_markdown([summary_table(result)]), nl=False)
+    if report_dir is not None:
+        written = write_report(result, report_dir, title="sevtriage evaluation", data_label=label)
+        click.echo(f"report: {report_dir / 'report.md'} and report.html ({len(written)} files)")
+
+
+COMMANDS: list[click.Command] = [train_command, evaluate_command]

@@ -1,0 +1,261 @@
+"""The evaluation report: Markdown and HTML with PNG plots (confusion matrices, reliability, coverage).
+
+Plots are drawn with matplotlib's object API on the Agg canvas (no display, no pyplot state), so
+the report works headless and from several threads. Nothing here needs the network.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sevtriage.evaluation import Evaluation, SystemMetrics
+from sevtriage.thresholds import LABELS
+
+NAMES = {1: "1 critical", 2: "2 high", 3: "3 medium", 4: "4 low"}
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    file: str
+    alt: str
+
+
+Block = str | Table | Image
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def summary_table(evaluation: Evaluation) -> Table:
+    """One row per system: the headline numbers."""
+    rows = tuple(
+        (
+            s.name,
+            str(s.n),
+            _pct(s.accuracy),
+            _num(s.macro_f1),
+            _pct(s.critical_recall),
+            _pct(s.under_triage_rate),
+            _pct(s.auto_coverage),
+            _pct(s.auto_precision),
+            _num(s.ece),
+        )
+        for s in evaluation.systems
+    )
+    header = (
+        "system",
+        "n",
+        "accuracy",
+        "macro-F1",
+        "sev-1 recall",
+        "under-triage",
+        "auto-label coverage",
+        "auto-label precision",
+        "ECE",
+    )
+    return Table(header, rows)
+
+
+def per_class_table(system: SystemMetrics) -> Table:
+    rows = tuple(
+        (NAMES[c.severity], str(c.support), _pct(c.precision), _pct(c.recall), _num(c.f1)) for c in system.per_class
+    )
+    return Table(("severity", "support", "precision", "recall", "F1"), rows)
+
+
+def confusion_table(system: SystemMetrics) -> Table:
+    header = ("true \\ predicted", *(NAMES[label] for label in LABELS), "abstained")
+    rows = tuple((NAMES[label], *(str(v) for v in row)) for label, row in zip(LABELS, system.confusion, strict=True))
+    return Table(header, rows)
+
+
+def blocks(evaluation: Evaluation, *, title: str, data_label: str, with_images: bool = True) -> list[Block]:
+    """The report's content, rendered to Markdown or HTML by the writers."""
+    out: list[Block] = [
+        f"# {title}",
+        f"Data: {data_label}. Rules `{evaluation.rules_version}`, model `{evaluation.model_version or 'none'}`.",
+        "Rules only: confident rule verdicts, abstaining otherwise. Model only: the model on every request, "
+        "reviewed below its card's thresholds. Combined: what `Triage` does (rules first, the model when unsure). "
+        "An abstention counts as a miss, never as under-triage. Auto-label = decided without specialist review.",
+        "## Summary",
+        summary_table(evaluation),
+    ]
+    if evaluation.by_language:
+        rows = tuple(
+            (lang, str(int(v["n"])), _pct(v["accuracy"]), _num(v["macro_f1"]), _pct(v["critical_recall"]))
+            for lang, v in evaluation.by_language.items()
+        )
+        out += ["## Combined, per language", Table(("language", "n", "accuracy", "macro-F1", "sev-1 recall"), rows)]
+    for system in evaluation.systems:
+        out += [f"## {system.name}", per_class_table(system), confusion_table(system)]
+        if with_images:
+            out.append(Image(f"confusion-{system.name}.png", f"confusion matrix, {system.name}"))
+    if with_images:
+        out += [
+            "## Calibration and coverage",
+            Image("reliability.png", "reliability diagram"),
+            Image("coverage.png", "coverage vs precision"),
+        ]
+    if evaluation.under_triaged:
+        under = tuple((i, NAMES[t], NAMES[p]) for i, t, p in evaluation.under_triaged[:25])
+        out += [
+            f"## Under-triaged by the combined system ({len(evaluation.under_triaged)})",
+            Table(("id", "true", "predicted"), under),
+        ]
+    return out
+
+
+def to_markdown(content: Sequence[Block]) -> str:
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, Table):
+            lines = ["| " + " | ".join(block.header) + " |", "|" + "---|" * len(block.header)]
+            lines += ["| " + " | ".join(row) + " |" for row in block.rows]
+            parts.append("\n".join(lines))
+        elif isinstance(block, Image):
+            parts.append(f"![{block.alt}]({block.file})")
+        else:
+            parts.append(block)
+    return "\n\n".join(parts) + "\n"
+
+
+def to_html(content: Sequence[Block], title: str) -> str:
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}"
+        "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;"
+        "text-align:right}th:first-child,td:first-child{text-align:left}img{max-width:38rem;display:block}</style>",
+        "</head><body>",
+    ]
+    for block in content:
+        if isinstance(block, Table):
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif isinstance(block, Image):
+            parts.append(f'<img src="{html.escape(block.file)}" alt="{html.escape(block.alt)}">')
+        elif block.startswith("## "):
+            parts.append(f"<h2>{html.escape(block[3:])}</h2>")
+        elif block.startswith("# "):
+            parts.append(f"<h1>{html.escape(block[2:])}</h1>")
+        else:
+            text = html.escape(block)
+            # Inline code spans, the only Markdown the paragraphs use.
+            pieces = text.split("`")
+            text = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+            parts.append(f"<p>{text}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# -- plots -------------------------------------------------------------------------------------------
+
+
+def plot_confusion(system: SystemMetrics, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.2, 4.2), dpi=100)
+    axes = figure.add_subplot()
+    matrix = [list(row) for row in system.confusion]
+    image = axes.imshow(matrix, cmap="Blues")
+    columns = [*(str(label) for label in LABELS), "none"]
+    axes.set_xticks(range(len(columns)), columns)
+    axes.set_yticks(range(len(LABELS)), [str(label) for label in LABELS])
+    axes.set_xlabel("predicted severity (none = abstained)")
+    axes.set_ylabel("true severity")
+    axes.set_title(f"Confusion matrix: {system.name}")
+    peak = max((max(row) for row in matrix), default=0) or 1
+    for r, row in enumerate(matrix):
+        for c, value in enumerate(row):
+            axes.text(c, r, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def plot_reliability(systems: Sequence[SystemMetrics], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.2, 4.6), dpi=100)
+    axes = figure.add_subplot()
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    for system in systems:
+        points = [(b.confidence, b.accuracy) for b in system.reliability if b.count]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axes.plot(xs, ys, marker="o", label=f"{system.name} (ECE {_num(system.ece)})")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("confidence (mean in bin)")
+    axes.set_ylabel("accuracy in bin")
+    axes.set_title("Reliability diagram")
+    axes.legend(loc="upper left", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def plot_coverage(systems: Sequence[SystemMetrics], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.2, 4.6), dpi=100)
+    axes = figure.add_subplot()
+    for system in systems:
+        if not system.coverage_curve:
+            continue
+        xs = [p.coverage for p in system.coverage_curve]
+        ys = [p.precision for p in system.coverage_curve]
+        line = axes.plot(xs, ys, label=f"{system.name}: one global threshold")
+        if system.auto_precision is not None:
+            axes.plot(
+                [system.auto_coverage],
+                [system.auto_precision],
+                marker="*",
+                markersize=12,
+                color=line[0].get_color(),
+                linestyle="none",
+                label=f"{system.name}: card thresholds",
+            )
+    axes.axhline(0.95, color="grey", linestyle=":", label="95% precision")
+    axes.set_xlim(0, 1.02)
+    axes.set_xlabel("auto-label coverage (share decided without review)")
+    axes.set_ylabel("precision of auto-labelled decisions")
+    axes.set_title("Coverage vs precision")
+    axes.legend(loc="lower left", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def write_report(evaluation: Evaluation, directory: str | Path, *, title: str, data_label: str) -> list[Path]:
+    """Write `report.md`, `report.html` and the PNG plots into `directory`; returns the files written."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for system in evaluation.systems:
+        target = folder / f"confusion-{system.name}.png"
+        plot_confusion(system, target)
+        written.append(target)
+    calibrated = [s for s in evaluation.systems if s.ece is not None]
+    plot_reliability(calibrated, folder / "reliability.png")
+    plot_coverage(calibrated, folder / "coverage.png")
+    written += [folder / "reliability.png", folder / "coverage.png"]
+    content = blocks(evaluation, title=title, data_label=data_label)
+    (folder / "report.md").write_text(to_markdown(content), encoding="utf-8")
+    (folder / "report.html").write_text(to_html(content, title), encoding="utf-8")
+    written += [folder / "report.md", folder / "report.html"]
+    return written
