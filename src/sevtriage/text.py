@@ -10,9 +10,15 @@ import re
 import unicodedata
 from functools import lru_cache
 
+# Typographic apostrophes and dashes that phones and mail clients insert; folded to ASCII so that
+# "can’t" and "can't" read the same to the rules. One character each, so spans stay aligned.
+_PUNCT = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "\u2013": "-", "\u2014": "-", "\u00a0": " "}
+
 
 @lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
+    if char in _PUNCT:
+        return _PUNCT[char]
     decomposed = unicodedata.normalize("NFD", char)
     base = decomposed[0] if decomposed else char
     lowered = base.lower()
@@ -92,12 +98,28 @@ def clean_body(body: str) -> str:
     return strip_signature(strip_quoted(body)).strip()
 
 
+_REPLY_PREFIX = re.compile(r"^((re|fw|fwd|aw|odp|vs)\s*:\s*)+", re.IGNORECASE)
+
+
+def is_reply_subject(subject: str) -> bool:
+    """Whether a subject is that of a reply or forward ("Re: ...", "Fw: ...", "Odp: ...")."""
+    return _REPLY_PREFIX.match(subject.strip()) is not None
+
+
+def new_message_text(subject: str, body: str) -> str:
+    """What the customer wrote in this message: a reply's subject is the thread's old topic, so it is
+    left out when the reply has a body of its own ("Re: App down" + "thanks, how do I ...?")."""
+    if is_reply_subject(subject) and clean_body(body):
+        return clean_body(body)
+    return request_text(subject, body)
+
+
 def request_text(subject: str, body: str) -> str:
     """Subject and cleaned body as one text; what rules and model read."""
     cleaned = clean_body(body)
     subject = subject.strip()
     # Reply subjects ("Re: Fw:") carry no signal.
-    subject = re.sub(r"^((re|fw|fwd|aw|odp|vs)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
+    subject = _REPLY_PREFIX.sub("", subject)
     if subject and cleaned:
         return f"{subject}\n{cleaned}"
     return subject or cleaned

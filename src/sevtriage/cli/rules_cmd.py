@@ -1,7 +1,194 @@
-"""Commands of this group are added by the issue that builds them."""
+"""`sevtriage rules check | test | report`: validate the rule file, run its examples, measure it on data."""
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from sevtriage.errors import ConfigError, InputError
+from sevtriage.resources import default_rules_path
+from sevtriage.rule_stage import ENGINES, ExampleResult, RuleStage
+from sevtriage.rules_report import build_report, format_report
+from sevtriage.types import Severity, Ticket
+
+EXIT_CONFIG = 2
+_TEXT_COLUMNS = ("subject", "body")
+# Columns of a labelled file that are not request fields the rules may read.
+_NOT_FIELDS = {"id", "subject", "body", "severity", "received_at", "source_label", "language", "tags", "topic"}
+
+_engine_option = click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default=None,
+    help="Rules engine (default: $SEVTRIAGE_RULES_ENGINE, else durable).",
+)
+
+
+def _print_problems(error: ConfigError) -> None:
+    for problem in error.problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(f"{len(error.problems)} problem(s) found.", err=True)
+
+
+def _load(path: Path | None, engine: str | None) -> RuleStage:
+    return RuleStage.load(path, engine=engine)
+
+
+@click.group(name="rules")
+def rules() -> None:
+    """Check, test and measure the severity rules (rules/severity.yaml)."""
+
+
+@rules.command(name="check")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@_engine_option
+@click.pass_context
+def check(ctx: click.Context, path: Path | None, engine: str | None) -> None:
+    """Validate a rule file (default: the bundled one), including that its examples pass.
+
+    Exits 2 listing every problem with file, line, rule id, what is wrong and what is allowed.
+    """
+    try:
+        stage = _load(path, engine)
+        stage.check_examples()
+    except ConfigError as error:
+        _print_problems(error)
+        ctx.exit(EXIT_CONFIG)
+    book = stage.book
+    examples = sum(1 for _ in book.all_examples())
+    click.echo(
+        f"ok: {stage.book.path} ({stage.version}): {len(book.signals)} signals, {len(book.rules)} rules, "
+        f"{examples} examples pass"
+    )
+
+
+def _describe(result: ExampleResult) -> str:
+    verdict = result.verdict
+    if verdict.confident and verdict.severity is not None:
+        got = f"severity {int(verdict.severity)}"
+    else:
+        got = f"abstain ({', '.join(verdict.reasons)})"
+    rules_fired = ", ".join(m.id for m in verdict.matches) or "-"
+    text = " ".join(f"{result.example.subject} {result.example.text}".split())
+    if len(text) > 70:
+        text = text[:67] + "..."
+    return f"{got:28} rules: {rules_fired:40} {text}"
+
+
+@rules.command(name="test")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@_engine_option
+@click.option("-v", "--verbose", is_flag=True, help="List every example, not only the failing ones.")
+@click.pass_context
+def test(ctx: click.Context, path: Path | None, engine: str | None, verbose: bool) -> None:
+    """Run the examples written in a rule file; exit 2 if any fails."""
+    try:
+        stage = _load(path, engine)
+    except ConfigError as error:
+        _print_problems(error)
+        ctx.exit(EXIT_CONFIG)
+    results = stage.run_examples()
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        if result.passed and not verbose:
+            continue
+        where = f"{stage.book.path}:{result.example.line}"
+        rule = f" [rule {result.example.rule_id}]" if result.example.rule_id else ""
+        if result.passed:
+            click.echo(f"PASS {where}{rule} {_describe(result)}")
+        else:
+            click.echo(f"FAIL {where}{rule} {result.problem}")
+    click.echo(
+        f"{len(results) - len(failed)} passed, {len(failed)} failed ({stage.version}, engine {stage.engine_name})"
+    )
+    if failed:
+        ctx.exit(EXIT_CONFIG)
+
+
+def read_labelled(path: Path) -> Iterator[tuple[Ticket, Severity]]:
+    """Rows of a labelled CSV or JSONL file (columns subject, body, severity; others become fields)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found; give a labelled CSV or JSONL file (columns subject, body, severity)")
+    with path.open(encoding="utf-8", newline="") as handle:
+        first = handle.read(1)
+        handle.seek(0)
+        if first in ("{", "["):
+            records: Iterator[tuple[int, dict[str, object]]] = (
+                (n, _json_row(path, n, line)) for n, line in enumerate(handle, start=1) if line.strip()
+            )
+            yield from _tickets(path, records, "line")
+        else:
+            reader = csv.DictReader(handle)
+            missing = [c for c in ("severity",) if c not in (reader.fieldnames or [])]
+            if missing or not any(c in (reader.fieldnames or []) for c in _TEXT_COLUMNS):
+                raise InputError(
+                    f"{path}: a labelled file needs columns subject and/or body, and severity; "
+                    f"got {', '.join(reader.fieldnames or []) or 'no header'}"
+                )
+            # Row numbers count the header as line 1, as a spreadsheet shows them.
+            yield from _tickets(path, ((n, dict(row)) for n, row in enumerate(reader, start=2)), "line")
+
+
+def _json_row(path: Path, number: int, line: str) -> dict[str, object]:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{number}: not valid JSON ({error.msg}); each line must be one JSON object") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}:{number}: each line must be a JSON object; got {type(value).__name__}")
+    return value
+
+
+def _tickets(
+    path: Path, records: Iterator[tuple[int, dict[str, object]]], unit: str
+) -> Iterator[tuple[Ticket, Severity]]:
+    for number, row in records:
+        try:
+            label = Severity.parse(row.get("severity"))
+        except ValueError as error:
+            raise InputError(f"{path}:{number}: {error}") from None
+        extra = {str(k): str(v) for k, v in row.items() if k not in _NOT_FIELDS and k != "plan" and v not in (None, "")}
+        plan = row.get("plan")
+        ticket = Ticket(
+            id=str(row.get("id") or f"{unit}-{number}"),
+            subject=str(row.get("subject") or ""),
+            body=str(row.get("body") or ""),
+            plan=str(plan) if plan else None,
+            extra=extra,
+        )
+        yield ticket, label
+
+
+@rules.command(name="report")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--rules", "rules_path", type=click.Path(path_type=Path), default=None, help="Rule file to measure.")
+@_engine_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def report(ctx: click.Context, data: Path, rules_path: Path | None, engine: str | None, as_json: bool) -> None:
+    """Per-rule coverage, precision, overlaps and conflicts on a labelled CSV/JSONL (subject, body, severity)."""
+    try:
+        stage = _load(rules_path, engine)
+    except ConfigError as error:
+        _print_problems(error)
+        ctx.exit(EXIT_CONFIG)
+    rows = list(read_labelled(data))
+    if not rows:
+        raise InputError(f"{data}: no rows; a labelled file needs at least one request")
+    verdicts = stage.evaluate_many([ticket for ticket, _ in rows])
+    result = build_report(stage.book, verdicts, [label for _, label in rows])
+    if as_json:
+        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        click.echo()
+    else:
+        click.echo(format_report(result))
+
+
+COMMANDS: list[click.Command] = [rules]
+
+__all__ = ["COMMANDS", "default_rules_path", "read_labelled"]

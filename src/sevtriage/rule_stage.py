@@ -1,0 +1,211 @@
+"""The rule stage: signals found in the request, rules evaluated on an engine, a verdict out.
+
+The verdict is confident only when at least one strong rule matched and every matched rule names
+the same severity; otherwise the stage abstains with the reasons (`no_rule`, `rule_conflict`,
+`weak_rules_only`) and the request goes on as unsure. Precision beats coverage.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sevtriage.errors import ConfigError, Problem
+from sevtriage.resources import default_rules_path
+from sevtriage.rulebook import CompiledRuleset, Example, Fact, Rule, Rulebook, compile_rulebook, load_rulebook
+from sevtriage.signals import Facts, SignalMatcher
+from sevtriage.text import new_message_text
+from sevtriage.types import (
+    REVIEW_NO_RULE,
+    REVIEW_RULE_CONFLICT,
+    REVIEW_WEAK_RULES,
+    RuleMatch,
+    RuleVerdict,
+    Severity,
+    Ticket,
+)
+
+ENGINES = ("durable", "python")
+ENGINE_ENV = "SEVTRIAGE_RULES_ENGINE"
+
+
+class Engine(Protocol):
+    name: str
+
+    def match_many(self, facts: Sequence[Fact]) -> list[tuple[str, ...]]: ...
+
+
+def durable_available() -> bool:
+    """Whether durable-rules imports here (it has no release for Python 3.13+)."""
+    try:
+        import sevtriage.engine_durable  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_engine(engine: str | None) -> str:
+    """The engine to use: the argument, else $SEVTRIAGE_RULES_ENGINE, else durable (python if it cannot load)."""
+    chosen = engine if engine is not None else os.environ.get(ENGINE_ENV) or None
+    if chosen is None:
+        return "durable" if durable_available() else "python"
+    chosen = chosen.strip().lower()
+    if chosen not in ENGINES:
+        source = "engine" if engine is not None else ENGINE_ENV
+        raise ConfigError(f"{source} must be one of {', '.join(ENGINES)}; got {chosen!r}")
+    return chosen
+
+
+def make_engine(name: str, ruleset: CompiledRuleset) -> Engine:
+    """Build the named evaluator of a compiled ruleset."""
+    if name == "python":
+        from sevtriage.engine_python import PythonEngine
+
+        return PythonEngine(ruleset)
+    try:
+        from sevtriage.engine_durable import DurableEngine
+    except ImportError as error:
+        raise ConfigError(
+            f"the durable rules engine cannot be loaded here ({error}); durable-rules has no release for "
+            f"Python 3.13+. Set {ENGINE_ENV}=python (or pass engine='python') to use the plain-Python evaluator"
+        ) from None
+    return DurableEngine(ruleset)
+
+
+def decide(matches: Sequence[RuleMatch]) -> RuleVerdict:
+    """The verdict from all matched rules: confident only when strong and unanimous."""
+    found = tuple(matches)
+    if not found:
+        return RuleVerdict(matches=found, severity=None, confident=False, reasons=(REVIEW_NO_RULE,))
+    severities = {m.severity for m in found}
+    if len(severities) > 1:
+        return RuleVerdict(matches=found, severity=None, confident=False, reasons=(REVIEW_RULE_CONFLICT,))
+    if not any(m.strength == "strong" for m in found):
+        return RuleVerdict(matches=found, severity=None, confident=False, reasons=(REVIEW_WEAK_RULES,))
+    return RuleVerdict(matches=found, severity=next(iter(severities)), confident=True, reasons=())
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleResult:
+    """One example of the rule file run through the stage."""
+
+    example: Example
+    verdict: RuleVerdict
+    passed: bool
+    problem: str | None
+
+
+class RuleStage:
+    """Rules loaded once; `evaluate` is thread-safe (engine calls are serialised with a lock)."""
+
+    def __init__(self, book: Rulebook, engine: str | None = None) -> None:
+        self.book = book
+        self.compiled = compile_rulebook(book)
+        self.engine_name = choose_engine(engine)
+        self.matcher = SignalMatcher(book)
+        self._engine = make_engine(self.engine_name, self.compiled)
+        self._rules: Mapping[str, Rule] = {rule.id: rule for rule in book.rules}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, engine: str | None = None) -> RuleStage:
+        """Load a rule file (the bundled `rules/severity.yaml` when None) on the chosen engine."""
+        return cls(load_rulebook(path if path is not None else default_rules_path()), engine)
+
+    @property
+    def version(self) -> str:
+        """The rule file name and the first 12 hex digits of its content's SHA-256."""
+        return self.book.version
+
+    def facts(self, ticket: Ticket) -> Facts:
+        """Signals and fields of a request (what the engine sees)."""
+        fields: dict[str, str] = {str(k): str(v) for k, v in ticket.extra.items() if v is not None}
+        if ticket.plan:
+            fields["plan"] = ticket.plan
+        return self.matcher.facts(new_message_text(ticket.subject, ticket.body), fields)
+
+    def evaluate(self, ticket: Ticket) -> RuleVerdict:
+        """All matched rules of one request and, when sure, the severity."""
+        return self.evaluate_many([ticket])[0]
+
+    def evaluate_many(self, tickets: Sequence[Ticket]) -> list[RuleVerdict]:
+        """Verdicts for many requests, in order; the same as `evaluate` one by one."""
+        all_facts = [self.facts(t) for t in tickets]
+        engine_facts = [self.compiled.fact(f.signals, f.fields) for f in all_facts]
+        with self._lock:
+            fired = self._engine.match_many(engine_facts)
+        return [decide(self._matches(ids, f)) for ids, f in zip(fired, all_facts, strict=True)]
+
+    def _matches(self, rule_ids: Sequence[str], facts: Facts) -> list[RuleMatch]:
+        out: list[RuleMatch] = []
+        for rule_id in rule_ids:
+            rule = self._rules[rule_id]
+            evidence: list[str] = []
+            for term in (*rule.when.all, *rule.when.any):
+                if isinstance(term, str):
+                    evidence.extend(facts.evidence.get(term, ()))
+            out.append(
+                RuleMatch(
+                    id=rule.id,
+                    severity=rule.severity,
+                    explanation=rule.explanation,
+                    evidence=tuple(dict.fromkeys(evidence)),
+                    strength=rule.strength,
+                )
+            )
+        return out
+
+    def run_examples(self) -> list[ExampleResult]:
+        """Run every example written in the rule file; each says whether the rules gave what it expects."""
+        results: list[ExampleResult] = []
+        for example in self.book.all_examples():
+            ticket = Ticket(
+                id=f"example-line-{example.line}",
+                subject=example.subject,
+                body=example.text,
+                plan=example.fields.get("plan"),
+                extra={k: v for k, v in example.fields.items() if k != "plan"},
+            )
+            verdict = self.evaluate(ticket)
+            problem = _example_problem(example, verdict, self._rules)
+            results.append(ExampleResult(example=example, verdict=verdict, passed=problem is None, problem=problem))
+        return results
+
+    def check_examples(self) -> None:
+        """Raise `ConfigError` naming every example whose expectation the rules do not meet."""
+        failed = [r for r in self.run_examples() if not r.passed]
+        if failed:
+            raise ConfigError(
+                [Problem(self.book.path, r.example.line, r.problem or "", r.example.rule_id) for r in failed]
+            )
+
+
+def _describe(verdict: RuleVerdict) -> str:
+    fired = ", ".join(f"{m.id} ({int(m.severity)}, {m.strength})" for m in verdict.matches) or "no rule"
+    if verdict.confident and verdict.severity is not None:
+        return f"severity {int(verdict.severity)} (matched: {fired})"
+    return f"abstain [{', '.join(verdict.reasons)}] (matched: {fired})"
+
+
+def _example_problem(example: Example, verdict: RuleVerdict, rules: Mapping[str, Rule]) -> str | None:
+    expected = "abstain" if example.expect is None else f"severity {int(example.expect)}"
+    got = verdict.severity if verdict.confident else None
+    if got != example.expect:
+        return (
+            f"example expects {expected} but the rules give {_describe(verdict)}; "
+            "fix the rule's conditions or signals, or the example's 'expect' (1-4 or abstain)"
+        )
+    owner = rules.get(example.rule_id) if example.rule_id else None
+    if owner is not None and example.expect == owner.severity and not any(m.id == owner.id for m in verdict.matches):
+        return (
+            f"example expects {expected}, which is this rule's severity, but this rule did not match "
+            f"({_describe(verdict)}); move the example to the rule that decides it, or fix this rule's conditions"
+        )
+    return None
+
+
+__all__ = ["ENGINES", "ExampleResult", "RuleStage", "Severity", "choose_engine", "decide"]
