@@ -314,7 +314,13 @@ class _Loader:
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            raise ConfigError(Problem(self.source, line, f"not valid YAML: {error}")) from None
+            problem = getattr(error, "problem", None) or str(error)
+            context = getattr(error, "context", None)
+            column = f" at column {mark.column + 1}" if mark is not None else ""
+            detail = f"{problem}{column}" + (f" ({context})" if context else "")
+            raise ConfigError(
+                Problem(self.source, line, f"not valid YAML: {detail}; check quotes, brackets and indentation")
+            ) from None
         if root is None:
             raise ConfigError(Problem(self.source, None, f"the policy file is empty; it needs {', '.join(_TOP_KEYS)}"))
         try:
@@ -451,7 +457,8 @@ class _Loader:
             )
         except CalendarError as error:
             # Most calendar errors are caught item by item above; what remains concerns the whole calendar.
-            where = timezone_node if "timezone" in str(error) else node
+            message = str(error)
+            where = next((keys[k][1] for k in ("country", "timezone") if k in keys and message.startswith(k)), node)
             raise self.fail(where, f"calendar: {error}") from None
 
     def units(self, node: yaml.Node) -> timedelta:
