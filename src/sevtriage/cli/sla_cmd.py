@@ -55,8 +55,9 @@ def _explain(
     if target is None:  # pragma: no cover - a deadline with a due date always has a target
         return lines
     calendar = policy.calendar
+    start = start.astimezone(calendar.tz)
     opens = calendar.next_open(start)
-    if opens != start:
+    if opens.astimezone(UTC) != start.astimezone(UTC):
         lines.append(f"  counted from {_when(start)}, outside business hours: the business clock starts {_when(opens)}")
     by_business = calendar.add(start, target.business)
     lines.append(f"  by business time: {target.business_label} ends {_when(by_business)}")

@@ -1,0 +1,144 @@
+"""`sevtriage sla due` and `sevtriage sla breached` through the real command line entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sevtriage.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_due_prints_deadlines_and_reasoning(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "sla", "due", "--severity", "1", "--plan", "premier", "--received", "2026-11-27T16:30+01:00"
+    )
+    assert code == 0, err
+    assert out.splitlines()[:6] == [
+        "Severity 1 (critical), Premier support, received Fri 2026-11-27 16:30 +01:00 (CET); "
+        "calendar Europe/Bratislava",
+        "Initial response: due Sat 2026-11-28 00:30 +01:00 (CET)",
+        "  target: 1 business hour or 8 elapsed hours, whichever comes first",
+        "  why: 8 elapsed hours came first",
+        "  by business time: 1 business hour ends Mon 2026-11-30 08:30 +01:00 (CET)",
+        "  by real time: 8 elapsed hours end Sat 2026-11-28 00:30 +01:00 (CET)",
+    ]
+    assert "Ongoing response: due Sat 2026-11-28 08:30 +01:00 (CET)" in out
+
+
+def test_due_explains_a_late_start_and_no_target(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sla", "due", "--severity", "high", "--received", "2026-03-28T23:30+01:00")
+    assert code == 0
+    assert "Severity 2 (high), Standard support, received Sat 2026-03-28 23:30 +01:00 (CET)" in out
+    assert "Initial response: due Mon 2026-03-30 12:00 +02:00 (CEST)" in out
+    assert (
+        "  counted from Sat 2026-03-28 23:30 +01:00 (CET), outside business hours: "
+        "the business clock starts Mon 2026-03-30 08:00 +02:00 (CEST)"
+    ) in out
+    code, out, _ = run(capsys, "sla", "due", "--severity", "3", "--received", "2026-11-27T16:30+01:00")
+    assert code == 0
+    assert (
+        "Initial response: no deadline (no target: the standard plan sets no initial response time for severity 3 "
+        "(medium))"
+    ) in out
+
+
+def test_due_json_is_the_decision_record_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "sla", "due", "--severity", "1", "--plan", "premier", "--received", "2026-11-27T16:30+01:00", "--json"
+    )
+    assert code == 0
+    record = json.loads(out)
+    assert record["severity"] == 1
+    assert record["plan"] == "premier"
+    assert record["deadlines"]["initial_response"] == {
+        "due": "2026-11-28T00:30:00+01:00",
+        "target": "1 business hour or 8 elapsed hours, whichever comes first",
+        "clause": "8 elapsed hours came first",
+    }
+    assert record["deadlines"]["ongoing_response"]["due"] == "2026-11-28T08:30:00+01:00"
+
+
+def test_breached_decides_by_business_time(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "sla",
+        "breached",
+        "--severity",
+        "1",
+        "--received",
+        "2026-11-24T16:00+01:00",
+        "--responded",
+        "2026-11-24T18:00+01:00",
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        "Initial response: kept",
+        "  target: 1 business hour",
+        "  why: 1 hour of business time elapsed, within 1 business hour",
+        "  deadline of that target: Tue 2026-11-24 17:00 +01:00 (CET)",
+    ]
+    code, out, _ = run(
+        capsys,
+        "sla",
+        "breached",
+        "--severity",
+        "1",
+        "--plan",
+        "premier",
+        "--received",
+        "2026-11-27T16:30+01:00",
+        "--responded",
+        "2026-11-28T01:00+01:00",
+        "--json",
+    )
+    assert code == 0
+    record = json.loads(out)
+    assert record["breached"] is True
+    assert record["elapsed_minutes"] == 510
+    assert record["business_elapsed_minutes"] == 30
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--plan", "gold"], "error: plan must be one of {'standard', 'premier'}; got 'gold'"),
+        (["--received", "2026-11-27T16:30"], "error: --received must be an ISO-8601 instant with a UTC offset"),
+        (["--received", "tomorrow"], "error: --received must be an ISO-8601 instant with a UTC offset, e.g. "),
+        (["--severity", "9"], "error: --severity: severity must be one of 1, 2, 3, 4"),
+    ],
+)
+def test_mistakes_exit_2_with_a_message(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    base = {"--severity": "1", "--plan": "standard", "--received": "2026-11-27T16:30+01:00"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    argv = ["sla", "due", *[part for pair in base.items() for part in pair]]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(message)
+    assert "Traceback" not in err
+
+
+def test_own_policy_file_and_its_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    policy = tmp_path / "sla.yaml"
+    policy.write_text("calendar: {timezone: Mars/Olympus, week: {}}\nplans: {gold: {targets: {}}}\n", encoding="utf-8")
+    code, _, err = run(
+        capsys, "sla", "due", "--severity", "1", "--received", "2026-11-27T16:30+01:00", "--policy", str(policy)
+    )
+    assert code == 2
+    assert f"{policy}:1: calendar: timezone must be an IANA zone name" in err
+    assert f"{policy}:2: plan 'gold' targets must list every severity; missing 1, 2, 3, 4" in err
+
+
+def test_help_lists_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sla", "--help")
+    assert code == 0
+    assert "due" in out and "breached" in out
