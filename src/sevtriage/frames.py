@@ -31,6 +31,12 @@ _DTYPES: dict[str, str] = {
     "needs_review": "boolean",
 }
 _INSTANTS = ("received_at", "initial_response_due", "ongoing_response_due")
+_LISTS = ("review_reasons", "matched_rules", "matched_severities", "evidence", "model_top_terms")
+# Fixed dtypes, so that every partition has the same schema whatever its values (Dask needs that).
+for _column in FRAME_COLUMNS:
+    if _column not in _DTYPES and _column not in _INSTANTS and _column not in _LISTS:
+        _DTYPES[_column] = "string"
+_INSTANT_DTYPE = "datetime64[ns, UTC]"
 
 
 def _cell(value: Any) -> Any:
@@ -46,10 +52,13 @@ def _cell(value: Any) -> Any:
 
 def output_meta() -> pd.DataFrame:
     """An empty frame with the output columns and dtypes (Dask's ``meta=``)."""
-    frame = pd.DataFrame({column: pd.Series(dtype="object") for column in FRAME_COLUMNS})
+    return _typed(pd.DataFrame({column: pd.Series(dtype="object") for column in FRAME_COLUMNS}))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.astype(_DTYPES)
     for column in _INSTANTS:
-        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+        frame[column] = pd.to_datetime(frame[column], utc=True).astype(_INSTANT_DTYPE)
     return frame
 
 
@@ -85,11 +94,7 @@ def classify_frame(triage: Triage, frame: pd.DataFrame) -> pd.DataFrame:
         records.append(record)
     for position, decision in zip(valid, triage.classify_many(tickets), strict=True):
         records[position].update(flat_record(decision))
-    out = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS), index=frame.index)
-    out = out.astype(_DTYPES)
-    for column in _INSTANTS:
-        out[column] = pd.to_datetime(out[column], utc=True)
-    return out
+    return _typed(pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS), index=frame.index))
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,88 @@
+"""`classify_frame` (pandas) and `classify_partition` on Dask's multiprocessing scheduler."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from sevtriage.frames import FRAME_COLUMNS, classify_frame, classify_partition, output_meta
+from sevtriage.outputs import flat_record
+from sevtriage.triage import Triage
+from sevtriage.types import Ticket
+
+ROWS = [
+    (
+        "F-1",
+        "Production down",
+        "Nobody can log in, the whole company is blocked.",
+        "2026-11-26T09:00:00+01:00",
+        "premier",
+    ),
+    ("F-2", "Otázka", "Ako pridám nového zamestnanca?", "2026-11-26T10:00:00+01:00", "standard"),
+    ("F-3", "", "", "2026-11-26T10:00:00+01:00", "standard"),
+    ("F-4", "Pomalé reporty", "Report sa načítava 10 minút.", "2026-11-26T10:00:00", "standard"),
+    ("F-5", "Návrh", "Bolo by fajn mať export do XLSX.", "2026-11-27T16:30:00+01:00", None),
+]
+
+
+@pytest.fixture(scope="module")
+def triage() -> Triage:
+    return Triage.load()
+
+
+def _frame() -> pd.DataFrame:
+    frame = pd.DataFrame(ROWS, columns=["id", "subject", "body", "received_at", "plan"])
+    frame.index = pd.Index([10, 11, 12, 13, 14])
+    return frame
+
+
+def test_frame_rows_match_classify_one_by_one(triage: Triage) -> None:
+    out = classify_frame(triage, _frame())
+    assert list(out.columns) == list(FRAME_COLUMNS)
+    assert list(out.index) == [10, 11, 12, 13, 14]
+    for position in (0, 1, 4):
+        row = ROWS[position]
+        ticket = Ticket(row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4] or "standard")
+        expected = flat_record(triage.classify(ticket))
+        got = out.iloc[position]
+        assert got["severity"] == expected["severity"]
+        assert got["source"] == expected["source"]
+        assert got["matched_rules"] == expected["matched_rules"]
+        assert got["needs_review"] == expected["needs_review"]
+        assert pd.isna(got["reject_reason"])
+    assert out.loc[12, "reject_reason"].startswith("empty text")
+    assert out.loc[13, "reject_reason"].startswith("naive received_at")
+    assert pd.isna(out.loc[12, "severity"])
+    assert str(out["severity"].dtype) == "Int64"
+    assert str(out["initial_response_due"].dtype).startswith("datetime64")
+
+
+def test_timestamps_and_nan_cells_are_understood(triage: Triage) -> None:
+    frame = _frame().iloc[[0, 4]].copy()
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
+    frame["customer"] = [float("nan"), "ACME"]
+    out = classify_frame(triage, frame)
+    assert out["reject_reason"].isna().all()
+    assert out["received_at"].iloc[0] == pd.Timestamp("2026-11-26T08:00:00Z")
+
+
+def test_meta_matches_the_output_dtypes(triage: Triage) -> None:
+    out = classify_frame(triage, _frame())
+    assert dict(output_meta().dtypes) == dict(out.dtypes)
+
+
+def test_dask_map_partitions_on_local_processes() -> None:
+    """The README recipe: each worker process loads the bundled triage once and classifies its partitions."""
+    dd = pytest.importorskip("dask.dataframe")
+    import dask
+
+    frame = pd.concat([_frame()] * 4, ignore_index=True)
+    frame["id"] = [f"D-{n}" for n in range(len(frame))]
+    ddf = dd.from_pandas(frame, npartitions=4)
+    with dask.config.set(scheduler="processes", num_workers=2):
+        result = ddf.map_partitions(classify_partition, meta=output_meta()).compute()
+    expected = classify_frame(Triage.load(), frame)
+    pd.testing.assert_frame_equal(result.sort_index(), expected, check_dtype=False)
+    assert result["reject_reason"].notna().sum() == 8
