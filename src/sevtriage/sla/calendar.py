@@ -295,9 +295,7 @@ class BusinessCalendar:
         d = duration // _ONE_US
         if d == 0:
             return start.astimezone(self.tz)
-        if not self._has_hours:
-            raise CalendarError("the calendar has no opening hours on any day, so no business time ever elapses")
-        return self._from_us(self._add_us(s, d))
+        return self._from_us(self._add_checked_us(s, d))
 
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Business time inside ``[start, end)``; zero when ``end <= start``."""
@@ -345,6 +343,14 @@ class BusinessCalendar:
 
     def _from_us(self, u: int) -> datetime:
         return (_EPOCH + timedelta(microseconds=u)).astimezone(self.tz)
+
+    def _add_checked_us(self, s: int, d: int) -> int:
+        """`add` on microseconds since the epoch (the policy's fast path)."""
+        if d == 0:
+            return s
+        if not self._has_hours:
+            raise CalendarError("the calendar has no opening hours on any day, so no business time ever elapses")
+        return self._add_us(s, d)
 
     def _add_us(self, s: int, d: int) -> int:
         timeline = self._cover(s, s + 1)

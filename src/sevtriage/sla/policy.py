@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, ParamSpec, TypeVar
 
@@ -16,7 +17,13 @@ import yaml
 
 from sevtriage.errors import ConfigError, InputError, Problem
 from sevtriage.resources import default_sla_path
-from sevtriage.sla.calendar import WEEKDAYS, BusinessCalendar, CalendarError, NaiveDatetimeError, parse_interval
+from sevtriage.sla.calendar import (
+    WEEKDAYS,
+    BusinessCalendar,
+    CalendarError,
+    _to_us,
+    parse_interval,
+)
 from sevtriage.types import Deadline, Deadlines, Severity
 
 __all__ = ["BreachCheck", "SlaPolicy", "Target"]
@@ -44,6 +51,20 @@ class Target:
     rule: Rule = "first"
     business_label: str = ""
     elapsed_label: str = ""
+    # Precomputed for the hot path: durations in microseconds and the clause of each outcome.
+    business_us: int = field(init=False, repr=False, compare=False)
+    elapsed_us: int | None = field(init=False, repr=False, compare=False)
+    business_clause: str = field(init=False, repr=False, compare=False)
+    elapsed_clause: str = field(init=False, repr=False, compare=False)
+    together_clause: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        one = timedelta(microseconds=1)
+        object.__setattr__(self, "business_us", self.business // one)
+        object.__setattr__(self, "elapsed_us", None if self.elapsed is None else self.elapsed // one)
+        object.__setattr__(self, "business_clause", f"{self.business_label} came {self.rule}")
+        object.__setattr__(self, "elapsed_clause", f"{self.elapsed_label} came {self.rule}")
+        object.__setattr__(self, "together_clause", f"{self.business_label} and {self.elapsed_label} end together")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,20 +161,20 @@ class SlaPolicy:
         """
         sev = _severity(severity)
         chosen = self._plan(plan)
-        _check_aware(received_at, "received_at")
-        initial = self._deadline(chosen.initial[sev], received_at, "arrival", chosen, sev, "initial")
-        if initial.due is not None:
-            ongoing = self._deadline(chosen.ongoing[sev], initial.due, "the initial response deadline", chosen, sev)
+        start = _to_us(received_at, what="received_at")
+        initial, initial_us = self._deadline(chosen.initial[sev], start, "arrival", chosen, sev, "initial")
+        if initial_us is not None:
+            ongoing = self._deadline(chosen.ongoing[sev], initial_us, "the initial response deadline", chosen, sev)[0]
         else:
-            ongoing = self._deadline(chosen.ongoing[sev], received_at, "arrival", chosen, sev)
+            ongoing = self._deadline(chosen.ongoing[sev], start, "arrival", chosen, sev)[0]
         return Deadlines(initial_response=initial, ongoing_response=ongoing)
 
     def next_update_due(self, severity: int | Severity, plan: str | None, last_response_at: datetime) -> Deadline:
         """When the next update is due, counted from the last response to the customer."""
         sev = _severity(severity)
         chosen = self._plan(plan)
-        _check_aware(last_response_at, "last_response_at")
-        return self._deadline(chosen.ongoing[sev], last_response_at, "the last response", chosen, sev)
+        start = _to_us(last_response_at, what="last_response_at")
+        return self._deadline(chosen.ongoing[sev], start, "the last response", chosen, sev)[0]
 
     def breached(
         self,
@@ -172,8 +193,8 @@ class SlaPolicy:
         """
         sev = _severity(severity)
         chosen = self._plan(plan)
-        _check_aware(received_at, "received_at")
-        _check_aware(responded_at, "responded_at")
+        _to_us(received_at, what="received_at")  # rejects naive datetimes with a clear message
+        _to_us(responded_at, what="responded_at")
         # Python compares and subtracts datetimes of one tzinfo by wall clock; UTC makes both real time.
         start_utc, end_utc = received_at.astimezone(_UTC), responded_at.astimezone(_UTC)
         if end_utc < start_utc:
@@ -185,8 +206,8 @@ class SlaPolicy:
         business = self.calendar.between(received_at, responded_at)
         elapsed = end_utc - start_utc
         if target is None:
-            return BreachCheck(False, None, _no_target(chosen, sev, kind), business, elapsed, None)
-        due = self._due(target, received_at)[0]
+            return BreachCheck(False, None, _no_target(chosen.name, sev, kind), business, elapsed, None)
+        due = self.calendar._from_us(self._due(target, _to_us(received_at, what="received_at"))[0])
         over_business = business > target.business
         verdict = "over" if over_business else "within"
         clause = f"{_minutes(business)} of business time elapsed, {verdict} {target.business_label}"
@@ -210,37 +231,35 @@ class SlaPolicy:
             raise InputError(f"plan must be one of {{{allowed}}}; got {name!r}")
         return found
 
-    def _due(self, target: Target, start: datetime) -> tuple[datetime, str]:
-        by_business = self.calendar.add(start, target.business)
-        if target.elapsed is None:
+    def _due(self, target: Target, start: int) -> tuple[int, str]:
+        """The deadline in microseconds since the epoch, and which clause decided ("" for a plain target)."""
+        by_business = self.calendar._add_checked_us(start, target.business_us)
+        if target.elapsed_us is None:
             return by_business, ""
-        by_elapsed = (start.astimezone(_UTC) + target.elapsed).astimezone(self.calendar.tz)
-        # Compared in UTC: within one zone Python compares wall clocks, which is wrong in the repeated DST hour.
-        business_utc, elapsed_utc = by_business.astimezone(_UTC), by_elapsed.astimezone(_UTC)
-        if business_utc == elapsed_utc:
-            return by_business, f"{target.business_label} and {target.elapsed_label} end together"
-        elapsed_wins = (elapsed_utc < business_utc) == (target.rule == "first")
-        if elapsed_wins:
-            return by_elapsed, f"{target.elapsed_label} came {target.rule}"
-        return by_business, f"{target.business_label} came {target.rule}"
+        by_elapsed = start + target.elapsed_us  # real elapsed time, whatever the wall clock does
+        if by_business == by_elapsed:
+            return by_business, target.together_clause
+        if (by_elapsed < by_business) == (target.rule == "first"):
+            return by_elapsed, target.elapsed_clause
+        return by_business, target.business_clause
 
     def _deadline(
         self,
         target: Target | None,
-        start: datetime,
+        start: int,
         counted_from: str,
         plan: _Plan,
         sev: Severity,
         kind: Kind = "ongoing",
-    ) -> Deadline:
+    ) -> tuple[Deadline, int | None]:
         if target is None:
-            return Deadline(due=None, target=None, clause=_no_target(plan, sev, kind))
+            return Deadline(due=None, target=None, clause=_no_target(plan.name, sev, kind)), None
         due, clause = self._due(target, start)
         if not clause:
             clause = f"{target.business_label} after {counted_from}"
         elif counted_from != "arrival":
             clause = f"{clause}, counted from {counted_from}"
-        return Deadline(due=due, target=target.label, clause=clause)
+        return Deadline(due=self.calendar._from_us(due), target=target.label, clause=clause), due
 
 
 def _minutes(value: timedelta) -> str:
@@ -252,24 +271,21 @@ def _minutes(value: timedelta) -> str:
     return " ".join(parts)
 
 
-def _no_target(plan: _Plan, sev: Severity, kind: Kind) -> str:
-    return f"no target: the {plan.name} plan sets no {kind} response time for severity {int(sev)} ({sev.label})"
+@lru_cache(maxsize=256)
+def _no_target(plan: str, sev: Severity, kind: Kind) -> str:
+    return f"no target: the {plan} plan sets no {kind} response time for severity {int(sev)} ({sev.label})"
+
+
+_BY_NUMBER = {int(s): s for s in Severity}
 
 
 def _severity(value: int | Severity) -> Severity:
+    if value.__class__ is int and value in _BY_NUMBER:  # the common case, without Severity.parse's checks
+        return _BY_NUMBER[int(value)]
     try:
         return Severity.parse(value)
     except ValueError as error:
         raise InputError(str(error)) from None
-
-
-def _check_aware(value: datetime, what: str) -> None:
-    if not isinstance(value, datetime):
-        raise InputError(f"{what} must be a datetime with a UTC offset; got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise NaiveDatetimeError(
-            f"{what} must have a UTC offset or timezone (e.g. 2026-11-27T16:30+01:00); got naive {value.isoformat()}"
-        )
 
 
 # -- the policy file ---------------------------------------------------------------------------------------------
