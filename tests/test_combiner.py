@@ -1,0 +1,119 @@
+"""The combiner: rules first, the model when unsure, review when the model is not trustworthy enough."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sevtriage.combiner import combine
+from sevtriage.thresholds import ReviewThresholds
+from sevtriage.types import (
+    REVIEW_CRITICAL_RISK,
+    REVIEW_DISAGREE,
+    REVIEW_LOW_CONFIDENCE,
+    REVIEW_NO_MODEL,
+    REVIEW_NO_RULE,
+    REVIEW_RULE_CONFLICT,
+    REVIEW_WEAK_RULES,
+    ModelOpinion,
+    RuleMatch,
+    RuleVerdict,
+    Severity,
+)
+
+S1, S2, S3, S4 = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW
+THRESHOLDS = ReviewThresholds(auto_label={1: 0.6, 2: 0.7, 3: 0.8, 4: None}, critical_alert=0.2)
+
+
+def match(severity: Severity, strength: str = "strong") -> RuleMatch:
+    return RuleMatch(id=f"r{int(severity)}-{strength}", severity=severity, explanation="x", strength=strength)  # type: ignore[arg-type]
+
+
+def opinion(severity: Severity, *probabilities: float) -> ModelOpinion:
+    return ModelOpinion(severity, dict(zip((1, 2, 3, 4), probabilities, strict=True)))
+
+
+NO_RULE = RuleVerdict(matches=(), severity=None, confident=False, reasons=(REVIEW_NO_RULE,))
+WEAK_3 = RuleVerdict(matches=(match(S3, "weak"),), severity=None, confident=False, reasons=(REVIEW_WEAK_RULES,))
+CONFLICT_1_3 = RuleVerdict(
+    matches=(match(S1), match(S3)), severity=None, confident=False, reasons=(REVIEW_RULE_CONFLICT,)
+)
+SURE_2 = RuleVerdict(matches=(match(S2),), severity=S2, confident=True, reasons=())
+
+
+@pytest.mark.parametrize(
+    ("verdict", "model", "severity", "source", "needs_review", "reasons"),
+    [
+        # Confident rules decide; the model's view does not matter.
+        (SURE_2, opinion(S4, 0.0, 0.0, 0.0, 1.0), S2, "rules", False, ()),
+        (SURE_2, None, S2, "rules", False, ()),
+        # No model: nothing is guessed.
+        (NO_RULE, None, None, None, True, (REVIEW_NO_RULE, REVIEW_NO_MODEL)),
+        (CONFLICT_1_3, None, None, None, True, (REVIEW_RULE_CONFLICT, REVIEW_NO_MODEL)),
+        # The model decides alone when it is sure enough.
+        (NO_RULE, opinion(S3, 0.05, 0.05, 0.85, 0.05), S3, "model", False, ()),
+        (NO_RULE, opinion(S1, 0.9, 0.05, 0.05, 0.0), S1, "model", False, ()),
+        # Below the class threshold.
+        (NO_RULE, opinion(S3, 0.1, 0.15, 0.7, 0.05), S3, "model", True, (REVIEW_NO_RULE, REVIEW_LOW_CONFIDENCE)),
+        # A class without a threshold is always reviewed.
+        (NO_RULE, opinion(S4, 0.0, 0.0, 0.01, 0.99), S4, "model", True, (REVIEW_NO_RULE, REVIEW_LOW_CONFIDENCE)),
+        # Severity 1 likely enough but not chosen.
+        (NO_RULE, opinion(S2, 0.25, 0.72, 0.03, 0.0), S2, "model", True, (REVIEW_NO_RULE, REVIEW_CRITICAL_RISK)),
+        # A weak rule said 3, the model says 2: disagreement.
+        (WEAK_3, opinion(S2, 0.0, 0.9, 0.1, 0.0), S2, "model", True, (REVIEW_WEAK_RULES, REVIEW_DISAGREE)),
+        # A weak rule said 3 and the model agrees, sure enough: no review.
+        (WEAK_3, opinion(S3, 0.0, 0.05, 0.9, 0.05), S3, "model", False, ()),
+        # Conflicting rules 1 and 3: siding with the milder one is possible under-triage.
+        (CONFLICT_1_3, opinion(S3, 0.0, 0.05, 0.9, 0.05), S3, "model", True, (REVIEW_RULE_CONFLICT, REVIEW_DISAGREE)),
+        (CONFLICT_1_3, opinion(S1, 0.9, 0.05, 0.05, 0.0), S1, "model", False, ()),
+    ],
+)
+def test_combine_table(
+    verdict: RuleVerdict,
+    model: ModelOpinion | None,
+    severity: Severity | None,
+    source: str | None,
+    needs_review: bool,
+    reasons: tuple[str, ...],
+) -> None:
+    result = combine(verdict, model, THRESHOLDS)
+    assert (result.severity, result.source, result.needs_review, result.review_reasons) == (
+        severity,
+        source,
+        needs_review,
+        reasons,
+    )
+
+
+def test_confidence_is_the_probability_of_the_chosen_severity() -> None:
+    assert combine(NO_RULE, opinion(S3, 0.05, 0.05, 0.85, 0.05), THRESHOLDS).confidence == pytest.approx(0.85)
+
+
+def test_without_thresholds_every_model_decision_is_reviewed() -> None:
+    result = combine(NO_RULE, opinion(S3, 0.0, 0.0, 1.0, 0.0), None)
+    assert result.needs_review and REVIEW_LOW_CONFIDENCE in result.review_reasons
+
+
+probabilities = st.lists(st.floats(0.0, 1.0), min_size=4, max_size=4).filter(lambda p: sum(p) > 0)
+verdicts = st.sampled_from([NO_RULE, WEAK_3, CONFLICT_1_3, SURE_2])
+
+
+@given(verdicts, probabilities, st.sampled_from(list(Severity)))
+def test_safety_laws(verdict: RuleVerdict, raw: list[float], chosen: Severity) -> None:
+    total = sum(raw)
+    model = opinion(chosen, *(p / total for p in raw))
+    result = combine(verdict, model, THRESHOLDS)
+    if verdict.confident:
+        assert result.source == "rules" and not result.needs_review
+        return
+    assert result.source == "model" and result.severity == chosen
+    if not result.needs_review:
+        # Auto-labelled: sure enough, no sign of a missed critical request, no milder pick than a matched rule.
+        threshold = THRESHOLDS.auto_label[int(chosen)]
+        assert threshold is not None and result.confidence >= threshold
+        assert chosen == S1 or model.probabilities[1] < THRESHOLDS.critical_alert
+        assert all(chosen <= m.severity for m in verdict.matches)
+        assert result.review_reasons == ()
+    else:
+        assert result.review_reasons[: len(verdict.reasons)] == verdict.reasons

@@ -1,0 +1,91 @@
+"""Metrics of rules only, model only and combined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from sevtriage.corpus import read_heldout_ids, read_labelled, split
+from sevtriage.evaluation import ABSTAIN, evaluate, system_metrics
+from sevtriage.triage import Triage
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def test_hand_computed_table() -> None:
+    truth = [1, 1, 2, 3, 4, 4]
+    pred = [1, 3, 2, ABSTAIN, 4, 3]
+    auto = [True, True, False, False, True, False]
+    m = system_metrics("x", truth, pred, auto, [0.9, 0.6, 0.5, 0.0, 0.8, 0.7])
+    assert (m.n, m.decided) == (6, 5)
+    assert m.accuracy == pytest.approx(3 / 6)
+    assert m.critical_recall == pytest.approx(0.5)
+    # 1 -> 3 is under-triage; the abstention is not; 4 -> 3 is over-triage.
+    assert m.under_triage_rate == pytest.approx(1 / 6)
+    assert m.over_triage_rate == pytest.approx(1 / 6)
+    assert m.auto_coverage == pytest.approx(3 / 6)
+    assert m.auto_precision == pytest.approx(2 / 3)
+    assert m.confusion == ((1, 0, 1, 0, 0), (0, 1, 0, 0, 0), (0, 0, 0, 0, 1), (0, 0, 1, 1, 0))
+    by_class = {c.severity: c for c in m.per_class}
+    assert (by_class[3].precision, by_class[3].recall, by_class[3].support) == (0.0, 0.0, 1)
+    assert by_class[4].precision == 1.0 and by_class[4].recall == 0.5
+
+
+def test_calibration_error() -> None:
+    # Decisions at 0.75 confidence that are right 3 times in 4: perfectly calibrated.
+    perfect = system_metrics("p", [1, 1, 1, 1], [1, 1, 1, 2], [True] * 4, [0.75] * 4)
+    assert perfect.ece == pytest.approx(0.0)
+    # Always sure, right half of the time: error 0.5.
+    sure = system_metrics("s", [1, 2], [1, 1], [True] * 2, [1.0, 1.0])
+    assert sure.ece == pytest.approx(0.5)
+    assert sum(b.count for b in sure.reliability) == 2
+    assert system_metrics("n", [1], [1], [True]).ece is None
+
+
+def test_coverage_curve_starts_at_everything_decided() -> None:
+    m = system_metrics("x", [1, 2, 3, 4], [1, 2, 3, 3], [True] * 4, [0.9, 0.8, 0.6, 0.4])
+    first, last = m.coverage_curve[0], m.coverage_curve[-1]
+    assert (first.threshold, first.coverage, first.precision) == (0.0, 1.0, 0.75)
+    assert last.threshold == 1.0 and last.coverage == 0.0
+    coverages = [p.coverage for p in m.coverage_curve]
+    assert coverages == sorted(coverages, reverse=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(0, 4)), min_size=1, max_size=80))
+def test_per_class_scores_match_scikit_learn(pairs: list[tuple[int, int]]) -> None:
+    truth = np.asarray([t for t, _ in pairs])
+    pred = np.asarray([p for _, p in pairs])
+    m = system_metrics("x", truth, pred, [False] * len(pairs))
+    labels = [1, 2, 3, 4]
+    kwargs = {"labels": labels, "average": None, "zero_division": 0}
+    assert [c.precision for c in m.per_class] == pytest.approx(list(precision_score(truth, pred, **kwargs)))
+    assert [c.recall for c in m.per_class] == pytest.approx(list(recall_score(truth, pred, **kwargs)))
+    assert m.macro_f1 == pytest.approx(f1_score(truth, pred, labels=labels, average="macro", zero_division=0))
+    assert m.under_triage_rate + m.over_triage_rate + m.accuracy + np.mean(pred == ABSTAIN) == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def evaluation_slice() -> object:
+    heldout = split(read_labelled(DATA), read_heldout_ids(DATA)).heldout
+    return evaluate(Triage.load(engine="python"), heldout[::2])
+
+
+def test_evaluate_three_systems_on_the_held_out_split(evaluation_slice: object) -> None:
+    from sevtriage.evaluation import Evaluation
+
+    assert isinstance(evaluation_slice, Evaluation)
+    rules, model, combined = (evaluation_slice.system(n) for n in ("rules", "model", "combined"))
+    assert rules is not None and model is not None and combined is not None
+    assert rules.n == model.n == combined.n > 50
+    # Rules abstain, the model and the combination always answer.
+    assert rules.decided < rules.n and model.decided == combined.decided == combined.n
+    assert rules.ece is None and model.ece is not None
+    assert set(evaluation_slice.by_language) == {"cs", "en", "sk"}
+    for item_id, true, predicted in evaluation_slice.under_triaged:
+        assert predicted > true and item_id

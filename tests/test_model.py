@@ -1,0 +1,126 @@
+"""The text model: features, calibrated probabilities, bias-adjusted labels, explanations, the card."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score
+
+from sevtriage.corpus import LabelledRequest, read_heldout_ids, read_labelled, split
+from sevtriage.model import LABELS, ModelSettings, SeverityModel, TrainedModel, macro_f1, model_text, train
+from sevtriage.types import Severity
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+FAST = ModelSettings(cv_folds=3, max_iter=200)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[LabelledRequest]:
+    return read_labelled(DATA)
+
+
+@pytest.fixture(scope="module")
+def small(corpus: list[LabelledRequest]) -> TrainedModel:
+    parts = split(corpus, read_heldout_ids(DATA))
+    # Every third training request keeps all languages and severities and trains in about a second.
+    return train(parts.train[::3], sources=["test slice"], settings=FAST, now=datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def test_model_text_folds_and_drops_the_signature() -> None:
+    text = model_text("Re: Nefunguje PRIHLÁSENIE", "Nikto sa nevie prihlásiť.\n\nS pozdravom\nJana Nováková")
+    assert text == "nefunguje prihlasenie\nnikto sa nevie prihlasit."
+
+
+def test_probabilities_are_a_distribution_over_the_four_severities(small: TrainedModel) -> None:
+    prediction = small.model.predict(["app down for everyone", "how do I export a report", "preklep v menu"])
+    assert prediction.probabilities.shape == (3, 4)
+    assert np.allclose(prediction.probabilities.sum(axis=1), 1.0)
+    assert set(prediction.labels.tolist()) <= set(LABELS)
+
+
+def test_opinions_explain_with_terms_from_the_request(small: TrainedModel) -> None:
+    texts = [model_text("Nobody can log in", "The whole company gets an error page since 8:00, nobody can work.")]
+    (opinion,) = small.opinions(texts, top_k=5)
+    assert 1 <= len(opinion.top_terms) <= 5
+    for term in opinion.top_terms:
+        # Word features are shown as they are; character n-grams with a "~" in front.
+        assert term.removeprefix("~") in texts[0]
+    assert opinion.probabilities[int(opinion.severity)] == pytest.approx(
+        small.model.predict(texts).probabilities[0, int(opinion.severity) - 1]
+    )
+
+
+def test_opinions_of_an_empty_batch_are_empty(small: TrainedModel) -> None:
+    assert small.opinions([]) == []
+
+
+def test_training_is_deterministic(corpus: list[LabelledRequest], small: TrainedModel) -> None:
+    parts = split(corpus, read_heldout_ids(DATA))
+    again = train(parts.train[::3], sources=["test slice"], settings=FAST, now=datetime(2026, 1, 2, tzinfo=UTC))
+    texts = [model_text(r.subject, r.body) for r in parts.heldout[:50]]
+    first, second = small.model.predict(texts), again.model.predict(texts)
+    assert np.array_equal(first.labels, second.labels)
+    assert np.allclose(first.probabilities, second.probabilities)
+    assert again.card.model_version == small.card.model_version
+
+
+def test_bias_tuning_does_not_lower_out_of_fold_macro_f1(small: TrainedModel) -> None:
+    oof = small.model.out_of_fold
+    assert oof is not None
+    plain = np.asarray(LABELS)[np.argmax(oof.scores, axis=1)]
+    assert macro_f1(oof.y_true, oof.predicted) >= macro_f1(oof.y_true, plain)
+
+
+def test_card_describes_the_training(small: TrainedModel, corpus: list[LabelledRequest]) -> None:
+    card = small.card
+    assert card.labels == LABELS
+    assert card.model_version.startswith("20260102-")
+    assert card.created_at == "2026-01-02T00:00:00+00:00"
+    assert card.training_data.rows == sum(card.training_data.counts["severity"].values())
+    assert set(card.training_data.counts["language"]) == {"cs", "en", "sk"}
+    assert {"python", "scikit-learn", "numpy", "scipy", "joblib"} <= set(card.libraries)
+    assert set(card.thresholds.auto_label) == set(LABELS)
+    assert 0 < card.metrics["cross_validation"]["macro_f1"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("severities", "message"),
+    [
+        ([1, 2, 3, 4, 5] * 5, r"severity must be one of 1, 2, 3, 4; got \[5\]"),
+        ([1, 2, 3] * 5 + [4], r"every severity needs at least 3 training examples .* got \{4: 1\}"),
+    ],
+)
+def test_fit_explains_unusable_labels(severities: list[int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SeverityModel.fit([f"text number {i}" for i in range(len(severities))], severities, FAST)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=60))
+def test_macro_f1_matches_scikit_learn(pairs: list[tuple[int, int]]) -> None:
+    truth = np.asarray([t for t, _ in pairs])
+    pred = np.asarray([p for _, p in pairs])
+    expected = f1_score(truth, pred, labels=list(LABELS), average="macro", zero_division=0)
+    assert macro_f1(truth, pred) == pytest.approx(expected)
+
+
+def test_the_shipped_model_on_the_held_out_split(corpus: list[LabelledRequest]) -> None:
+    """A regression guard: the bundled model must stay clearly better than guessing on unseen requests."""
+    from sevtriage import model_store
+    from sevtriage.resources import default_model_path
+
+    shipped = model_store.load(default_model_path())
+    heldout = split(corpus, read_heldout_ids(DATA)).heldout
+    held_ids = {r.id for r in heldout}
+    assert len(held_ids) >= 200
+    prediction = shipped.model.predict([model_text(r.subject, r.body) for r in heldout])
+    truth = np.asarray([int(r.severity) for r in heldout])
+    assert macro_f1(truth, prediction.labels) >= 0.75
+    # Severity-1 requests are seldom called low or medium.
+    critical = truth == int(Severity.CRITICAL)
+    assert np.mean(prediction.labels[critical] >= 3) <= 0.05

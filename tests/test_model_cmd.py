@@ -1,0 +1,82 @@
+"""`sevtriage train` and `sevtriage evaluate` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sevtriage import model_store
+from sevtriage.cli import main
+from sevtriage.corpus import read_labelled
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="module")
+def labelled_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fifth of the corpus as one JSONL file (a user's own labelled export)."""
+    path = tmp_path_factory.mktemp("data") / "labelled.jsonl"
+    rows = [
+        {"id": r.id, "subject": r.subject, "body": r.body, "severity": int(r.severity), "language": r.language}
+        for r in read_labelled(DATA)[::5]
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_train_a_file_then_evaluate_it_with_a_report(
+    labelled_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "m" / "model.joblib"
+    assert main(["train", str(labelled_file), "-o", str(model), "--target-precision", "0.9"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {model} and {model_store.card_path(model)}" in out
+    assert "cross-validated macro-F1" in out and "auto-label thresholds" in out
+    card = model_store.load(model).card
+    assert card.targets.auto_precision == 0.9 and card.training_data.sources == (str(labelled_file),)
+
+    report = tmp_path / "report"
+    code = main(["evaluate", str(labelled_file), "--model", str(model), "--report", str(report), "--engine", "python"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| system | n | accuracy | macro-F1 |")
+    assert "| model |" in out and "| combined |" in out
+    assert (report / "report.html").is_file() and (report / "coverage.png").is_file()
+
+
+def test_train_with_also_adds_rows(labelled_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    extra = tmp_path / "reviews.csv"
+    extra.write_text("id,subject,body,severity\nR-1,Nikto sa nevie prihlásiť,celá firma stojí,1\n", encoding="utf-8")
+    model = tmp_path / "model.joblib"
+    assert main(["train", str(labelled_file), "--also", str(extra), "-o", str(model)]) == 0
+    rows = model_store.load(model).card.training_data.rows
+    assert rows == len(read_labelled(labelled_file)) + 1
+    assert "training on" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "{tmp}/missing.csv"], "missing.csv: no such file or folder"),
+        (["train", "{tmp}/few.csv"], "every severity needs at least 5 training examples"),
+        (["evaluate", "{tmp}/few.csv", "--model", "{tmp}/none.joblib"], "none.joblib: model file not found"),
+        (["evaluate", "{tmp}"], "no held-out split (heldout_ids.txt); pass --all-rows"),
+        (["train", "{tmp}/few.csv", "--target-precision", "1.5"], "must be in (0, 1]; got 1.5"),
+    ],
+)
+def test_mistakes_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    (tmp_path / "few.csv").write_text("subject,severity\napp down,1\nhow to export,4\n", encoding="utf-8")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--also" in text and "--target-precision" in text and "data/ folder" in text
+    assert main(["evaluate", "--help"]) == 0
+    assert "--report" in capsys.readouterr().out

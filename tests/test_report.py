@@ -1,0 +1,55 @@
+"""The evaluation report: Markdown, HTML and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sevtriage.evaluation import Evaluation, system_metrics
+from sevtriage.report import to_html, to_markdown, write_report
+
+
+def small_evaluation() -> Evaluation:
+    truth = [1, 2, 3, 4, 1, 3]
+    rules = system_metrics("rules", truth, [1, 0, 0, 4, 0, 0], [True, False, False, True, False, False])
+    model = system_metrics("model", truth, [1, 2, 3, 3, 2, 3], [True] * 6, [0.9, 0.7, 0.8, 0.5, 0.6, 0.9])
+    combined = system_metrics("combined", truth, [1, 2, 3, 4, 2, 3], [True] * 6, [1, 0.7, 0.8, 1, 0.6, 0.9])
+    return Evaluation(
+        (rules, model, combined),
+        {"en": {"n": 6.0, "accuracy": 0.8, "macro_f1": 0.7, "critical_recall": 0.5}},
+        (("T-5", 1, 2),),
+        "severity.yaml@abc",
+        "20260101-deadbeef",
+    )
+
+
+def test_report_files(tmp_path: Path) -> None:
+    written = write_report(small_evaluation(), tmp_path / "out", title="Test <report>", data_label="six requests")
+    names = sorted(p.name for p in written)
+    assert names == [
+        "confusion-combined.png",
+        "confusion-model.png",
+        "confusion-rules.png",
+        "coverage.png",
+        "reliability.png",
+        "report.html",
+        "report.md",
+    ]
+    for png in (p for p in written if p.suffix == ".png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "| combined | 6 | 83.3% | " in markdown
+    assert "![reliability diagram](reliability.png)" in markdown
+    assert "| T-5 | 1 critical | 2 high |" in markdown
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<title>Test &lt;report&gt;</title>" in page
+    assert '<img src="coverage.png" alt="coverage vs precision">' in page
+    assert "<code>severity.yaml@abc</code>" in page
+
+
+def test_markdown_and_html_escape_and_tables() -> None:
+    from sevtriage.report import Table
+
+    content = ["# T", "a `b` <c>", Table(("x", "y"), (("1", "<2>"),))]
+    assert to_markdown(content) == "# T\n\na `b` <c>\n\n| x | y |\n|---|---|\n| 1 | <2> |\n"
+    assert "<p>a <code>b</code> &lt;c&gt;</p>" in to_html(content, "T")
+    assert "<td>&lt;2&gt;</td>" in to_html(content, "T")

@@ -1,0 +1,101 @@
+"""`Triage`: real rules, the shipped model and the SLA policy together."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sevtriage.corpus import read_heldout_ids, read_labelled, split
+from sevtriage.errors import ConfigError
+from sevtriage.evaluation import tickets_of
+from sevtriage.rule_stage import RuleStage
+from sevtriage.sla import SlaPolicy
+from sevtriage.triage import Triage
+from sevtriage.types import REVIEW_NO_MODEL, Ticket
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+ARRIVAL = datetime(2026, 11, 26, 9, 20, tzinfo=ZoneInfo("Europe/Bratislava"))
+
+
+@pytest.fixture(scope="module")
+def triage() -> Triage:
+    return Triage.load(engine="python")
+
+
+@pytest.fixture(scope="module")
+def tickets() -> list[Ticket]:
+    heldout = split(read_labelled(DATA), read_heldout_ids(DATA)).heldout
+    return tickets_of(heldout[:120])
+
+
+def test_load_picks_up_the_bundled_model_and_policy(triage: Triage) -> None:
+    assert triage.model is not None and triage.sla is not None
+    assert triage.model_version == triage.model.card.model_version
+
+
+def test_batch_equals_one_by_one(triage: Triage, tickets: list[Ticket]) -> None:
+    batch = triage.classify_many(tickets[:40])
+    assert [d.to_dict() for d in batch] == [triage.classify(t).to_dict() for t in tickets[:40]]
+
+
+def test_model_runs_only_where_rules_are_unsure(triage: Triage, tickets: list[Ticket]) -> None:
+    decisions = triage.classify_many(tickets)
+    verdicts = triage.rule_stage.evaluate_many(tickets)
+    assert any(v.confident for v in verdicts) and not all(v.confident for v in verdicts)
+    for decision, verdict in zip(decisions, verdicts, strict=True):
+        if verdict.confident:
+            assert (decision.source, decision.model, decision.severity) == ("rules", None, verdict.severity)
+        else:
+            assert decision.source == "model" and decision.model is not None
+            assert decision.severity == decision.model.severity
+            assert decision.matched_rules == verdict.matches
+
+
+def test_decisions_get_deadlines_with_the_default_plan(triage: Triage) -> None:
+    ticket = Ticket(id="T-1", subject="Production down", body="Nobody can log in, error 503 for everyone.")
+    late = Ticket(id="T-2", subject=ticket.subject, body=ticket.body, received_at=ARRIVAL)
+    premier = Ticket(id="T-3", subject=ticket.subject, body=ticket.body, received_at=ARRIVAL, plan="premier")
+    without, standard, with_plan = triage.classify_many([ticket, late, premier])
+    assert triage.sla is not None
+    assert without.deadlines is None and without.plan == triage.sla.default_plan
+    assert standard.severity is not None and standard.plan == triage.sla.default_plan
+    assert standard.deadlines == triage.sla.deadlines(standard.severity, triage.sla.default_plan, ARRIVAL)
+    assert with_plan.plan == "premier"
+    assert with_plan.deadlines == triage.sla.deadlines(with_plan.severity or 4, "premier", ARRIVAL)
+
+
+def test_without_a_model_nothing_is_guessed(tickets: list[Ticket]) -> None:
+    rules_only = Triage(RuleStage.load(engine="python"), None, SlaPolicy.load())
+    for decision in rules_only.classify_many(tickets):
+        if decision.source is None:
+            assert decision.severity is None and decision.needs_review
+            assert decision.review_reasons[-1] == REVIEW_NO_MODEL
+        else:
+            assert decision.source == "rules"
+        assert decision.model is None and decision.model_version is None
+
+
+def test_explanations_name_terms(triage: Triage) -> None:
+    (decision,) = triage.classify_many([Ticket(id="q", subject="Prehľad dochádzky", body="stránka sa načítava pomaly")])
+    assert decision.model is not None and decision.model.top_terms
+
+
+def test_thread_safe(triage: Triage, tickets: list[Ticket]) -> None:
+    expected = [d.to_dict() for d in triage.classify_many(tickets)]
+    chunks = [tickets[i : i + 10] for i in range(0, len(tickets), 10)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(triage.classify_many, chunks * 3))
+    flat = [d.to_dict() for chunk in results[: len(chunks)] for d in chunk]
+    assert flat == expected
+    assert [[d.to_dict() for d in r] for r in results[len(chunks) :]] == [
+        [d.to_dict() for d in r] for r in results[: len(chunks)]
+    ] * 2
+
+
+def test_a_given_model_path_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"none\.joblib: model file not found; train one with: sevtriage train"):
+        Triage.load(model=tmp_path / "none.joblib", engine="python")
