@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from sevtriage.api.errors import error_response
 from sevtriage.errors import InputError
 from sevtriage.review.auth import SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, authenticate
 from sevtriage.review.desk import ReviewDesk
@@ -145,11 +146,7 @@ def request_json(item: StoredRequest) -> dict[str, Any]:
 
 
 def json_error(status: int, code: str, message: str) -> JSONResponse:
-    """The service's one JSON error shape, for the review desk's JSON routes."""
-    try:
-        from sevtriage.api.errors import error_response
-    except ImportError:  # the service module is optional for the desk's own tests
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    """The service's one JSON error shape (`sevtriage.api.errors`), for the review desk's JSON routes."""
     return error_response(status, code, message)
 
 
