@@ -1,0 +1,206 @@
+"""`sevtriage classify` end to end: files, stdin, formats, rejects, exit codes, progress only on a terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sevtriage.cli import main
+from sevtriage.resources import example_requests_path
+
+GOOD = "2026-11-26T09:00:00+01:00"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEVTRIAGE_")}
+    env["SEVTRIAGE_STORE_URL"] = ""
+    return env
+
+
+def _run(args: list[str], cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "sevtriage", *args], input=stdin, capture_output=True, cwd=cwd, env=_env(), timeout=120
+    )
+
+
+def _write_csv(path: Path, rows: list[list[str]], delimiter: str = ",", encoding: str = "utf-8") -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(["id", "subject", "body", "received_at", "plan"])
+    writer.writerows(rows)
+    path.write_bytes(buffer.getvalue().encode(encoding))
+
+
+def test_bundled_examples_are_varied_and_valid() -> None:
+    lines = example_requests_path().read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) >= 12
+    assert {r["plan"] for r in records} == {"standard", "premier"}
+    assert all(r["received_at"][-6] in "+-" for r in records)
+    assert len({r["id"] for r in records}) == len(records)
+
+
+def test_no_input_prints_the_examples_readably(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["classify"]) == 0
+    out, err = capfd.readouterr()
+    count = len(example_requests_path().read_text(encoding="utf-8").splitlines())
+    assert out.count("\n\n") == count - 1
+    assert "EX-01: critical (1), by rules" in out
+    assert "initial response: due" in out
+    assert f"{count} rows: {count} decisions, 0 rejected" in err
+    assert not list(tmp_path.iterdir())  # no rejects file when nothing was rejected
+
+
+def test_semicolon_csv_to_jsonl_with_rejects_file_and_exit_3(tmp_path: Path) -> None:
+    rows = [
+        ["S-1", "Nikto sa nevie prihlásiť", "Celá firma stojí; výroba nejde.", GOOD, "premier"],
+        ["S-2", "", "", GOOD, "standard"],
+        ["S-3", "Otázka", "Ako exportujem dochádzku?", "2026-11-26 09:00", "standard"],
+        ["S-4", "Otázka", "Ako exportujem dochádzku?", GOOD, ""],
+    ]
+    source = tmp_path / "export.csv"
+    _write_csv(source, rows, delimiter=";", encoding="utf-8-sig")
+    result = _run(["classify", "export.csv", "-o", "out.jsonl"], tmp_path)
+    assert result.returncode == 3, result.stderr
+    decisions = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["id"] for d in decisions] == ["S-1", "S-4"]
+    rejects = [json.loads(line) for line in (tmp_path / "out.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["id"], r["reason"].split(":")[0]) for r in rejects] == [
+        (3, "S-2", "empty text"),
+        (4, "S-3", "naive received_at '2026-11-26 09"),
+    ]
+    assert rejects[0]["raw"] == "S-2;;;2026-11-26T09:00:00+01:00;standard"
+    err = result.stderr.decode()
+    assert "4 rows: 2 decisions, 2 rejected" in err
+    assert "rejected rows (line, reason, raw row): out.rejects.jsonl" in err
+    assert "\r" not in err  # no progress bar when stderr is not a terminal
+
+
+def test_cp1250_input_and_csv_output_keep_the_delimiter(tmp_path: Path) -> None:
+    _write_csv(
+        tmp_path / "old.csv",
+        [["C-1", "Chyba v docházce", "Žádný zaměstnanec se nemůže přihlásit", GOOD, "standard"]],
+        delimiter=";",
+        encoding="cp1250",
+    )
+    result = _run(["classify", "old.csv", "--encoding", "cp1250", "-o", "out.csv"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "out.csv").read_text(encoding="utf-8")
+    header, row = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert header[:3] == ["id", "severity", "severity_name"]
+    assert row[0] == "C-1"
+
+
+def test_stdin_to_stdout_jsonl_and_csv(tmp_path: Path) -> None:
+    data = example_requests_path().read_bytes()
+    result = _run(["classify", "-"], tmp_path, stdin=data)
+    assert result.returncode == 0, result.stderr
+    decisions = [json.loads(line) for line in result.stdout.decode("utf-8").splitlines()]
+    assert len(decisions) == len(data.splitlines())
+    result = _run(["classify", "-", "--output-format", "csv", "-q"], tmp_path, stdin=data)
+    rows = list(csv.DictReader(io.StringIO(result.stdout.decode("utf-8"))))
+    assert [r["id"] for r in rows] == [d["id"] for d in decisions]
+    assert result.stderr == b""
+
+
+def test_format_override_reads_jsonl_with_an_odd_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "requests.txt").write_bytes(example_requests_path().read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert main(["classify", "requests.txt", "--format", "jsonl", "-o", "o.jsonl", "-q"]) == 0
+    assert len((tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()) >= 12
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["classify", "missing.csv"], "error: input file 'missing.csv' does not exist"),
+        (["classify", "in.csv", "--encoding", "klingon"], "error: unknown encoding 'klingon'"),
+        (["classify", "nohead.csv"], "error: nohead.csv: line 1: the header has no 'id' column"),
+        (["classify", "--text", "x", "in.csv"], "Error: give either INPUT or --text, not both"),
+        (["classify", "in.csv", "--output-format", "xml"], "Invalid value for '--output-format'"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], message: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    _write_csv(tmp_path / "in.csv", [["A", "x", "y", GOOD, "standard"]])
+    (tmp_path / "nohead.csv").write_text("subject,body\nx,y\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    _, err = capfd.readouterr()
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_text_option_readable_and_json(capfd: pytest.CaptureFixture[str]) -> None:
+    text = "Production is down, nobody can log in"
+    assert main(["classify", "--text", text, "--plan", "premier", "--received", "2026-11-27T16:30:00+01:00"]) == 0
+    out, _ = capfd.readouterr()
+    assert out.startswith("cli-1: ")
+    assert "plan premier, received 2026-11-27T16:30+01:00" in out
+    assert main(["classify", "--text", text, "--json", "--received", "2026-11-27T16:30:00+01:00"]) == 0
+    record = json.loads(capfd.readouterr().out)
+    assert record["id"] == "cli-1"
+    assert record["received_at"] == "2026-11-27T16:30:00+01:00"
+    assert main(["classify", "--text", text, "--received", "tomorrow"]) == 2
+    assert "error: unparsable received_at 'tomorrow'" in capfd.readouterr().err
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal shows rows/s and ETA; the decisions on stdout are untouched."""
+    rows = [[f"P-{n}", "Otázka", f"Ako exportujem dochádzku {n}?", GOOD, "standard"] for n in range(3000)]
+    _write_csv(tmp_path / "big.csv", rows)
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sevtriage", "classify", "big.csv", "-o", "out.jsonl", "--batch-size", "50"],
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=_env(),
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=120) == 0
+    os.close(leader)
+    shown = b"".join(chunks).decode("utf-8", errors="replace")
+    assert "rows/s" in shown
+    assert "ETA" in shown
+    assert "3000 rows: 3000 decisions, 0 rejected" in shown
+    assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == 3000
+
+
+def test_store_option_saves_decisions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from sevtriage.store import DecisionStore
+
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    assert main(["classify", str(example_requests_path()), "-o", "o.jsonl", "-q", "--store", url]) == 0
+    decisions = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    saved = DecisionStore.open(url)
+    assert sum(saved.counts().values()) == len(decisions)
+    for decision in decisions:
+        stored = saved.get(decision["id"])
+        assert stored.ticket.id == decision["id"]
