@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -310,6 +311,18 @@ def test_a_calendar_without_hours_refuses_to_count() -> None:
 def test_interval_times_may_be_time_objects() -> None:
     cal = BusinessCalendar("UTC", week={"mon": [(time(8, 30), time(9, 15, 30))]})
     assert cal.between(at("2026-11-23T00:00Z"), at("2026-11-24T00:00Z")) == timedelta(minutes=45, seconds=30)
+
+
+def test_concurrent_first_use_gives_the_same_answers() -> None:
+    """The timeline is laid out lazily; threads racing to extend it must not see a half-built one."""
+    starts = [at("2026-01-05T09:00+01:00") + timedelta(days=37 * i, minutes=13 * i) for i in range(60)]
+    durations = [timedelta(hours=1 + 97 * (i % 7)) for i in range(60)]
+    reference = BusinessCalendar("Europe/Bratislava", country="SK")
+    expected = [utc(reference.add(s, d)) for s, d in zip(starts, durations, strict=True)]
+    shared = BusinessCalendar("Europe/Bratislava", country="SK")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda pair: utc(shared.add(*pair)), zip(starts, durations, strict=True)))
+    assert got == expected
 
 
 # -- laws over random calendars -------------------------------------------------------------------------------

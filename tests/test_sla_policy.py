@@ -242,6 +242,8 @@ def test_deadlines_never_before_arrival_and_never_move_earlier(
     if initial.due is not None:
         # Responding exactly at the deadline is never a breach; one minute of business time later is.
         assert not policy.breached(severity, plan, received, initial.due).breached
+        late = policy.calendar.add(initial.due, timedelta(minutes=1))
+        assert policy.breached(severity, plan, received, late).breached
 
 
 _POLICY: list[SlaPolicy] = []
