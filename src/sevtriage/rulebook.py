@@ -393,7 +393,7 @@ class _Checker:
                 _line_of(data, "negatable", line), f"{what}: negatable must be true or false; got {negatable!r}"
             )
             negatable = True
-        if not phrases and not patterns and not fields:
+        if not any(key in data for key in ("phrases", "patterns", "fields")):
             self.problem(line, f"{what} has nothing to match: give 'phrases', 'patterns' or 'fields'")
         return Signal(
             name=name,
@@ -513,7 +513,7 @@ class _Checker:
                 if term is not None:
                     terms.append(term)
             parts[key] = tuple(terms)
-        if not parts["all"] and not parts["any"]:
+        if not data.get("all") and not data.get("any"):
             self.problem(
                 line,
                 "'when' needs at least one signal under 'all' or 'any' (a rule that only says 'none' would match "

@@ -70,6 +70,9 @@ _SIGN_OFF = re.compile(
 )
 
 
+_SIGNATURE_LINES = 6
+
+
 def strip_quoted(body: str) -> str:
     """Drop lines quoted with '>' and everything after a reply/forward header."""
     header = _QUOTE_HEADER.search(body)
@@ -82,10 +85,19 @@ def strip_quoted(body: str) -> str:
 
 
 def strip_signature(body: str) -> str:
-    """Cut a trailing signature that starts with a sign-off line in the second half of the message."""
+    """Cut a trailing signature that starts with a sign-off line.
+
+    A sign-off counts when some text stands before it and it is either in the second half of the
+    message or followed by a short block (a name, a role, a company: at most 6 lines), so that
+    "Thanks," on the first line or "thanks, but ..." early in a long message does not cut the request.
+    """
     half = len(body) // 2
     for match in _SIGN_OFF.finditer(body):
-        if match.start() >= half:
+        before = body[: match.start()].strip()
+        if not before:
+            continue
+        after = [line for line in body[match.end() :].splitlines() if line.strip()]
+        if match.start() >= half or len(after) <= _SIGNATURE_LINES:
             return body[: match.start()].rstrip()
     return body
 

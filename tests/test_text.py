@@ -1,0 +1,59 @@
+"""Text folding and e-mail clean-up."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sevtriage.text import fold, is_reply_subject, new_message_text, request_text
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Nefunguje PRIHLÁSENIE, Žádný přístup", "nefunguje prihlasenie, zadny pristup"),
+        ("Ľudia čakajú – ÚČET", "ludia cakaju - ucet"),
+        ("can’t", "can't"),
+        ("Příliš žluťoučký kůň úpěl ďábelské ódy", "prilis zlutoucky kun upel dabelske ody"),
+    ],
+)
+def test_fold(text: str, folded: str) -> None:
+    assert fold(text) == folded
+
+
+@given(st.text())
+def test_fold_keeps_one_character_per_character(text: str) -> None:
+    assert len(fold(text)) == len(text)
+
+
+@given(st.text())
+def test_fold_is_idempotent(text: str) -> None:
+    assert fold(fold(text)) == fold(text)
+
+
+def test_quoted_reply_and_signature_are_stripped() -> None:
+    body = (
+        "Thanks, it works again. How can I see who clocked in?\n\n"
+        "Best regards,\nPeter\nOutage Team\n\n"
+        "> The app is down, nobody can log in!\n"
+    )
+    assert request_text("Re: App down", body) == "App down\nThanks, it works again. How can I see who clocked in?"
+
+
+def test_forward_header_cuts_history() -> None:
+    body = "Kde nájdem zoznam?\n\n-----Pôvodná správa-----\nOd: Jana\nOdoslané: pondelok\nManagry nefunguje."
+    assert request_text("", body) == "Kde nájdem zoznam?"
+
+
+@pytest.mark.parametrize(
+    ("subject", "reply"), [("Re: down", True), ("RE: Fw: down", True), ("Odp: x", True), ("Report", False)]
+)
+def test_is_reply_subject(subject: str, reply: bool) -> None:
+    assert is_reply_subject(subject) is reply
+
+
+def test_new_message_text_drops_a_reply_subject_only_when_there_is_a_body() -> None:
+    assert new_message_text("Re: výpadok", "Kde nájdem zoznam?") == "Kde nájdem zoznam?"
+    assert new_message_text("Re: výpadok", "") == "výpadok"
+    assert new_message_text("Výpadok", "Managry nejde") == "Výpadok\nManagry nejde"
