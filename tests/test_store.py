@@ -163,7 +163,9 @@ def test_a_bad_store_url_says_what_to_use(url: str, message: str) -> None:
 def test_an_unreachable_sqlite_file_is_a_config_error(tmp_path: Path) -> None:
     blocker = tmp_path / "dir.db"
     blocker.mkdir()
-    with pytest.raises(ConfigError, match=r"cannot open the decision store .*check store_url"):
+    with pytest.raises(
+        ConfigError, match=r"dir.db: cannot open the decision store: unable to open database file; check store_url"
+    ):
         DecisionStore.open(f"sqlite:///{blocker}")
 
 

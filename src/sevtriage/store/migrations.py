@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 
-from sevtriage.errors import ConfigError
+from sevtriage.errors import ConfigError, Problem
 from sevtriage.store.schema import schema_versions
 
 
@@ -119,7 +119,7 @@ def current_version(conn: Connection) -> int:
     return int(found) if found is not None else 0
 
 
-def migrate(conn: Connection, *, target: int = LATEST, where: str = "the store") -> list[Migration]:
+def migrate(conn: Connection, *, target: int = LATEST, where: str = "store") -> list[Migration]:
     """Apply the pending migrations up to `target` inside the caller's transaction; return those applied.
 
     Refuses a database whose schema is newer than this code knows, instead of writing to it.
@@ -130,8 +130,12 @@ def migrate(conn: Connection, *, target: int = LATEST, where: str = "the store")
     have = current_version(conn)
     if have > LATEST:
         raise ConfigError(
-            f"{where}: the database schema is version {have}, newer than this sevtriage knows (up to {LATEST}); "
-            "upgrade sevtriage, or point store_url at another database"
+            Problem(
+                where,
+                None,
+                f"the database schema is version {have}, newer than this sevtriage knows (up to {LATEST}); "
+                "upgrade sevtriage, or point store_url at another database",
+            )
         )
     applied = []
     for step in MIGRATIONS:

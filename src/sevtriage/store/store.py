@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from sevtriage.errors import ConfigError, InputError, SevtriageError
+from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
 from sevtriage.review.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
@@ -198,15 +198,20 @@ class DecisionStore:
         of reach, with what to do about it.
         """
         engine = _create_engine(url)
+        shown = engine.url.render_as_string(hide_password=True)
         store = cls(engine, clock=clock)
         try:
             with store._write() as conn:
-                migrations.migrate(conn, where=f"store {engine.url.render_as_string(hide_password=True)}")
+                migrations.migrate(conn, where=shown)
         except OperationalError as error:
             engine.dispose()
             raise ConfigError(
-                f"cannot open the decision store {engine.url.render_as_string(hide_password=True)}: "
-                f"{error.orig}; check store_url (SEVTRIAGE_STORE_URL) and that the database is reachable"
+                Problem(
+                    shown,
+                    None,
+                    f"cannot open the decision store: {error.orig}; check store_url (SEVTRIAGE_STORE_URL) and that "
+                    "the database is reachable",
+                )
             ) from None
         return store
 
@@ -637,8 +642,12 @@ def _create_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(
-            f"store_url {url!r} is not a database URL; use e.g. sqlite:///sevtriage.db or "
-            "postgresql+psycopg://user:password@host/dbname"
+            Problem(
+                "settings",
+                None,
+                f"store_url {url!r} is not a database URL; use e.g. sqlite:///sevtriage.db or "
+                "postgresql+psycopg://user:password@host/dbname",
+            )
         ) from None
     options: dict[str, Any] = {}
     is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -654,8 +663,13 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(parsed, **options)
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as error:
         raise ConfigError(
-            f"store_url {parsed.render_as_string(hide_password=True)} needs a database driver that is not installed "
-            f"({error}); for PostgreSQL run `pip install 'psycopg[binary]'` and use postgresql+psycopg://..."
+            Problem(
+                "settings",
+                None,
+                f"store_url {parsed.render_as_string(hide_password=True)} needs a database driver that is not "
+                f"installed ({error}); for PostgreSQL run `pip install 'psycopg[binary]'` and use "
+                "postgresql+psycopg://...",
+            )
         ) from None
     if is_sqlite:
         _sqlite_transactions(engine, wal=bool(parsed.database) and parsed.database != ":memory:")
