@@ -253,10 +253,25 @@ def test_agrees_with_pandas_custom_business_hour(seed: int) -> None:
     ],
 )
 def test_night_shift_across_midnight(start: str, hours: int, expected: str) -> None:
-    shift = {"mon": ["22:00-24:00"], "sat": ["00:00-06:00"]}
-    shift.update({day: ["00:00-06:00", "22:00-24:00"] for day in ("tue", "wed", "thu", "fri")})
-    cal = BusinessCalendar("UTC", week=shift)
-    assert cal.add(at(start), hours * H) == at(expected)
+    split = {"mon": ["22:00-24:00"], "sat": ["00:00-06:00"]}
+    split.update({day: ["00:00-06:00", "22:00-24:00"] for day in ("tue", "wed", "thu", "fri")})
+    overnight = {day: ["22:00-06:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    for week in (split, overnight):
+        cal = BusinessCalendar("UTC", week=week)
+        assert cal.add(at(start), hours * H) == at(expected)
+
+
+def test_night_shift_belongs_to_the_date_it_starts_on() -> None:
+    # Thursday 2026-12-24 is a holiday: its shift (Thu 22:00 - Fri 06:00) is closed, Wednesday's is not.
+    cal = BusinessCalendar("UTC", week={day: ["22:00-06:00"] for day in WEEK[:5]}, holidays=[date(2026, 12, 24)])
+    # Tuesday's shift 6 hours after midnight, Wednesday's 8, Thursday's none, Friday's 2 before Saturday.
+    assert cal.between(at("2026-12-23T00:00Z"), at("2026-12-26T00:00Z")) == 16 * H
+    assert cal.is_open(at("2026-12-24T05:00Z"))
+    assert not cal.is_open(at("2026-12-25T05:00Z"))
+    assert str(cal.week[0][0]) == "22:00-06:00"
+    # Overlapping hours count once: Monday's night shift and Tuesday's early opening.
+    both = BusinessCalendar("UTC", week={"mon": ["22:00-06:00"], "tue": ["04:00-08:00"]})
+    assert both.between(at("2026-11-23T00:00Z"), at("2026-11-25T00:00Z")) == 10 * H
 
 
 def test_naive_datetimes_are_rejected(desk: BusinessCalendar) -> None:
@@ -279,7 +294,7 @@ def test_naive_datetimes_are_rejected(desk: BusinessCalendar) -> None:
             {"week": {"monday": ["08:00-17:00"]}},
             "week keys must be among {mon, tue, wed, thu, fri, sat, sun}; got 'monday'",
         ),
-        ({"week": {"mon": ["17:00-08:00"]}}, "an opening interval must close after it opens"),
+        ({"week": {"mon": ["08:00-08:00"]}}, "an opening interval must not close when it opens; write "),
         ({"week": {"mon": ["24:00-24:00"]}}, "24:00 may only close an interval, not open one"),
         ({"week": {"mon": ["08:00-24:30"]}}, "closing time must be between 00:00 and 24:00; got '24:30'"),
         ({"week": {"mon": ["8-17"]}}, 'opening time must be a time written "HH:MM" or "HH:MM:SS"'),
@@ -341,14 +356,15 @@ ZONES = [
 
 @st.composite
 def days(draw: st.DrawFn) -> list[str]:
-    """0-3 disjoint intervals on a quarter-hour grid, sometimes touching midnight at either end."""
+    """0-3 disjoint intervals on a quarter-hour grid, sometimes touching midnight, sometimes a night shift."""
     points = sorted(draw(st.sets(st.integers(0, 96), max_size=6)))
     if len(points) % 2:
         points = points[:-1]
-    return [
-        f"{a // 4:02d}:{a % 4 * 15:02d}-{b // 4:02d}:{b % 4 * 15:02d}"
-        for a, b in zip(points[::2], points[1::2], strict=True)
-    ]
+    pairs = list(zip(points[::2], points[1::2], strict=True))
+    night = draw(st.none() | st.tuples(st.integers(60, 95), st.integers(1, 40)))
+    if night is not None and (not pairs or night[0] > pairs[-1][1]):
+        pairs.append(night)  # a night shift into the next morning, which may overlap that day's hours
+    return [f"{a // 4:02d}:{a % 4 * 15:02d}-{b // 4:02d}:{b % 4 * 15:02d}" for a, b in pairs]
 
 
 @st.composite

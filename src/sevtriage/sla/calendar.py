@@ -7,6 +7,8 @@ Semantics (DESIGN.md, "SLA semantics"):
   fall inside an opening interval. On a DST day an interval therefore lasts what the clocks say really passed:
   ``[00:00, 24:00)`` is 23 hours on the spring-forward day and 25 hours on the fall-back day, wall-clock times
   skipped by the clocks count nothing and wall-clock times repeated by the clocks count twice.
+* A night shift (``"22:00-06:00"``) belongs to the date it starts on: a holiday on that date closes the whole
+  shift, including its hours after midnight. Hours that overlap (a night shift and the next morning) count once.
 * ``add(start, d)`` is the earliest instant at which the business time elapsed since ``start`` reaches ``d``
   (a deadline landing on closing time stays there; a start outside business hours waits for the next opening;
   zero returns ``start``). A negative ``d`` counts back: the latest instant from which ``-d`` of business time
@@ -76,6 +78,8 @@ IntervalSpec = str | tuple[str | time, str | time] | Sequence[str | time] | Inte
 
 
 def _format_clock(us: int) -> str:
+    if us > _DAY_US:  # the closing time of a night shift, on the next day
+        us -= _DAY_US
     seconds = us // _US
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -101,7 +105,9 @@ def _parse_clock(value: str | time, *, what: str) -> int:
 def parse_interval(spec: IntervalSpec) -> Interval:
     """Read one opening interval: ``"08:00-17:00"``, ``("08:00", "17:00")`` or a pair of ``time``.
 
-    ``24:00`` is allowed as the closing time only. Raises `CalendarError` naming what was wrong.
+    ``24:00`` is allowed as the closing time only. A closing time before the opening time is a night shift that
+    ends on the next day (``"22:00-06:00"``); it belongs to the date it starts on. Raises `CalendarError` naming
+    what was wrong.
     """
     if isinstance(spec, Interval):
         return spec
@@ -118,11 +124,12 @@ def parse_interval(spec: IntervalSpec) -> Interval:
     end = _parse_clock(pair[1], what="closing time")
     if start >= _DAY_US:
         raise CalendarError(f"24:00 may only close an interval, not open one; got {spec!r}")
-    if end <= start:
+    if end == start:
         raise CalendarError(
-            f"an opening interval must close after it opens (split a night shift at midnight: "
-            f'"22:00-24:00" and "00:00-06:00" on the next day); got {spec!r}'
+            f'an opening interval must not close when it opens; write "00:00-24:00" for a whole day; got {spec!r}'
         )
+    if end < start:
+        end += _DAY_US  # a night shift, closing on the next day
     return Interval(start, end)
 
 
@@ -195,8 +202,8 @@ class BusinessCalendar:
     ----------
     timezone : IANA zone name (e.g. ``"Europe/Bratislava"``) or a ``tzinfo``.
     week : opening intervals per weekday key ``mon`` ... ``sun`` (missing days are closed), each interval
-        ``"08:00-17:00"`` or ``("08:00", "17:00")``; several per day allowed, ``24:00`` closes at midnight.
-        Defaults to Mon-Fri 08:00-17:00.
+        ``"08:00-17:00"`` or ``("08:00", "17:00")``; several per day allowed, ``24:00`` closes at midnight,
+        ``"22:00-06:00"`` is a night shift that closes the next morning. Defaults to Mon-Fri 08:00-17:00.
     holidays : extra closed dates (local dates).
     country, subdivision : add the public holidays of this country (and subdivision) from the ``holidays``
         package, e.g. ``country="SK"``.
@@ -452,21 +459,27 @@ class BusinessCalendar:
         return segments
 
     def _build_chunk(self, lo: int, hi: int) -> list[tuple[int, int]]:
-        """Real open intervals inside ``[lo, hi)``, in order, touching ones joined."""
-        out: list[tuple[int, int]] = []
+        """Real open intervals inside ``[lo, hi)``, sorted; touching or overlapping ones joined."""
+        pieces: list[tuple[int, int]] = []
         for seg_lo, seg_hi, offset in self._segments(lo, hi):
             wall_lo, wall_hi = seg_lo + offset, seg_hi + offset
-            for day_index in range(wall_lo // _DAY_US, (wall_hi - 1) // _DAY_US + 1):
+            # From the day before: its night shift may run into this stretch.
+            for day_index in range(wall_lo // _DAY_US - 1, (wall_hi - 1) // _DAY_US + 1):
                 day_wall = day_index * _DAY_US
                 for interval in self.opening_hours(date.fromordinal(_EPOCH_ORDINAL + day_index)):
                     begin = max(day_wall + interval.start, wall_lo)
                     finish = min(day_wall + interval.end, wall_hi)
                     if begin < finish:
-                        real_begin, real_finish = begin - offset, finish - offset
-                        if out and out[-1][1] == real_begin:
-                            out[-1] = (out[-1][0], real_finish)
-                        else:
-                            out.append((real_begin, real_finish))
+                        pieces.append((begin - offset, finish - offset))
+        # A night shift can overlap the next day's hours; such time counts once.
+        pieces.sort()
+        out: list[tuple[int, int]] = []
+        for begin, finish in pieces:
+            if out and begin <= out[-1][1]:
+                if finish > out[-1][1]:
+                    out[-1] = (out[-1][0], finish)
+            else:
+                out.append((begin, finish))
         return out
 
 
