@@ -294,7 +294,8 @@ class BusinessCalendar:
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant at which ``duration`` of business time has elapsed since ``start``.
 
-        Returned in the calendar's timezone. Zero returns ``start`` unchanged; a negative duration counts back.
+        Returned in the calendar's timezone. Zero returns ``start`` itself (even outside business hours); a
+        negative duration counts back.
         """
         s = _to_us(start, what="start")
         if not isinstance(duration, timedelta):
