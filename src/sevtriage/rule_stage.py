@@ -117,6 +117,11 @@ class RuleStage:
         return cls(load_rulebook(path if path is not None else default_rules_path()), engine)
 
     @property
+    def engine(self) -> Engine:
+        """The evaluator in use (durable-rules or plain Python)."""
+        return self._engine
+
+    @property
     def version(self) -> str:
         """The rule file name and the first 12 hex digits of its content's SHA-256."""
         return self.book.version
