@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from sevtriage import __version__
+from sevtriage.api.batcher import Batcher
 from sevtriage.api.engines import Engines
 from sevtriage.api.errors import install_error_handlers
 from sevtriage.api.limits import BodyLimitMiddleware
@@ -87,6 +88,7 @@ def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
     app.state.engines = Engines(settings, triage)
     app.state.metrics = Metrics()
     app.state.decision_sinks = []
+    app.state.batcher = Batcher(app.state.engines, after=lambda pairs: classify.run_sinks(app, pairs))
     install_error_handlers(app)
     app.include_router(classify.router)
     app.include_router(sla.router)

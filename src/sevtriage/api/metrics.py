@@ -83,7 +83,7 @@ class Metrics:
         with self._lock:
             setattr(self, name, getattr(self, name) + 1)
 
-    def render(self, info: dict[str, str]) -> str:
+    def render(self, info: dict[str, str], batches: int = 0, batched: int = 0) -> str:
         """The exposition text."""
         out: list[str] = []
 
@@ -172,6 +172,18 @@ class Metrics:
                 "Reloads refused because the new files were invalid (the old ones stayed in service).",
                 [("sevtriage_reload_failures_total", self.reload_failures)],
             )
+        family(
+            "sevtriage_classify_batches_total",
+            "counter",
+            "classify_many calls made for single-request calls (concurrent calls share one).",
+            [("sevtriage_classify_batches_total", batches)],
+        )
+        family(
+            "sevtriage_classify_batched_requests_total",
+            "counter",
+            "Single-request calls classified through those batches.",
+            [("sevtriage_classify_batched_requests_total", batched)],
+        )
         family(
             "sevtriage_info",
             "gauge",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
@@ -20,17 +20,22 @@ log = logging.getLogger("sevtriage.api")
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["classify"])
 
 
-def _deliver(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects: int = 0) -> None:
-    """Count the decisions, hand them to the sinks (the review store), and log them without text unless asked."""
-    metrics = metrics_of(request)
-    metrics.observe_decisions([d for _, d in pairs], rejects)
-    for sink in request.app.state.decision_sinks:
+def run_sinks(app: FastAPI, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
+    """Hand decisions to the sinks (the review store). Blocking: call from a worker thread."""
+    if not pairs:
+        return
+    for sink in app.state.decision_sinks:
         try:
             sink(pairs)
         except Exception:
             # The caller still gets its decision; the failure is counted and logged for the operator.
-            metrics.count("sink_errors")
+            app.state.metrics.count("sink_errors")
             log.exception("a decision sink failed for %d decisions", len(pairs))
+
+
+def _record(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects: int = 0) -> None:
+    """Count the decisions and log them, without the request text unless the settings ask for it."""
+    metrics_of(request).observe_decisions([d for _, d in pairs], rejects)
     if log.isEnabledFor(logging.INFO):
         with_text = settings_of(request).log_request_text
         for ticket, decision in pairs:
@@ -49,7 +54,7 @@ def _deliver(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects
     summary="Classify one request",
     responses={200: {"description": "The decision record (see DESIGN.md)."}, **ERROR_RESPONSES},
 )
-def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
+async def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
     """Severity, source, confidence, review flag, matched rules, model opinion and SLA deadlines for one request."""
     loaded = engines_of(request).current
     rules = replace(loaded.intake, default_received_at=datetime.now(UTC))
@@ -57,8 +62,9 @@ def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
         ticket = ticket_from_fields(payload.model_dump(), rules)
     except ValueError as error:
         raise ApiError(422, str(error)) from None
-    decision = loaded.triage.classify(ticket)
-    _deliver(request, [(ticket, decision)])
+    # Concurrent calls are classified together (see `sevtriage.api.batcher`); the sinks run there too.
+    decision = await request.app.state.batcher.classify(ticket)
+    _record(request, [(ticket, decision)])
     return JSONResponse(decision.to_dict())
 
 
@@ -97,5 +103,7 @@ def classify_batch(payload: BatchIn, request: Request) -> JSONResponse:
         first_index[ticket.id] = index
         tickets.append(ticket)
     decisions = loaded.triage.classify_many(tickets) if tickets else []
-    _deliver(request, list(zip(tickets, decisions, strict=True)), len(rejects))
+    pairs = list(zip(tickets, decisions, strict=True))
+    run_sinks(request.app, pairs)
+    _record(request, pairs, len(rejects))
     return JSONResponse({"decisions": [d.to_dict() for d in decisions], "rejects": rejects})

@@ -38,7 +38,9 @@ def healthz(request: Request) -> JSONResponse:
 def metrics(request: Request) -> PlainTextResponse:
     loaded = engines_of(request).current
     info = {"rules_version": loaded.rules_version, "model_version": loaded.model_version or ""}
-    return PlainTextResponse(metrics_of(request).render(info), media_type="text/plain; version=0.0.4; charset=utf-8")
+    batcher = request.app.state.batcher
+    text = metrics_of(request).render(info, batcher.batches, batcher.batched)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 async def reload_engines(request_app: object) -> dict[str, object]:

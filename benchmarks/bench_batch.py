@@ -1,0 +1,180 @@
+"""Batch intake throughput: read, validate, rules, model, SLA, write, against the same file through rules only.
+
+    python benchmarks/bench_batch.py                 # 100,000 requests, durable-rules engine, pinned to one core
+    python benchmarks/bench_batch.py --rows 20000 --profile   # where the time goes (cProfile, top functions)
+    python benchmarks/bench_batch.py --rows 1000000 --memory  # streaming proof: peak RSS at several points
+
+The requests are the texts of our own corpus (`data/corpus`, or the bundled examples when it is absent),
+each repeated with a unique id, a spread of arrival instants and both plans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sevtriage.intake import read_rows, validate
+from sevtriage.outputs import JsonlWriter, RejectsWriter
+from sevtriage.pipeline import intake_rules_for, run
+from sevtriage.resources import example_requests_path
+from sevtriage.triage import Triage
+from sevtriage.types import Ticket
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _texts() -> list[tuple[str, str]]:
+    corpus = sorted((ROOT / "data" / "corpus").glob("*/*.jsonl")) or [example_requests_path()]
+    texts: list[tuple[str, str]] = []
+    for path in corpus:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                texts.append((record.get("subject") or "", record.get("body") or ""))
+    return texts
+
+
+def write_requests(path: Path, rows: int) -> None:
+    """`rows` JSONL requests cycling through the corpus texts, arrivals spread over two years."""
+    texts = _texts()
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with open(path, "w", encoding="utf-8") as handle:
+        for n in range(rows):
+            subject, body = texts[n % len(texts)]
+            received = (start + timedelta(minutes=7 * n % (2 * 365 * 24 * 60))).isoformat()
+            record = {
+                "id": f"R-{n}",
+                "subject": subject,
+                "body": body,
+                "received_at": received,
+                "plan": "premier" if n % 3 == 0 else "standard",
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def end_to_end(triage: Triage, source: Path, out: Path, batch_size: int, marks: list[int] | None = None) -> float:
+    """Seconds for the whole pipeline: read, validate, classify (rules, model, SLA), write JSONL."""
+    rss: dict[int, float] = {}
+
+    def progress(done: int) -> None:
+        if marks is not None and done in marks:
+            rss[done] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    started = time.perf_counter()
+    with open(source, "rb") as stream, open(out, "w", encoding="utf-8", newline="") as sink:
+        _, rows = read_rows(stream, name=str(source))
+        summary = run(
+            triage,
+            validate(rows, intake_rules_for(triage)),
+            JsonlWriter(sink),
+            RejectsWriter(out.with_suffix(".rejects.jsonl")),
+            batch_size=batch_size,
+            progress=progress if marks is not None else None,
+        )
+    seconds = time.perf_counter() - started
+    assert summary.rejects == 0, summary
+    if marks is not None:
+        print("  peak RSS (MiB) after rows: " + ", ".join(f"{k:,}: {v:.0f}" for k, v in sorted(rss.items())))
+    return seconds
+
+
+def intake_only(triage: Triage, source: Path) -> tuple[float, list[Ticket]]:
+    """Seconds to read and validate the file (the part of the pipeline before classification)."""
+    started = time.perf_counter()
+    with open(source, "rb") as stream:
+        _, rows = read_rows(stream, name=str(source))
+        tickets = [item[1] for item in validate(rows, intake_rules_for(triage)) if isinstance(item, tuple)]
+    return time.perf_counter() - started, tickets
+
+
+def classify_only(triage: Triage, tickets: list[Ticket], batch_size: int) -> float:
+    """Seconds for `classify_many` over already validated requests, in batches."""
+    started = time.perf_counter()
+    for at in range(0, len(tickets), batch_size):
+        triage.classify_many(tickets[at : at + batch_size])
+    return time.perf_counter() - started
+
+
+def write_only(triage: Triage, tickets: list[Ticket], out: Path, batch_size: int) -> float:
+    """Seconds to write as many JSONL decisions as there are requests (one batch's decisions, repeated)."""
+    pairs = list(zip(tickets[:batch_size], triage.classify_many(tickets[:batch_size]), strict=True))
+    started = time.perf_counter()
+    with open(out, "w", encoding="utf-8", newline="") as sink:
+        writer = JsonlWriter(sink)
+        for at in range(0, len(tickets), batch_size):
+            writer.write(pairs[: min(batch_size, len(tickets) - at)])
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--engine", choices=["durable", "python"], default="durable")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--profile", action="store_true", help="profile the end-to-end run and print the top 25")
+    parser.add_argument("--memory", action="store_true", help="print peak RSS at several points (streaming proof)")
+    parser.add_argument("--all-cores", action="store_true", help="do not pin the process to one core")
+    args = parser.parse_args()
+
+    if not args.all_cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    triage = Triage.load(engine=args.engine)
+    print(f"sevtriage batch benchmark: {args.rows:,} requests, engine {triage.rule_stage.engine_name}, ", end="")
+    print(
+        f"model {triage.model_version or 'none'}, cores {len(os.sched_getaffinity(0))}, Python {sys.version.split()[0]}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "requests.jsonl"
+        write_requests(source, args.rows)
+        print(f"  input: {source.stat().st_size / 2**20:.1f} MiB JSONL")
+        out = Path(tmp) / "decisions.jsonl"
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            end_to_end(triage, source, out, args.batch_size)
+            profiler.disable()
+            text = io.StringIO()
+            pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(25)
+            print(text.getvalue())
+            return 0
+        marks = None
+        if args.memory:
+            marks = sorted({m for m in (1_000, 10_000, 100_000, 250_000, 500_000, 750_000) if m < args.rows})
+            marks.append(args.rows - args.rows % args.batch_size or args.rows)
+        full = end_to_end(triage, source, out, args.batch_size, marks)
+        if args.memory:
+            print(f"  end to end: {args.rows / full:,.0f} requests/s ({full:.1f} s)")
+            return 0
+        read_s, tickets = intake_only(triage, source)
+        rules_triage = Triage(triage.rule_stage)  # the same compiled rules, no model and no SLA policy
+        rules_s = classify_only(rules_triage, tickets, args.batch_size) + read_s
+        classify_s = classify_only(triage, tickets, args.batch_size)
+        write_s = write_only(triage, tickets, Path(tmp) / "w.jsonl", args.batch_size)
+        n = args.rows
+        print(f"  baseline, rules only (read + validate + rules): {n / rules_s:9,.0f} requests/s  ({rules_s:.2f} s)")
+        print(f"  end to end (read, rules, model, SLA, write):   {n / full:9,.0f} requests/s  ({full:.2f} s)")
+        print(f"  ratio end-to-end / rules-only throughput: {rules_s / full:.2f}")
+        print("  where the end-to-end time goes (each part timed alone, same requests):")
+        for label, seconds in (
+            ("read + validate (intake)", read_s),
+            ("classify_many: rules + model + SLA", classify_s),
+            ("  of which rules alone", rules_s - read_s),
+            ("write JSONL (outputs)", write_s),
+        ):
+            print(f"    {label:38s} {seconds:7.2f} s  {n / seconds:9,.0f} /s  {1e6 * seconds / n:7.1f} us/request")
+        print(f"  output: {out.stat().st_size / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
