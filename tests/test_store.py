@@ -299,6 +299,25 @@ def test_a_change_without_severity_or_reason_is_refused_and_nothing_changes(
     assert store.get("T").version == 1
 
 
+def test_changing_to_the_severity_in_force_is_refused(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    with pytest.raises(InputError, match="request T already has severity 2; to keep it, accept instead"):
+        store.review("T", actor="alice", expected_version=1, action="change", severity=2, reason="same")
+
+
+def test_the_status_says_where_the_request_ended_whatever_the_last_action(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    store.review("T", actor="alice", expected_version=1, action="change", severity=1, reason="outage")
+    again = store.review("T", actor="bob", expected_version=2, action="accept")
+    assert (again.status, again.final_severity, [a.kind for a in again.history]) == (
+        "changed",
+        Severity.CRITICAL,
+        ["suggested", "changed", "accepted"],
+    )
+    back = store.review("T", actor="carol", expected_version=3, action="change", severity=2, reason="not so bad")
+    assert (back.status, back.final_severity) == ("accepted", Severity.HIGH)
+
+
 def test_accepting_when_nothing_was_suggested_asks_for_a_severity(store: DecisionStore) -> None:
     store.save(*pair("T", severity=None, due=None, source=None))
     with pytest.raises(InputError, match="has no suggested severity to accept; choose a severity"):

@@ -86,3 +86,10 @@ def local_time(instant: datetime | None, zone: tzinfo) -> str:
         return "—"
     local = instant.astimezone(zone)
     return local.strftime("%a %d %b %Y, %H:%M ") + (local.tzname() or "")
+
+
+def short_time(instant: datetime | None, zone: tzinfo) -> str:
+    """``Tue 24 Nov, 10:00`` in the desk's timezone, for tables where the zone is named once above."""
+    if instant is None:
+        return "—"
+    return instant.astimezone(zone).strftime("%a %d %b, %H:%M")

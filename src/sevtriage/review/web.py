@@ -22,7 +22,7 @@ from sevtriage.api.errors import error_response
 from sevtriage.errors import InputError
 from sevtriage.review.auth import SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, authenticate
 from sevtriage.review.desk import ReviewDesk
-from sevtriage.review.present import highlight, local_time, time_left
+from sevtriage.review.present import highlight, local_time, short_time, time_left
 from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
 from sevtriage.types import Severity
 
@@ -70,6 +70,8 @@ def _templates(desk: ReviewDesk) -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.filters["local"] = lambda instant: local_time(instant, desk.timezone)
+    env.filters["short"] = lambda instant: short_time(instant, desk.timezone)
+    env.globals["zone"] = str(desk.timezone)
     env.filters["left"] = lambda instant: time_left(instant, desk.clock())
     env.filters["sevname"] = lambda value: SEVERITY_NAMES.get(int(value), "?") if value is not None else "none"
     env.filters["urlid"] = lambda value: quote(str(value), safe="")

@@ -399,11 +399,11 @@ class DecisionStore:
                         f"changing the severity of {request_id} to {int(after)} needs a reason; write why the "
                         "suggestion was wrong (it is kept in the history and helps fix the rules)"
                     )
-                if after == before and current.reviewed:
+                if after == before:
                     raise InputError(
                         f"request {request_id} already has severity {int(after)}; to keep it, accept instead"
                     )
-                kind = "changed" if after != current.suggested.severity else "accepted"
+                kind = "changed"
             else:  # pragma: no cover - the web layer and the CLI only pass the two literals
                 raise InputError(f"action must be one of accept, change; got {action!r}")
             new_deadlines = current.deadlines
@@ -415,7 +415,8 @@ class DecisionStore:
                 .where(and_(requests.c.id == request_id, requests.c.version == expected_version))
                 .values(
                     final_severity=int(after),
-                    status=kind,
+                    # The outcome, whichever action led to it: did the specialist end where the suggestion was?
+                    status="accepted" if after == current.suggested.severity else "changed",
                     deadlines_json=deadlines_to_json(new_deadlines),
                     initial_due=_utc(initial),
                     reviewed_by=actor,

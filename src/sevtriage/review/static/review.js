@@ -10,27 +10,27 @@
   document.addEventListener("DOMContentLoaded", function () {
     var rows = Array.prototype.slice.call(document.querySelectorAll("#queue tr.row"));
     var selected = rows.length ? 0 : -1;
-    function select(i) {
+    function select(i, scroll) {
       if (!rows.length) { return; }
       selected = Math.max(0, Math.min(rows.length - 1, i));
       rows.forEach(function (r, k) { r.classList.toggle("selected", k === selected); });
-      rows[selected].scrollIntoView({ block: "nearest" });
+      if (scroll) { rows[selected].scrollIntoView({ block: "nearest", inline: "nearest" }); }
     }
     rows.forEach(function (row, i) {
       row.addEventListener("click", function (event) {
         if (event.target.closest("a")) { return; }
-        select(i);
+        select(i, false);
         window.location.href = row.getAttribute("data-href");
       });
     });
-    if (rows.length) { select(0); }
+    if (rows.length) { select(0, false); }
 
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
       var key = event.key;
       if (rows.length) {  // the queue
-        if (key === "j" || key === "n" || key === "ArrowDown") { select(selected + 1); event.preventDefault(); }
-        else if (key === "k" || key === "ArrowUp") { select(selected - 1); event.preventDefault(); }
+        if (key === "j" || key === "n" || key === "ArrowDown") { select(selected + 1, true); event.preventDefault(); }
+        else if (key === "k" || key === "ArrowUp") { select(selected - 1, true); event.preventDefault(); }
         else if (key === "Enter" || key === "o") { window.location.href = rows[selected].getAttribute("data-href"); }
         return;
       }
