@@ -205,3 +205,25 @@ def test_fact_carries_every_signal_and_field() -> None:
     compiled = compile_rulebook(load_rulebook(FIXTURES / "minimal.yaml"))
     fact = compiled.fact(frozenset({"down"}), {"environment": "staging"})
     assert fact == {"t": "request", "s_down": 1, "s_question": 0, "s_test_env": 0, "f_environment": "staging"}
+
+
+@pytest.mark.parametrize(
+    ("policy_line", "severity"),
+    [
+        ("Service not available", 1),
+        ("Critical functionality not available", 1),
+        ("Production data at risk of loss or corruption", 1),
+        ("Business operations halted", 1),
+        ("Critical functionality not available", 2),
+        ("Serious performance issues affecting business operations", 2),
+        ("Non-critical loss of software functionality", 3),
+        ("Usage questions", 4),
+        ("Suggestion of future enhancement", 4),
+        ("Minor loss of application functionality", 4),
+    ],
+)
+def test_every_line_of_the_policy_definitions_has_a_rule(policy_line: str, severity: int) -> None:
+    # The support policy's severity definitions (shared/seed/support-policy.txt), each quoted by a rule.
+    book = load_rulebook(default_rules_path())
+    quoting = [r.id for r in book.rules if f'Policy "{policy_line}"' in r.explanation and r.severity == severity]
+    assert quoting, f"no severity {severity} rule quotes the policy line {policy_line!r}"
