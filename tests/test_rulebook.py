@@ -107,6 +107,7 @@ def test_broken_files_name_file_line_rule_and_what_is_allowed(fixture: str, expe
         ("when: {none: [down]}", "'when' needs at least one signal under 'all' or 'any'"),
         ("when: {all: down}", "'when: all' must be a list"),
         ("when: {all: [{field: environment}]}", "a field test needs 'field'"),
+        ("when: {all: [{field: environment, in: []}]}", "field 'environment' needs at least one value"),
     ],
 )
 def test_rule_level_problems(snippet: str, expected: str) -> None:

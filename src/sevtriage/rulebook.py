@@ -423,6 +423,8 @@ class _Checker:
         if not _NAME.match(fname):
             self.problem(line, f"{what}: field name must be lower-case letters, digits and '_'; got '{fname}'", rule_id)
         seq = self.seq(values, line, f"{what}: values of field '{fname}'", rule_id)
+        if seq is not None and not seq:
+            self.problem(line, f"{what}: field '{fname}' needs at least one value, e.g. [production]", rule_id)
         out: list[str] = []
         for i, value in enumerate(seq or []):
             if isinstance(value, bool) or not isinstance(value, str | int | float):
