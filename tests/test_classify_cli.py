@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from sevtriage.cli import main
+from sevtriage.cli.classify_cmd import describe
+from sevtriage.intake import ticket_from_fields
+from sevtriage.pipeline import intake_rules_for
 from sevtriage.resources import example_requests_path
+from sevtriage.triage import Triage
 
 GOOD = "2026-11-26T09:00:00+01:00"
 
@@ -54,11 +58,14 @@ def test_no_input_prints_the_examples_readably(
     monkeypatch.chdir(tmp_path)
     assert main(["classify"]) == 0
     out, err = capfd.readouterr()
-    count = len(example_requests_path().read_text(encoding="utf-8").splitlines())
-    assert out.count("\n\n") == count - 1
-    assert "EX-01: critical (1), by rules" in out
-    assert "initial response: due" in out
-    assert f"{count} rows: {count} decisions, 0 rejected" in err
+    triage = Triage.load()
+    rules = intake_rules_for(triage)
+    lines = example_requests_path().read_text(encoding="utf-8").splitlines()
+    tickets = [ticket_from_fields(json.loads(line), rules) for line in lines]
+    expected = "\n\n".join("\n".join(describe(triage.classify(t))) for t in tickets)
+    assert out == expected + "\n"
+    assert "initial response: " in out
+    assert f"{len(lines)} rows: {len(lines)} decisions, 0 rejected" in err
     assert not list(tmp_path.iterdir())  # no rejects file when nothing was rejected
 
 
