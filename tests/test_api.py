@@ -328,9 +328,19 @@ def test_concurrent_clients_get_the_same_decisions_as_one_thread(client: httpx.C
             result: dict[str, Any] = own.post("/v1/classify", json=payload, headers=AUTH).json()
             return result
 
+    def batched() -> tuple[int, int]:
+        lines = client.get("/metrics", headers=AUTH).text.splitlines()
+        batches = next(int(x.split()[1]) for x in lines if x.startswith("sevtriage_classify_batches_total "))
+        requests = next(int(x.split()[1]) for x in lines if x.startswith("sevtriage_classify_batched_requests_total "))
+        return batches, requests
+
+    batches_before, requests_before = batched()
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(call, payloads))
     assert {r["id"]: r for r in results} == expected
+    batches_after, requests_after = batched()
+    assert requests_after - requests_before == len(payloads)
+    assert 0 < batches_after - batches_before <= len(payloads)
 
 
 def test_reload_endpoint_swaps_rules_and_refuses_broken_files(triage: Triage, tmp_path: Path) -> None:
@@ -347,6 +357,30 @@ def test_reload_endpoint_swaps_rules_and_refuses_broken_files(triage: Triage, tm
         assert reloaded["generation"] == first["generation"] + 1
         assert reloaded["rules_version"] != first["rules_version"]
         assert http.get("/healthz").json()["rules_version"] == reloaded["rules_version"]
+        # Reloads under load: every call is answered, each by one whole set (old or new, never a mix).
+        stop = threading.Event()
+        versions: set[str] = set()
+        failures: list[int] = []
+
+        def hammer() -> None:
+            with httpx.Client(base_url=running.url, timeout=30) as own:
+                while not stop.is_set():
+                    answer = own.post("/v1/classify", json=REQUEST)
+                    if answer.status_code != 200:
+                        failures.append(answer.status_code)
+                    else:
+                        versions.add(answer.json()["rules_version"])
+
+        workers = [threading.Thread(target=hammer) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for _ in range(3):
+            assert http.post("/v1/admin/reload").status_code == 200
+        stop.set()
+        for worker in workers:
+            worker.join()
+        assert failures == []
+        assert versions == {reloaded["rules_version"]}
         rules.write_text("rules: [oops", encoding="utf-8")
         error = _assert_error(http.post("/v1/admin/reload"), 422, "reload_failed")
         assert error["message"].startswith("reload refused, the previous rules and model stay in service:")
