@@ -23,6 +23,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
+
 from sevtriage.intake import read_rows, validate
 from sevtriage.outputs import JsonlWriter, RejectsWriter
 from sevtriage.pipeline import intake_rules_for, run
@@ -64,11 +66,13 @@ def write_requests(path: Path, rows: int) -> None:
 
 def end_to_end(triage: Triage, source: Path, out: Path, batch_size: int, marks: list[int] | None = None) -> float:
     """Seconds for the whole pipeline: read, validate, classify (rules, model, SLA), write JSONL."""
-    rss: dict[int, float] = {}
+    rss: dict[int, tuple[float, float, float]] = {}
+    me = psutil.Process()
 
     def progress(done: int) -> None:
         if marks is not None and done in marks:
-            rss[done] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rss[done] = (me.memory_info().rss / 2**20, peak, time.perf_counter() - started)
 
     started = time.perf_counter()
     with open(source, "rb") as stream, open(out, "w", encoding="utf-8", newline="") as sink:
@@ -84,7 +88,9 @@ def end_to_end(triage: Triage, source: Path, out: Path, batch_size: int, marks: 
     seconds = time.perf_counter() - started
     assert summary.rejects == 0, summary
     if marks is not None:
-        print("  peak RSS (MiB) after rows: " + ", ".join(f"{k:,}: {v:.0f}" for k, v in sorted(rss.items())))
+        print(f"  {'rows':>10} {'RSS MiB':>8} {'peak MiB':>9} {'seconds':>8}")
+        for done, (current, peak, at) in sorted(rss.items()):
+            print(f"  {done:10,d} {current:8.1f} {peak:9.1f} {at:8.1f}")
     return seconds
 
 
