@@ -458,3 +458,24 @@ def test_serve_refuses_a_public_interface_without_a_token(tmp_path: Path) -> Non
 def test_api_error_carries_headers() -> None:
     error = ApiError(401, "x", headers={"WWW-Authenticate": "Bearer"})
     assert (error.code, error.headers) == ("unauthorized", {"WWW-Authenticate": "Bearer"})
+
+
+def test_decision_sinks_receive_every_decision(triage: Triage) -> None:
+    """The contract with the review desk: each successful classification is handed to every sink."""
+    app = create_app(Settings.load(store_url=""), triage)
+    received: list[tuple[Ticket, dict[str, Any]]] = []
+    app.state.decision_sinks.append(lambda pairs: received.extend((t, d.to_dict()) for t, d in pairs))
+
+    def broken_sink(pairs: Any) -> None:
+        raise OSError("disk full")
+
+    app.state.decision_sinks.append(broken_sink)
+    with ThreadServer(app) as running, httpx.Client(base_url=running.url, timeout=30) as http:
+        one = http.post("/v1/classify", json=REQUEST).json()
+        batch = http.post(
+            "/v1/classify/batch", json={"requests": [{**REQUEST, "id": "K-1"}, {"id": "K-2", "body": ""}]}
+        ).json()
+        metrics = http.get("/metrics").text
+    assert [(t.id, d) for t, d in received] == [("T-1", one), ("K-1", batch["decisions"][0])]
+    assert received[0][0].body == REQUEST["body"]
+    assert "sevtriage_sink_errors_total 2" in metrics.splitlines()
