@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sevtriage.resources import default_rules_path
-from sevtriage.rulebook import load_rulebook, parse_rulebook
+from sevtriage.rulebook import Negation, load_rulebook, parse_rulebook
 from sevtriage.signals import SignalMatcher, phrase_regex
+from sevtriage.text import fold
 
 SOURCE = """
 negation:
@@ -113,3 +115,32 @@ def test_matching_never_fails_and_spans_stay_inside(text: str) -> None:
         for span in spans:
             assert 0 <= span.start < span.end <= len(text)
             assert text[span.start : span.end] == span.text
+
+
+def _vocabulary() -> list[str]:
+    book = load_rulebook(default_rules_path())
+    words = {
+        w.rstrip("*") + ("uje" if w.endswith("*") else "")
+        for s in book.signals.values()
+        for p in s.phrases
+        for w in p.text.split()
+    }
+    return sorted(words | {"PRIHLÁSENIE", "Nefunguje", "nikto", "500", "how", "?", ".", ","})
+
+
+_NO_NEGATION_BOOK = dataclasses.replace(load_rulebook(default_rules_path()), negation=Negation(3, frozenset()))
+_NO_NEGATION_MATCHER = SignalMatcher(_NO_NEGATION_BOOK)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_vocabulary()), max_size=25), st.sampled_from([" ", "\n", " - ", ", "]))
+def test_word_prefilter_never_hides_a_signal(words: list[str], separator: str) -> None:
+    # Reference: every signal's phrases and patterns as one whole-word regex, scanned without the prefilter.
+    text = separator.join(words)
+    folded = fold(text)
+    expected = set()
+    for signal in _NO_NEGATION_BOOK.signals.values():
+        bodies = [phrase_regex(p.text) for p in signal.phrases] + [f"(?:{p.regex})" for p in signal.patterns]
+        if bodies and re.search(rf"(?<!\w)(?:{'|'.join(bodies)})(?!\w)", folded):
+            expected.add(signal.name)
+    assert set(_NO_NEGATION_MATCHER.spans(text)) == expected

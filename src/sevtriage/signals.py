@@ -11,6 +11,7 @@ customer's original text: that original text is the evidence a specialist sees.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ _WORD = re.compile(r"\w+(?:'\w+)*")
 # Negation does not reach across a clause ("are not sent, nothing happens"), a sentence or a line.
 _CLAUSE_BREAK = re.compile(r"[,.!?;:\n]")
 _MAX_EVIDENCE = 3
+# Words of folded text as the prefilter sees them (Unicode letters and digits).
+_TOKEN = re.compile(r"\w+")
 
 
 def phrase_regex(phrase: str) -> str:
@@ -67,9 +70,23 @@ class Facts:
 @dataclass(frozen=True, slots=True)
 class _CompiledSignal:
     name: str
-    text_regex: re.Pattern[str] | None
+    phrase_regex: re.Pattern[str] | None
+    pattern_regex: re.Pattern[str] | None
+    # A phrase can only match where a word of the text equals one of `anchors` or starts with one of
+    # `stems` (the first word of each phrase); checking that first skips most regex scans.
+    anchors: frozenset[str]
+    stems: tuple[str, ...]
     fields: Mapping[str, frozenset[str]]
     negatable: bool
+
+    def may_match(self, words: frozenset[str], sorted_words: list[str]) -> bool:
+        if not words.isdisjoint(self.anchors):
+            return True
+        for stem in self.stems:
+            at = bisect.bisect_left(sorted_words, stem)
+            if at < len(sorted_words) and sorted_words[at].startswith(stem):
+                return True
+        return False
 
 
 class SignalMatcher:
@@ -81,20 +98,28 @@ class SignalMatcher:
         self._signals = tuple(_compile_signal(s) for s in book.signals.values())
 
     def spans(self, text: str) -> dict[str, list[Span]]:
-        """Every non-negated occurrence of each signal in `text` (up to three per signal)."""
+        """Non-negated occurrences of each signal in `text` (up to three per signal), in text order."""
         folded = fold(text)
+        words = frozenset(_TOKEN.findall(folded))
+        sorted_words = sorted(words)
         found: dict[str, list[Span]] = {}
         for signal in self._signals:
-            if signal.text_regex is None:
-                continue
-            for match in signal.text_regex.finditer(folded):
-                if signal.negatable and self._negated(folded, match.start()):
+            spans: list[Span] = []
+            regexes = (
+                signal.phrase_regex if signal.may_match(words, sorted_words) else None,
+                signal.pattern_regex,
+            )
+            for regex in regexes:
+                if regex is None:
                     continue
-                found.setdefault(signal.name, []).append(
-                    Span(match.start(), match.end(), text[match.start() : match.end()])
-                )
-                if len(found[signal.name]) >= _MAX_EVIDENCE:
-                    break
+                for match in regex.finditer(folded):
+                    if len(spans) >= _MAX_EVIDENCE:
+                        break
+                    if signal.negatable and self._negated(folded, match.start()):
+                        continue
+                    spans.append(Span(match.start(), match.end(), text[match.start() : match.end()]))
+            if spans:
+                found[signal.name] = sorted(spans, key=lambda span: span.start)
         return found
 
     def facts(self, text: str, fields: Mapping[str, str]) -> Facts:
@@ -125,11 +150,28 @@ class SignalMatcher:
 
 
 def _compile_signal(signal: Signal) -> _CompiledSignal:
-    bodies = [phrase_regex(p.text) for p in _longest_first(signal.phrases)]
-    bodies.extend(f"(?:{p.regex})" for p in signal.patterns)
-    regex = re.compile(_whole_word("|".join(bodies))) if bodies else None
-    fields = {name: frozenset(values) for name, values in signal.fields.items()}
-    return _CompiledSignal(name=signal.name, text_regex=regex, fields=fields, negatable=signal.negatable)
+    phrases = [phrase_regex(p.text) for p in _longest_first(signal.phrases)]
+    patterns = [f"(?:{p.regex})" for p in signal.patterns]
+    anchors: set[str] = set()
+    stems: set[str] = set()
+    for phrase in signal.phrases:
+        first = fold(phrase.text.strip()).split()[0]
+        run = _TOKEN.match(first)
+        if run is None:
+            stems.add("")  # starts with punctuation: no cheap test, always scan
+        elif run.end() == len(first):
+            anchors.add(first)
+        else:
+            stems.add(run.group())  # "nefung*", "can't", "e-mail": the text's word starts with this run
+    return _CompiledSignal(
+        name=signal.name,
+        phrase_regex=re.compile(_whole_word("|".join(phrases))) if phrases else None,
+        pattern_regex=re.compile(_whole_word("|".join(patterns))) if patterns else None,
+        anchors=frozenset(anchors),
+        stems=tuple(sorted(stems)),
+        fields={name: frozenset(values) for name, values in signal.fields.items()},
+        negatable=signal.negatable,
+    )
 
 
 def _longest_first(phrases: tuple[Phrase, ...]) -> list[Phrase]:
