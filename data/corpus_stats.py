@@ -1,8 +1,8 @@
 """Corpus facts for data/README.md, and the held-out split file.
 
-    python data/corpus_stats.py counts        # Markdown tables: severity x language, topics, tags
-    python data/corpus_stats.py split         # (re)write data/heldout_ids.txt, 20% stratified by language x severity
-    python data/corpus_stats.py duplicates    # near-duplicate pairs (word TF-IDF cosine > 0.9)
+python data/corpus_stats.py counts        # Markdown tables: severity x language, topics, tags
+python data/corpus_stats.py split         # (re)write data/heldout_ids.txt, 20% stratified by language x severity
+python data/corpus_stats.py duplicates    # near-duplicate pairs (word TF-IDF cosine > 0.9)
 """
 
 from __future__ import annotations

@@ -31,6 +31,14 @@ def test_threshold_is_the_lowest_confidence_that_meets_the_precision_target() ->
     assert chosen.auto_label[3] == pytest.approx(conf[12])
 
 
+def test_threshold_never_goes_below_the_confidence_floor() -> None:
+    # Every decision is right, even the unsure ones: validation alone would allow any threshold.
+    conf = [0.9 - 0.04 * i for i in range(20)]
+    targets = Targets(min_auto_support=5, min_auto_confidence=0.5)
+    chosen = choose_thresholds([2] * 20, [2] * 20, one_hot([2] * 20, conf), targets)
+    assert chosen.auto_label[2] == pytest.approx(min(c for c in conf if c >= 0.5))
+
+
 def test_class_with_too_few_predictions_is_always_reviewed() -> None:
     chosen = choose_thresholds([1, 1, 2], [1, 1, 2], one_hot([1, 1, 2], [0.9, 0.9, 0.9]), Targets(min_auto_support=10))
     assert chosen.auto_label == {1: None, 2: None, 3: None, 4: None}

@@ -2,10 +2,10 @@
 
 A model decision is auto-labelled (no specialist review) only when its calibrated probability
 reaches the threshold of the predicted class. Each class gets the lowest threshold at which the
-auto-labelled decisions of that class reach the target precision on validation data; a class that
-never reaches it gets no threshold (always reviewed). A separate alert level sends a request to
-review when severity 1 is likely enough but was not chosen: missing a critical request is the
-costliest mistake, so it is tuned for severity-1 recall.
+auto-labelled decisions of that class reach the target precision on validation data, never below
+`min_auto_confidence`; a class that never reaches it gets no threshold (always reviewed). A separate
+alert level sends a request to review when severity 1 is likely enough but was not chosen: missing
+a critical request is the costliest mistake, so it is tuned for severity-1 recall.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ class Targets:
     auto_precision: float = 0.95
     critical_recall: float = 0.95
     min_auto_support: int = 10
+    # Never auto-label a decision the calibrated model finds less likely than not, whatever validation says:
+    # validation data written by the same people who wrote the training data flatters the model.
+    min_auto_confidence: float = 0.5
     min_critical_alert: float = 0.05
     max_critical_alert: float = 0.25
 
@@ -36,6 +39,8 @@ class Targets:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ValueError(f"{name} must be in (0, 1]; got {value}")
+        if not 0 <= self.min_auto_confidence <= 1:
+            raise ValueError(f"min_auto_confidence must be in [0, 1]; got {self.min_auto_confidence}")
         if not 0 <= self.min_critical_alert <= self.max_critical_alert <= 1:
             raise ValueError(
                 "critical alert bounds must satisfy 0 <= min_critical_alert <= max_critical_alert <= 1; "
@@ -47,6 +52,7 @@ class Targets:
             "auto_precision": self.auto_precision,
             "critical_recall": self.critical_recall,
             "min_auto_support": self.min_auto_support,
+            "min_auto_confidence": self.min_auto_confidence,
             "min_critical_alert": self.min_critical_alert,
             "max_critical_alert": self.max_critical_alert,
         }
@@ -57,6 +63,7 @@ class Targets:
             auto_precision=float(data["auto_precision"]),
             critical_recall=float(data["critical_recall"]),
             min_auto_support=int(data["min_auto_support"]),
+            min_auto_confidence=float(data.get("min_auto_confidence", 0.0)),
             min_critical_alert=float(data["min_critical_alert"]),
             max_critical_alert=float(data["max_critical_alert"]),
         )
@@ -139,6 +146,8 @@ def _class_threshold(
     # enough decisions to trust the estimate; cut only between distinct confidence values.
     best: float | None = None
     for k in range(len(conf)):
+        if conf[k] < targets.min_auto_confidence:
+            break
         if k + 1 < len(conf) and conf[k + 1] == conf[k]:
             continue
         if k + 1 >= targets.min_auto_support and precision[k] >= targets.auto_precision:
