@@ -89,3 +89,15 @@ def test_evaluate_three_systems_on_the_held_out_split(evaluation_slice: object) 
     assert set(evaluation_slice.by_language) == {"cs", "en", "sk"}
     for item_id, true, predicted in evaluation_slice.under_triaged:
         assert predicted > true and item_id
+    other = evaluation_slice.other_authors
+    assert other is not None and other.name == "model" and other.n >= 20
+
+
+def test_rule_examples_are_labelled_requests() -> None:
+    from sevtriage.evaluation import rule_examples
+
+    triage = Triage.load(engine="python")
+    examples = rule_examples(triage)
+    expected = [e for e in triage.rule_stage.book.all_examples() if e.expect is not None]
+    assert [r.severity for r in examples] == [e.expect for e in expected]
+    assert len({r.id for r in examples}) == len(examples)

@@ -19,6 +19,7 @@ def small_evaluation() -> Evaluation:
         (("T-5", 1, 2),),
         "severity.yaml@abc",
         "20260101-deadbeef",
+        system_metrics("model", [1, 4], [2, 4], [True, True], [0.9, 0.8]),
     )
 
 
@@ -40,6 +41,7 @@ def test_report_files(tmp_path: Path) -> None:
     assert "| combined | 6 | 83.3% | " in markdown
     assert "![reliability diagram](reliability.png)" in markdown
     assert "| T-5 | 1 critical | 2 high |" in markdown
+    assert "| model, rule-file examples | 2 | 50.0% |" in markdown
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<title>Test &lt;report&gt;</title>" in page
     assert '<img src="coverage.png" alt="coverage vs precision">' in page

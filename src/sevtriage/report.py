@@ -42,20 +42,7 @@ def _num(value: float | None) -> str:
 
 def summary_table(evaluation: Evaluation) -> Table:
     """One row per system: the headline numbers."""
-    rows = tuple(
-        (
-            s.name,
-            str(s.n),
-            _pct(s.accuracy),
-            _num(s.macro_f1),
-            _pct(s.critical_recall),
-            _pct(s.under_triage_rate),
-            _pct(s.auto_coverage),
-            _pct(s.auto_precision),
-            _num(s.ece),
-        )
-        for s in evaluation.systems
-    )
+    rows = tuple(summary_row(s, s.name) for s in evaluation.systems)
     header = (
         "system",
         "n",
@@ -68,6 +55,20 @@ def summary_table(evaluation: Evaluation) -> Table:
         "ECE",
     )
     return Table(header, rows)
+
+
+def summary_row(s: SystemMetrics, name: str) -> tuple[str, ...]:
+    return (
+        name,
+        str(s.n),
+        _pct(s.accuracy),
+        _num(s.macro_f1),
+        _pct(s.critical_recall),
+        _pct(s.under_triage_rate),
+        _pct(s.auto_coverage),
+        _pct(s.auto_precision),
+        _num(s.ece),
+    )
 
 
 def per_class_table(system: SystemMetrics) -> Table:
@@ -100,6 +101,14 @@ def blocks(evaluation: Evaluation, *, title: str, data_label: str, with_images: 
             for lang, v in evaluation.by_language.items()
         )
         out += ["## Combined, per language", Table(("language", "n", "accuracy", "macro-F1", "sev-1 recall"), rows)]
+    if evaluation.other_authors is not None:
+        other = evaluation.other_authors
+        out += [
+            "## The model on text from other authors",
+            f"The rule file's {other.n} examples were written by other people than the corpus, for testing the "
+            "rules. The model alone on them shows how much the held-out numbers flatter it on unfamiliar wording.",
+            Table(summary_table(evaluation).header, (summary_row(other, "model, rule-file examples"),)),
+        ]
     for system in evaluation.systems:
         out += [f"## {system.name}", per_class_table(system), confusion_table(system)]
         if with_images:

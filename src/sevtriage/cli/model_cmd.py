@@ -98,6 +98,8 @@ def train_command(
         triage = _triage_with(trained, rules, engine)
         result = evaluate(triage, parts.heldout)
         trained.card.metrics["heldout"] = {s.name: s.summary() for s in result.systems}
+        if result.other_authors is not None:
+            trained.card.metrics["rule_file_examples"] = {"model": result.other_authors.summary()}
     card = model_store.save(trained, output)
     cv = trained.card.metrics["cross_validation"]
     click.echo(f"wrote {output} and {card} (model version {trained.version})")
@@ -110,6 +112,8 @@ def train_command(
     click.echo(f"auto-label thresholds {shown}; critical alert {trained.card.thresholds.critical_alert:.2f}")
     for name, numbers in trained.card.metrics.get("heldout", {}).items():
         click.echo(_line(f"held-out {name}", numbers))
+    for name, numbers in trained.card.metrics.get("rule_file_examples", {}).items():
+        click.echo(_line(f"rule examples {name}", numbers))
 
 
 def _triage_with(trained: TrainedModel, rules: Path | None, engine: str | None) -> Triage:
@@ -127,7 +131,7 @@ def _line(label: str, numbers: dict[str, object]) -> str:
 
     f1 = numbers.get("macro_f1")
     return (
-        f"{label:<20} accuracy {pct('accuracy'):>6}  macro-F1 {f1 if isinstance(f1, float) else 0:.3f}  "
+        f"{label:<22} accuracy {pct('accuracy'):>6}  macro-F1 {f1 if isinstance(f1, float) else 0:.3f}  "
         f"sev-1 recall {pct('critical_recall'):>6}  under-triage {pct('under_triage_rate'):>5}  "
         f"auto-label {pct('auto_coverage'):>6} at precision {pct('auto_precision'):>6}"
     )
@@ -183,6 +187,8 @@ def evaluate_command(
     triage = Triage.load(rules, model=model, engine=engine)
     result = evaluate(triage, records)
     click.echo(to_markdown([summary_table(result)]), nl=False)
+    if result.other_authors is not None:
+        click.echo(_line(f"model on the rule file's {result.other_authors.n} examples", result.other_authors.summary()))
     if report_dir is not None:
         written = write_report(result, report_dir, title="sevtriage evaluation", data_label=label)
         click.echo(f"report: {report_dir / 'report.md'} and report.html ({len(written)} files)")
