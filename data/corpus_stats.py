@@ -1,12 +1,18 @@
 """Corpus facts for data/README.md, and the held-out split file.
 
-python data/corpus_stats.py counts        # Markdown tables: severity x language, topics, tags
-python data/corpus_stats.py split         # (re)write data/heldout_ids.txt, 20% stratified by language x severity
-python data/corpus_stats.py duplicates    # near-duplicate pairs (word TF-IDF cosine > 0.9)
+Commands (run from the repository root with the project's Python)::
+
+    python data/corpus_stats.py counts      # Markdown tables: severity x language, topics, tags
+    python data/corpus_stats.py readme      # paste those counts into data/README.md
+    python data/corpus_stats.py split       # (re)write data/heldout_ids.txt: 20% of each language x severity
+    python data/corpus_stats.py duplicates  # near-duplicate pairs (word TF-IDF cosine > 0.9)
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -59,6 +65,17 @@ def duplicates() -> None:
         print(f"{pair.first}\t{pair.second}\t{pair.similarity:.3f}")
 
 
+def readme() -> None:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        counts()
+    path = DATA / "README.md"
+    text = path.read_text(encoding="utf-8")
+    block = f"<!-- counts:start -->\n{buffer.getvalue()}<!-- counts:end -->"
+    path.write_text(re.sub(r"<!-- counts:start -->.*<!-- counts:end -->", block, text, flags=re.S), encoding="utf-8")
+    print(f"updated {path}")
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "counts"
-    {"counts": counts, "split": split, "duplicates": duplicates}[command]()
+    {"counts": counts, "split": split, "duplicates": duplicates, "readme": readme}[command]()
