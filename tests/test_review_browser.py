@@ -18,14 +18,12 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from sevtriage.review.auth import create_user
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.present import local_time
 from sevtriage.review.web import install
-from sevtriage.sla import SlaPolicy
 from sevtriage.store import DecisionStore
 from sevtriage.types import Severity, Ticket
-from test_review_web import PASSWORD, serve, stop
+from test_review_web import PASSWORD, password_hash, policy, serve, stop
 
 pytestmark = pytest.mark.browser
 
@@ -93,8 +91,8 @@ def desk_url(tmp_path: Path) -> Iterator[tuple[str, ReviewDesk]]:
     from sevtriage import Triage
 
     store = DecisionStore.open(f"sqlite:///{tmp_path / 'desk.db'}", clock=lambda: NOW)
-    create_user(store, "alice", PASSWORD)
-    desk = ReviewDesk(store, SlaPolicy.load(), clock=lambda: NOW)
+    store.add_user("alice", password_hash())
+    desk = ReviewDesk(store, policy(), clock=lambda: NOW)
     tickets = requests_for_review(NOW)
     decisions = Triage.load().classify_many(tickets)
     # The real pipeline's suggestions (rules, model opinion, deadlines), all sent to the queue: the test needs a

@@ -6,6 +6,7 @@ recomputed deadlines, the conflict between two specialists, the agreement page a
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -18,8 +19,9 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sevtriage.review.auth import SESSION_COOKIE, create_user
+from sevtriage.review.auth import SESSION_COOKIE, SessionCodec, create_user, hash_password
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.web import install
 from sevtriage.sla import SlaPolicy
@@ -31,6 +33,7 @@ NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
 ARRIVED = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # 10:00 CET, inside business hours
 PASSWORD = "correct horse battery"
 XSS = "<script>alert('pwned')</script>"
+SECRET = "test-secret-key-" + "x" * 20
 
 
 def suggestion(
@@ -83,10 +86,27 @@ class LiveDesk:
         return httpx.Client(base_url=self.base, follow_redirects=False, timeout=30)
 
     def signed_in(self, name: str = "alice") -> httpx.Client:
+        """A client with a session of `name`.
+
+        The first call per name signs in through the form; later ones (each test has its own store) record that
+        same session in the test's store, because verifying an argon2 hash is slow on purpose. Signing in itself
+        is tested through the form below.
+        """
         client = self.client()
-        response = sign_in(client, name, PASSWORD)
-        assert response.status_code == 303, response.text
+        if name not in _sessions:
+            response = sign_in(client, name, PASSWORD)
+            assert response.status_code == 303, response.text
+            _sessions[name] = response.cookies[SESSION_COOKIE]
+        else:
+            session = SessionCodec(SECRET).loads(_sessions[name])
+            assert session is not None and session.sid is not None
+            if self.store.session_user(session.sid) is None:
+                self.store.open_session(session.sid, name, NOW + timedelta(hours=12))
+        client.cookies.set(SESSION_COOKIE, _sessions[name], path="/review")
         return client
+
+
+_sessions: dict[str, str] = {}
 
 
 @dataclass
@@ -96,9 +116,9 @@ class Server:
     thread: threading.Thread
 
 
-def serve(app: FastAPI) -> Server:
+def serve(app: ASGIApp, *, lifespan: str = "auto") -> Server:
     """Run `app` with uvicorn on a free loopback port in a thread; return once it accepts connections."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -115,15 +135,47 @@ def stop(running: Server) -> None:
     running.thread.join(timeout=10)
 
 
+class Switch:
+    """An ASGI app that passes each request to the app of the current test: one server for the whole module."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "no test app installed"
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def switch() -> Iterator[tuple[str, Switch]]:
+    holder = Switch()
+    running = serve(holder, lifespan="off")  # the desk's routes need no lifespan
+    try:
+        yield running.base, holder
+    finally:
+        stop(running)
+
+
+@functools.cache
+def password_hash() -> str:
+    """One argon2 hash of PASSWORD for every test account: hashing costs a good part of a second, on purpose."""
+    return hash_password(PASSWORD)
+
+
+@functools.cache
+def policy() -> SlaPolicy:
+    return SlaPolicy.load()
+
+
 def make_desk(tmp_path: Path, clock: datetime = NOW) -> ReviewDesk:
     store = DecisionStore.open(f"sqlite:///{tmp_path / 'review.db'}", clock=lambda: clock)
     for name in ("alice", "bob"):
-        create_user(store, name, PASSWORD)
-    return ReviewDesk(store, SlaPolicy.load(), clock=lambda: clock)
+        store.add_user(name, password_hash())
+    return ReviewDesk(store, policy(), clock=lambda: clock)
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveDesk]:
+def live(tmp_path: Path, switch: tuple[str, Switch]) -> Iterator[LiveDesk]:
     desk = make_desk(tmp_path)
     desk.save(
         [
@@ -150,12 +202,13 @@ def live(tmp_path: Path) -> Iterator[LiveDesk]:
         ]
     )
     app = FastAPI()
-    install(app, desk, secret_key="test-secret-key-" + "x" * 20)
-    running = serve(app)
+    install(app, desk, secret_key=SECRET)
+    base, holder = switch
+    holder.app = app
     try:
-        yield LiveDesk(running.base, desk)
+        yield LiveDesk(base, desk)
     finally:
-        stop(running)
+        holder.app = None
         desk.store.close()
 
 
@@ -269,12 +322,18 @@ def test_the_session_cookie_is_http_only_and_scoped_to_the_desk(live: LiveDesk) 
 
 
 def test_sign_out_needs_the_csrf_token_and_ends_the_session(live: LiveDesk) -> None:
-    client = live.signed_in()
+    client = live.client()
+    assert sign_in(client, "alice", PASSWORD).status_code == 303
     page = client.get("/review/queue")
     assert client.post("/review/logout", data={"csrf_token": "wrong"}).status_code == 403
     assert client.get("/review/queue").status_code == 200
+    copy = client.cookies[SESSION_COOKIE]
     assert client.post("/review/logout", data={"csrf_token": csrf_of(page.text)}).status_code == 303
     assert client.get("/review/queue").status_code == 303
+    # A copy of the cookie taken before signing out is worthless too: the session ended on the server.
+    stolen = live.client()
+    stolen.cookies.set(SESSION_COOKIE, copy, path="/review")
+    assert stolen.get("/review/queue").status_code == 303
 
 
 # -- the queue ----------------------------------------------------------------------------------------------
@@ -505,4 +564,3 @@ def replace_deadlines(answer: dict[str, object], stored: dict[str, object]) -> d
     if answer.get("deadlines") is None:
         return {**answer, "deadlines": stored["deadlines"]}
     return answer
-

@@ -141,7 +141,7 @@ def test_a_database_from_a_newer_sevtriage_is_refused(tmp_path: Path) -> None:
         )
     engine.dispose()
     with pytest.raises(
-        ConfigError, match=r"schema is version 99, newer than this sevtriage knows \(up to 2\); upgrade"
+        ConfigError, match=r"schema is version 99, newer than this sevtriage knows \(up to 3\); upgrade"
     ):
         DecisionStore.open(url)
 
@@ -449,6 +449,28 @@ def test_accounts(store: DecisionStore) -> None:
     ):
         store.set_password("bob", "x")
     assert [u.name for u in store.list_users()] == ["alice"]
+
+
+def test_sessions_live_until_they_expire_are_closed_or_their_account_changes(tmp_path: Path) -> None:
+    clock = [NOW]
+    with DecisionStore.open(f"sqlite:///{tmp_path / 's.db'}", clock=lambda: clock[0]) as store:
+        store.add_user("alice", "hash")
+        for sid in ("s1", "s2", "s3", "s4"):
+            store.open_session(sid, "alice", NOW + timedelta(hours=1))
+        assert store.session_user("s1") is not None and store.session_user("nope") is None
+        store.close_session("s1")
+        assert store.session_user("s1") is None and store.session_user("s2") is not None
+        with store.engine.connect() as conn:  # only hashes of session ids are kept
+            assert "s2" not in {row[0] for row in conn.execute(text("SELECT id_hash FROM sessions"))}
+        clock[0] = NOW + timedelta(hours=2)
+        assert store.session_user("s2") is None
+        clock[0] = NOW
+        store.set_active("alice", False)
+        assert store.session_user("s3") is None
+        store.set_password("alice", "new hash")
+        store.open_session("s5", "alice", NOW + timedelta(hours=1))
+        store.set_password("alice", "newer hash")
+        assert store.session_user("s5") is None
 
 
 def test_naive_times_are_refused_with_the_time_in_the_message(store: DecisionStore) -> None:

@@ -69,14 +69,18 @@ def authenticate(store: DecisionStore, name: str, password: str) -> User | None:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """What the session cookie carries: who is signed in (None before sign-in) and the CSRF token."""
+    """What the session cookie carries: the signed-in session's id (None before sign-in) and the CSRF token.
 
-    user: str | None
+    Who is signed in is looked up in the store by the session id, so signing out or disabling an account ends
+    the session on the server, whatever copies of the cookie exist.
+    """
+
+    sid: str | None
     csrf: str
 
     @classmethod
-    def fresh(cls, user: str | None = None) -> Session:
-        return cls(user=user, csrf=secrets.token_urlsafe(24))
+    def fresh(cls, signed_in: bool = False) -> Session:
+        return cls(sid=secrets.token_urlsafe(32) if signed_in else None, csrf=secrets.token_urlsafe(24))
 
     def csrf_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
@@ -89,7 +93,7 @@ class SessionCodec:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="sevtriage-review-session")
 
     def dumps(self, session: Session) -> str:
-        return self._serializer.dumps({"u": session.user, "c": session.csrf})
+        return self._serializer.dumps({"s": session.sid, "c": session.csrf})
 
     def loads(self, value: str | None) -> Session | None:
         if not value:
@@ -100,5 +104,5 @@ class SessionCodec:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        user = data.get("u")
-        return Session(user=user if isinstance(user, str) else None, csrf=data["c"])
+        sid = data.get("s")
+        return Session(sid=sid if isinstance(sid, str) else None, csrf=data["c"])

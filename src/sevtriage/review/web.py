@@ -8,6 +8,7 @@ CSRF token; the pages send a Content-Security-Policy that allows no inline scrip
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
@@ -180,12 +181,10 @@ class _Routes:
 
     def _signed_in(self, request: Request) -> tuple[str, Session] | None:
         session = self._session(request)
-        if session is None or session.user is None:
+        if session is None or session.sid is None:
             return None
-        user = self.desk.store.get_user(session.user)
-        if user is None or not user.active:
-            return None
-        return user.name, session
+        user = self.desk.store.session_user(session.sid)
+        return (user.name, session) if user is not None else None
 
     def _set_session(self, request: Request, response: Response, session: Session) -> None:
         response.set_cookie(
@@ -246,8 +245,11 @@ class _Routes:
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=401, session=session
             )
         # A new session (and CSRF token) at sign-in, so a token planted before sign-in is worthless after it.
+        signed = Session.fresh(signed_in=True)
+        assert signed.sid is not None
+        self.desk.store.open_session(signed.sid, user.name, self.desk.clock() + timedelta(seconds=SESSION_MAX_AGE))
         response = _secure(RedirectResponse(next_url, status_code=303))
-        self._set_session(request, response, Session.fresh(user.name))
+        self._set_session(request, response, signed)
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -255,6 +257,8 @@ class _Routes:
         session = self._session(request)
         if session is not None and not session.csrf_ok(str(form.get("csrf_token", ""))):
             return _secure(Response("CSRF token missing or wrong; reload the page and try again.", status_code=403))
+        if session is not None and session.sid is not None:
+            self.desk.store.close_session(session.sid)
         response = _secure(RedirectResponse(f"{PREFIX}/login", status_code=303))
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return response

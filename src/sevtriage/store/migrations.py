@@ -104,9 +104,25 @@ def _v2_indexes(conn: Connection) -> None:
     Index("ix_actions_at", actions.c.at).create(conn)
 
 
+def _v3_sessions(conn: Connection) -> None:
+    meta = MetaData()
+    Table("users", meta, autoload_with=conn)
+    sessions = Table(
+        "sessions",
+        meta,
+        Column("id_hash", String(64), primary_key=True),
+        Column("user_name", String(64), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+        Column("created_at", DateTime, nullable=False),
+        Column("expires_at", DateTime, nullable=False),
+    )
+    sessions.create(conn)
+    Index("ix_sessions_user", sessions.c.user_name).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "requests, actions and users", _v1_tables),
     Migration(2, "indexes for the queue and the agreement report", _v2_indexes),
+    Migration(3, "server-side review sessions", _v3_sessions),
 )
 
 LATEST = MIGRATIONS[-1].version

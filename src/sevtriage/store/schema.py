@@ -62,6 +62,17 @@ users = Table(
     Column("active", Boolean, nullable=False),
 )
 
+# Signed-in sessions, so that signing out (or disabling an account) ends them on the server, not only in one
+# browser. `id_hash` is the SHA-256 of the session id the cookie carries; the id itself is never stored.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_name", String(64), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
 schema_versions = Table(
     "sevtriage_schema",
     metadata,

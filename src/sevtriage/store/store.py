@@ -8,6 +8,7 @@ that has moved on is refused with `ReviewConflict` instead of overwriting the ot
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from sqlalchemy import (
     and_,
     case,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -37,7 +39,7 @@ from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
 from sevtriage.review.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
-from sevtriage.store.schema import actions, requests, users
+from sevtriage.store.schema import actions, requests, sessions, users
 from sevtriage.types import Deadlines, Decision, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
@@ -562,7 +564,9 @@ class DecisionStore:
         return User(name=name, password_hash=password_hash, created_at=now, active=True)
 
     def set_password(self, name: str, password_hash: str) -> None:
+        """New password (and the account enabled again); every open session of the account ends."""
         with self._write() as conn:
+            conn.execute(delete(sessions).where(sessions.c.user_name == name))
             done = conn.execute(
                 update(users).where(users.c.name == name).values(password_hash=password_hash, active=True)
             )
@@ -570,10 +574,47 @@ class DecisionStore:
                 raise NotFound(f"no specialist is named {name!r}; create the account with `sevtriage users add {name}`")
 
     def set_active(self, name: str, active: bool) -> None:
+        """Enable or disable an account; disabling ends its open sessions."""
         with self._write() as conn:
+            if not active:
+                conn.execute(delete(sessions).where(sessions.c.user_name == name))
             done = conn.execute(update(users).where(users.c.name == name).values(active=active))
             if done.rowcount != 1:
                 raise NotFound(f"no specialist is named {name!r}")
+
+    # -- sessions --------------------------------------------------------------------------------------------
+    def open_session(self, session_id: str, user: str, expires_at: datetime) -> None:
+        """Record a signed-in session (by the hash of its id); expired ones are swept out on the way."""
+        now = self.clock()
+        with self._write() as conn:
+            conn.execute(delete(sessions).where(sessions.c.expires_at <= _utc(now)))
+            conn.execute(
+                insert(sessions).values(
+                    id_hash=_session_key(session_id),
+                    user_name=user,
+                    created_at=_utc(now),
+                    expires_at=_utc(expires_at),
+                )
+            )
+
+    def session_user(self, session_id: str) -> User | None:
+        """The active account of a live session, else None (unknown, expired, signed out or disabled)."""
+        query = (
+            select(users)
+            .join(sessions, sessions.c.user_name == users.c.name)
+            .where(
+                sessions.c.id_hash == _session_key(session_id),
+                sessions.c.expires_at > _utc(self.clock()),
+                users.c.active.is_(True),
+            )
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return _user(row) if row is not None else None
+
+    def close_session(self, session_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(sessions).where(sessions.c.id_hash == _session_key(session_id)))
 
     def get_user(self, name: str) -> User | None:
         with self._read() as conn:
@@ -583,6 +624,10 @@ class DecisionStore:
     def list_users(self) -> list[User]:
         with self._read() as conn:
             return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
+
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def _sev(value: Severity | None) -> str:
