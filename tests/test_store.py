@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from sevtriage.errors import ConfigError, InputError
 from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest, UserExists, migrations
@@ -74,9 +77,33 @@ def pair(
     return ticket, decision
 
 
+# PostgreSQL runs when SEVTRIAGE_TEST_POSTGRES_URL names a server the tests may create databases on, e.g.
+# postgresql+psycopg://postgres@127.0.0.1:5432/postgres (each test gets a database of its own).
+POSTGRES = os.environ.get("SEVTRIAGE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if not POSTGRES:
+        pytest.skip("set SEVTRIAGE_TEST_POSTGRES_URL to run the store tests on PostgreSQL too")
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"sevtriage_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[DecisionStore]:
-    with DecisionStore.open(f"sqlite:///{tmp_path / 'store.db'}", clock=lambda: NOW) as opened:
+def store(url: str) -> Iterator[DecisionStore]:
+    with DecisionStore.open(url, clock=lambda: NOW) as opened:
         yield opened
 
 
@@ -103,8 +130,7 @@ def test_an_unknown_id_is_not_found_with_the_id_in_the_message(store: DecisionSt
         store.get("nope")
 
 
-def test_a_new_store_is_migrated_to_the_latest_schema_and_reopening_keeps_the_data(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'nested' / 'store.db'}"
+def test_a_new_store_is_migrated_to_the_latest_schema_and_reopening_keeps_the_data(url: str) -> None:
     with DecisionStore.open(url) as first:
         assert first.schema_version() == migrations.LATEST
         first.save(*pair("T-1"))
@@ -113,8 +139,7 @@ def test_a_new_store_is_migrated_to_the_latest_schema_and_reopening_keeps_the_da
         assert again.get("T-1").version == 1
 
 
-def test_a_database_at_version_1_is_upgraded_on_open(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_a_database_at_version_1_is_upgraded_on_open(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         assert [m.version for m in migrations.migrate(conn, target=1)] == [1]
@@ -131,8 +156,7 @@ def test_the_migrated_schema_has_exactly_the_columns_the_queries_use(store: Deci
         assert [c["name"] for c in found.get_columns(table.name)] == [c.name for c in table.columns], table.name
 
 
-def test_a_database_from_a_newer_sevtriage_is_refused(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'new.db'}"
+def test_a_database_from_a_newer_sevtriage_is_refused(url: str) -> None:
     DecisionStore.open(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -416,8 +440,7 @@ CRASH_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_process_killed_in_the_middle_of_a_batch_leaves_nothing_half_written(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'crash.db'}"
+def test_a_process_killed_in_the_middle_of_a_batch_leaves_nothing_half_written(url: str) -> None:
     with DecisionStore.open(url) as store:
         store.save(*pair("before"))
     script = CRASH_SCRIPT.format(tests=str(Path(__file__).parent), url=url)
@@ -427,8 +450,9 @@ def test_a_process_killed_in_the_middle_of_a_batch_leaves_nothing_half_written(t
     with DecisionStore.open(url) as store:
         assert store.counts() == {"pending": 1}
         assert [a.request_id for a in store.actions()] == ["before"]
-        with store.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        if url.startswith("sqlite"):
+            with store.engine.connect() as conn:
+                assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
         # The store still takes writes after the crash.
         assert store.save_many([pair("after")]) == 1
 
@@ -451,9 +475,9 @@ def test_accounts(store: DecisionStore) -> None:
     assert [u.name for u in store.list_users()] == ["alice"]
 
 
-def test_sessions_live_until_they_expire_are_closed_or_their_account_changes(tmp_path: Path) -> None:
+def test_sessions_live_until_they_expire_are_closed_or_their_account_changes(url: str) -> None:
     clock = [NOW]
-    with DecisionStore.open(f"sqlite:///{tmp_path / 's.db'}", clock=lambda: clock[0]) as store:
+    with DecisionStore.open(url, clock=lambda: clock[0]) as store:
         store.add_user("alice", "hash")
         for sid in ("s1", "s2", "s3", "s4"):
             store.open_session(sid, "alice", NOW + timedelta(hours=1))
