@@ -171,6 +171,12 @@ def test_a_specialist_signs_in_accepts_one_changes_one_and_signs_out(
     assert "alice" in history and "changed" in history and "billing is halted" in history
     assert desk.store.get(second).final_severity == target
 
+    # The agreement page counts both reviews: one kept the suggestion, one overrode it.
+    page.click("header a:has-text('Agreement')")
+    assert page.locator(".summary").inner_text() == "2 reviewed · 1 overridden (50 %)"
+    if shots:
+        page.screenshot(path=str(Path(shots) / "agreement.png"), full_page=False)
+
     # A request that contains a script shows it as text and does not run it.
     page.goto("/review/requests/REQ-1045")
     assert PWNED in page.locator("#request-text").inner_text()
