@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -564,3 +565,16 @@ def replace_deadlines(answer: dict[str, object], stored: dict[str, object]) -> d
     if answer.get("deadlines") is None:
         return {**answer, "deadlines": stored["deadlines"]}
     return answer
+
+
+def test_ids_with_slashes_spaces_and_accents_work_in_links_and_actions(live: LiveDesk) -> None:
+    odd = "ACME/42 ž#1?x"
+    live.desk.save([suggestion(odd, 2)])
+    client = live.signed_in()
+    link = re.search(r'href="(/review/requests/ACME[^"]*)"', client.get("/review/queue?plan=standard").text)
+    assert link and link.group(1).startswith("/review/requests/ACME%2F42%20%C5%BE%231%3Fx")
+    page = client.get(link.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200 and "ACME/42 ž#1?x" in page.text
+    response = act(client, quote(odd, safe=""), action="accept")
+    assert response.status_code == 303
+    assert live.store.get(odd).status == "accepted"
