@@ -11,16 +11,19 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from sevtriage.errors import InputError
 from sevtriage.types import Ticket
+
+if TYPE_CHECKING:
+    from sevtriage.sla import SlaPolicy
 
 Format = Literal["csv", "jsonl"]
 FORMATS: tuple[str, ...] = ("csv", "jsonl")
@@ -66,6 +69,13 @@ class IntakeRules:
     default_plan: str | None = None
     # None: a missing `received_at` is a reject (batch files). The API passes the arrival instant instead.
     default_received_at: datetime | None = None
+
+    @classmethod
+    def from_policy(cls, policy: SlaPolicy | None) -> IntakeRules:
+        """The plans of an SLA policy and its default plan (no policy: any plan, none filled in)."""
+        if policy is None:
+            return cls()
+        return cls(plans=frozenset(policy.plans), default_plan=policy.default_plan)
 
 
 # ---------------------------------------------------------------------------------------------- detection
@@ -444,18 +454,3 @@ def open_input(path: str | Path, stdin: IO[bytes] | None = None) -> tuple[IO[byt
         raise InputError(f"input {str(path)!r} is a directory; give a CSV or JSONL file") from None
     except PermissionError:
         raise InputError(f"input file {str(path)!r} cannot be read (permission denied)") from None
-
-
-ProgressFn = Callable[[int], None]
-
-
-def plans_of(policy: object) -> Collection[str] | None:
-    """The plan names an SLA policy knows (duck-typed: `plans` as a mapping or collection), else None."""
-    plans = getattr(policy, "plans", None)
-    if plans is None:
-        return None
-    if isinstance(plans, Mapping):
-        return frozenset(str(p) for p in plans)
-    if isinstance(plans, Iterable):
-        return frozenset(str(p) for p in plans)
-    return None

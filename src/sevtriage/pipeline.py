@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sevtriage.intake import IntakeRules, Reject, plans_of
+from sevtriage.intake import IntakeRules, Reject
 from sevtriage.outputs import DecisionWriter, RejectsWriter
 from sevtriage.types import Decision, Ticket
 
@@ -74,16 +74,8 @@ class Summary:
 
 
 def intake_rules_for(triage: Triage) -> IntakeRules:
-    """Plans and the default plan from the triage's SLA policy (no policy: any plan is accepted)."""
-    policy = getattr(triage, "sla", None)
-    if policy is None:
-        return IntakeRules()
-    plans = plans_of(policy)
-    default = getattr(policy, "default_plan", None)
-    return IntakeRules(
-        plans=frozenset(plans) if plans is not None else None,
-        default_plan=str(default) if default is not None else None,
-    )
+    """Plans and the default plan from the triage's SLA policy."""
+    return IntakeRules.from_policy(triage.sla)
 
 
 def _classify_batch(

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sevtriage.intake import IntakeRules, plans_of
+from sevtriage.intake import IntakeRules
 from sevtriage.settings import Settings, load_triage
 from sevtriage.sla import SlaPolicy
 
@@ -36,23 +36,18 @@ class Loaded:
 
     @property
     def model_version(self) -> str | None:
-        version = getattr(self.triage, "model_version", None)
-        return str(version) if version is not None else None
+        return self.triage.model_version
 
 
 def _policy_of(triage: Triage, settings: Settings) -> SlaPolicy:
-    policy = getattr(triage, "sla", None)
-    if isinstance(policy, SlaPolicy):
-        return policy
-    return SlaPolicy.load(settings.sla_path)
+    # A Triage built without a policy (rules only) still answers /v1/sla/due from the settings' policy file.
+    return triage.sla if triage.sla is not None else SlaPolicy.load(settings.sla_path)
 
 
 def build(settings: Settings, triage: Triage | None, generation: int) -> Loaded:
     triage = triage if triage is not None else load_triage(settings)
     policy = _policy_of(triage, settings)
-    plans = plans_of(policy)
-    intake = IntakeRules(plans=frozenset(plans) if plans is not None else None, default_plan=policy.default_plan)
-    return Loaded(triage, policy, intake, generation, time.time())
+    return Loaded(triage, policy, IntakeRules.from_policy(policy), generation, time.time())
 
 
 class Engines:
