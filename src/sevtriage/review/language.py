@@ -12,8 +12,8 @@ from sevtriage.text import fold
 
 LANGUAGES = ("en", "sk", "cs")
 
-_CZECH_LETTERS = frozenset("řěůŘĚŮ")
-_SLOVAK_LETTERS = frozenset("äľĺŕôÄĽĹŔÔ")
+_CZECH_LETTERS = re.compile("[řěůŘĚŮ]")
+_SLOVAK_LETTERS = re.compile("[äľĺŕôÄĽĹŔÔ]")
 
 
 def _words(spaced: str) -> frozenset[str]:
@@ -39,14 +39,11 @@ _WORD = re.compile(r"[a-z]+")
 
 def guess_language(text: str) -> str:
     """One of `LANGUAGES`; English when nothing speaks for another language."""
-    czech = sum(c in _CZECH_LETTERS for c in text)
-    slovak = sum(c in _SLOVAK_LETTERS for c in text)
+    czech = len(_CZECH_LETTERS.findall(text))
+    slovak = len(_SLOVAK_LETTERS.findall(text))
     if czech != slovak:
         return "cs" if czech > slovak else "sk"
-    scores = dict.fromkeys(LANGUAGES, 0)
-    for word in _WORD.findall(fold(text)):
-        for language, words in _WORDS.items():
-            if word in words:
-                scores[language] += 1
+    found = _WORD.findall(fold(text))
+    scores = {language: sum(1 for word in found if word in words) for language, words in _WORDS.items()}
     best = max(LANGUAGES, key=lambda lang: (scores[lang], lang == "en"))
     return best
