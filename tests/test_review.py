@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sevtriage.review.agreement import agreement
-from sevtriage.review.auth import Session, SessionCodec
+from sevtriage.review.auth import Session, SessionCodec, SignInThrottle
 from sevtriage.review.language import guess_language
 from sevtriage.review.present import Segment, highlight, local_time, short_time, time_left
 from sevtriage.store import Action, StoredRequest
@@ -189,3 +189,17 @@ def test_a_session_cookie_reads_back_only_untampered_and_with_the_same_key() -> 
     assert anonymous.sid is None and codec.loads(codec.dumps(anonymous)) == anonymous
     assert session.csrf_ok(session.csrf) and not session.csrf_ok("") and not session.csrf_ok(None)
     assert not session.csrf_ok(replace(session, csrf="x" * 32).csrf)
+
+
+def test_the_sign_in_throttle_lets_a_name_try_again_when_old_failures_age_out() -> None:
+    throttle = SignInThrottle(limit=3, window=timedelta(minutes=10))
+    for minute in (0, 1, 2):
+        assert throttle.wait("alice", NOW + timedelta(minutes=minute)) is None
+        throttle.failed("Alice", NOW + timedelta(minutes=minute))
+    assert throttle.wait("ALICE", NOW + timedelta(minutes=3)) == timedelta(minutes=7)
+    assert throttle.wait("bob", NOW + timedelta(minutes=3)) is None
+    assert throttle.wait("alice", NOW + timedelta(minutes=10)) is None  # the first failure aged out
+    throttle.failed("alice", NOW + timedelta(minutes=10))
+    assert throttle.wait("alice", NOW + timedelta(minutes=10)) == timedelta(minutes=1)
+    throttle.succeeded("alice")
+    assert throttle.wait("alice", NOW + timedelta(minutes=10)) is None

@@ -50,6 +50,7 @@ def test_users_add_hashes_the_password_and_the_account_signs_in(
         assert authenticate(store, "alice", "long enough pX") is None
 
 
+@pytest.mark.filterwarnings("ignore::getpass.GetPassWarning")  # stdin is not a terminal here
 def test_users_add_prompts_twice_without_password_stdin(
     url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -578,3 +578,13 @@ def test_ids_with_slashes_spaces_and_accents_work_in_links_and_actions(live: Liv
     response = act(client, quote(odd, safe=""), action="accept")
     assert response.status_code == 303
     assert live.store.get(odd).status == "accepted"
+
+
+def test_after_five_failed_sign_ins_a_name_must_wait(live: LiveDesk) -> None:
+    client = live.client()
+    for _ in range(5):
+        assert sign_in(client, "Alice", "not the password").status_code == 401
+    refused = sign_in(client, "alice", PASSWORD)
+    assert refused.status_code == 429
+    assert "Too many failed sign-ins for this name; try again in 15 min." in refused.text
+    assert sign_in(live.client(), "bob", PASSWORD).status_code == 303

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import threading
+from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -106,3 +109,40 @@ class SessionCodec:
             return None
         sid = data.get("s")
         return Session(sid=sid if isinstance(sid, str) else None, csrf=data["c"])
+
+
+class SignInThrottle:
+    """Refuses sign-in for a name after `limit` failures within `window`, until the oldest of them ages out.
+
+    Keyed by the name, not the address (behind a proxy every address is the proxy's): it stops password guessing
+    against an account at the price of letting someone lock that account out for a while. Kept in memory, per
+    service process.
+    """
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, name: str, now: datetime) -> timedelta | None:
+        """How long `name` must wait before trying again, or None when it may try now."""
+        with self._lock:
+            recent = self._recent(name.lower(), now)
+            if len(recent) < self.limit:
+                return None
+            return recent[0] + self.window - now
+
+    def failed(self, name: str, now: datetime) -> None:
+        with self._lock:
+            self._recent(name.lower(), now).append(now)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name.lower(), None)
+
+    def _recent(self, key: str, now: datetime) -> deque[datetime]:
+        times = self._failures.setdefault(key, deque())
+        while times and times[0] + self.window <= now:
+            times.popleft()
+        return times

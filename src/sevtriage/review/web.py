@@ -21,7 +21,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sevtriage.api.errors import error_response
 from sevtriage.errors import InputError
-from sevtriage.review.auth import SESSION_COOKIE, SESSION_MAX_AGE, Session, SessionCodec, authenticate
+from sevtriage.review.auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    Session,
+    SessionCodec,
+    SignInThrottle,
+    authenticate,
+)
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.present import highlight, local_time, short_time, time_left
 from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
@@ -159,6 +166,7 @@ class _Routes:
     def __init__(self, desk: ReviewDesk, sessions: SessionCodec) -> None:
         self.desk = desk
         self.sessions = sessions
+        self.throttle = SignInThrottle()
         self.templates = _templates(desk)
         r = self.router = APIRouter(prefix=PREFIX, include_in_schema=False)
         r.add_api_route("", self.home, methods=["GET"])
@@ -238,12 +246,22 @@ class _Routes:
             )
             self._set_session(request, response, fresh)
             return response
+        now = self.desk.clock()
+        wait = self.throttle.wait(name, now)
+        if wait is not None:
+            minutes = max(1, -(-int(wait.total_seconds()) // 60))
+            error = f"Too many failed sign-ins for this name; try again in {minutes} min."
+            return self._page(
+                request, "login.html", {"next": next_url, "error": error, "name": name}, status=429, session=session
+            )
         user = authenticate(self.desk.store, name, password)
         if user is None:
+            self.throttle.failed(name, now)
             error = "Wrong name or password (or the account is disabled)."
             return self._page(
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=401, session=session
             )
+        self.throttle.succeeded(name)
         # A new session (and CSRF token) at sign-in, so a token planted before sign-in is worthless after it.
         signed = Session.fresh(signed_in=True)
         assert signed.sid is not None
