@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sevtriage.api.errors import error_response
-from sevtriage.errors import InputError
+from sevtriage.errors import ConfigError, InputError, Problem
 from sevtriage.review.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -55,7 +55,8 @@ def mount_review(app: FastAPI, settings: Settings) -> None:
     """Open the store named by `settings.store_url`, store every classification, and serve the review desk."""
     from sevtriage.sla import SlaPolicy
 
-    assert settings.store_url, "mount_review needs a store_url"
+    if not settings.store_url:
+        raise ConfigError(Problem("settings", None, "the review desk needs a decision store; set store_url"))
     desk = ReviewDesk(DecisionStore.open(settings.store_url), SlaPolicy.load(settings.sla_path))
     install(app, desk, secret_key=settings.resolved_secret_key())
 
