@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -532,3 +533,70 @@ def test_the_decision_codec_round_trips(
         received_at=ARRIVAL.astimezone(zone),
     )
     assert decision_from_json(decision_to_json(decision)) == decision
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    items=st.lists(
+        st.tuples(
+            st.none() | st.integers(-300, 300),  # initial deadline, minutes from NOW
+            st.none() | st.integers(1, 4),  # suggested severity
+            st.integers(0, 600),  # arrival, minutes before NOW
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_queue_order_and_next_in_queue_agree(items: list[tuple[int | None, int | None, int]]) -> None:
+    with DecisionStore.open("sqlite://", clock=lambda: NOW) as store:
+        pairs = []
+        for i, (due, severity, age) in enumerate(items):
+            ticket, decision = pair(
+                f"Q-{i:02d}", severity, due=NOW + timedelta(minutes=due) if due is not None else None
+            )
+            arrived = NOW - timedelta(minutes=age)
+            pairs.append((replace(ticket, received_at=arrived), replace(decision, received_at=arrived)))
+        store.save_many(pairs)
+        queue = store.queue()
+        dated = [r.deadlines.initial_response.due for r in queue if r.deadlines and r.deadlines.initial_response.due]
+        assert dated == sorted(dated)  # most urgent first; overdue ones are the earliest of all
+        assert all(r.deadlines and r.deadlines.initial_response.due for r in queue[: len(dated)])
+        ids = [r.id for r in queue]
+        for position, item in enumerate(queue):
+            following = store.next_in_queue(item)
+            expected = ids[(position + 1) % len(ids)] if len(ids) > 1 else None
+            assert (following.id if following else None) == expected
+
+
+RACE_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from sevtriage.store import DecisionStore, ReviewConflict
+
+    store = DecisionStore.open({url!r})
+    start = float(sys.argv[1])
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        store.review("T", actor=sys.argv[2], expected_version=1, action="change", severity=1, reason=sys.argv[2])
+        print("ok")
+    except ReviewConflict:
+        print("conflict")
+    """
+)
+
+
+def test_of_specialists_in_separate_processes_exactly_one_wins(url: str) -> None:
+    with DecisionStore.open(url) as store:
+        store.save(*pair("T"))
+    script = RACE_SCRIPT.format(url=url)
+    start = f"{time.time() + 2.0:.3f}"  # all four start writing at the same moment
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, start, f"p{i}"], stdout=subprocess.PIPE, text=True)
+        for i in range(4)
+    ]
+    outcomes = sorted(child.communicate(timeout=60)[0].strip() for child in children)
+    assert outcomes == ["conflict", "conflict", "conflict", "ok"]
+    with DecisionStore.open(url) as store:
+        done = store.get("T")
+        assert (done.version, len(done.history)) == (2, 2)
+        assert done.history[-1].actor == done.reviewed_by

@@ -159,21 +159,25 @@ def _queue_order() -> list[Any]:
     # Earliest initial-response deadline first (an overdue one is the earliest of all); then requests with no
     # severity yet (they may be critical), then those whose severity has no response target.
     return [
-        case((requests.c.initial_due.is_(None), 1), else_=0),
-        case((requests.c.suggested_severity.is_(None), 0), else_=1),
+        case(
+            (requests.c.initial_due.is_not(None), 0),
+            (requests.c.suggested_severity.is_(None), 1),
+            else_=2,
+        ),
         requests.c.initial_due,
-        requests.c.received_at,
+        # Explicit, because SQLite and PostgreSQL put NULLs at opposite ends by default.
+        requests.c.received_at.asc().nulls_first(),
         requests.c.id,
     ]
 
 
-def _queue_key(row: StoredRequest) -> tuple[int, int, datetime, datetime, str]:
+def _queue_key(row: StoredRequest) -> tuple[int, datetime, datetime, str]:
     """The same order as `_queue_order`, in Python, for finding the next request after one that left the queue."""
     initial = row.deadlines.initial_response.due if row.deadlines else None
     low = datetime.min.replace(tzinfo=UTC)
+    group = 0 if initial is not None else 1 if row.suggested.severity is None else 2
     return (
-        1 if initial is None else 0,
-        0 if row.suggested.severity is None else 1,
+        group,
         initial.astimezone(UTC) if initial else low,
         row.received_at.astimezone(UTC) if row.received_at else low,
         row.id,
@@ -511,12 +515,18 @@ class DecisionStore:
 
     def next_in_queue(self, after: StoredRequest, where: QueueFilter | None = None) -> StoredRequest | None:
         """The waiting request after `after` in queue order, wrapping around; None when nothing else waits."""
-        waiting = [r for r in self.queue(where, limit=None) if r.id != after.id]
-        if not waiting:
+        ordered = self.queue(where, limit=None)
+        ids = [r.id for r in ordered]
+        if after.id in ids:
+            # Still waiting: the database's own order decides (its collation may order ids unlike Python).
+            position = ids.index(after.id)
+            following = ordered[position + 1 :] + ordered[:position]
+            return following[0] if following else None
+        if not ordered:
             return None
         key = _queue_key(after)
-        later = [r for r in waiting if _queue_key(r) > key]
-        return later[0] if later else waiting[0]
+        later = [r for r in ordered if _queue_key(r) > key]
+        return later[0] if later else ordered[0]
 
     def queue_facets(self) -> dict[str, list[str]]:
         """The plans, languages and review reasons present in the queue, for the filter menus."""
