@@ -45,9 +45,13 @@ SURE_2 = RuleVerdict(matches=(match(S2),), severity=S2, confident=True, reasons=
 @pytest.mark.parametrize(
     ("verdict", "model", "severity", "source", "needs_review", "reasons"),
     [
-        # Confident rules decide; the model's view does not matter.
-        (SURE_2, opinion(S4, 0.0, 0.0, 0.0, 1.0), S2, "rules", False, ()),
+        # Confident rules decide; a model that agrees changes nothing.
         (SURE_2, None, S2, "rules", False, ()),
+        (SURE_2, opinion(S2, 0.1, 0.8, 0.1, 0.0), S2, "rules", False, ()),
+        # A second opinion that disagrees, or smells a critical request, sends it to review; the rules' answer stays.
+        (SURE_2, opinion(S4, 0.0, 0.0, 0.0, 1.0), S2, "rules", True, (REVIEW_DISAGREE,)),
+        (SURE_2, opinion(S2, 0.3, 0.7, 0.0, 0.0), S2, "rules", True, (REVIEW_CRITICAL_RISK,)),
+        (SURE_2, opinion(S1, 0.6, 0.4, 0.0, 0.0), S2, "rules", True, (REVIEW_DISAGREE, REVIEW_CRITICAL_RISK)),
         # No model: nothing is guessed.
         (NO_RULE, None, None, None, True, (REVIEW_NO_RULE, REVIEW_NO_MODEL)),
         (CONFLICT_1_3, None, None, None, True, (REVIEW_RULE_CONFLICT, REVIEW_NO_MODEL)),
@@ -90,6 +94,11 @@ def test_confidence_is_the_probability_of_the_chosen_severity() -> None:
     assert combine(NO_RULE, opinion(S3, 0.05, 0.05, 0.85, 0.05), THRESHOLDS).confidence == pytest.approx(0.85)
 
 
+def test_disputed_rule_decision_is_as_sure_as_the_model_is_of_it() -> None:
+    assert combine(SURE_2, opinion(S4, 0.0, 0.1, 0.1, 0.8), THRESHOLDS).confidence == pytest.approx(0.1)
+    assert combine(SURE_2, opinion(S2, 0.0, 0.8, 0.1, 0.1), THRESHOLDS).confidence == 1.0
+
+
 def test_without_thresholds_every_model_decision_is_reviewed() -> None:
     result = combine(NO_RULE, opinion(S3, 0.0, 0.0, 1.0, 0.0), None)
     assert result.needs_review and REVIEW_LOW_CONFIDENCE in result.review_reasons
@@ -105,7 +114,8 @@ def test_safety_laws(verdict: RuleVerdict, raw: list[float], chosen: Severity) -
     model = opinion(chosen, *(p / total for p in raw))
     result = combine(verdict, model, THRESHOLDS)
     if verdict.confident:
-        assert result.source == "rules" and not result.needs_review
+        assert result.source == "rules" and result.severity == verdict.severity
+        assert result.needs_review == (chosen != verdict.severity or model.probabilities[1] >= 0.2)
         return
     assert result.source == "model" and result.severity == chosen
     if not result.needs_review:

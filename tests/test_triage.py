@@ -42,13 +42,22 @@ def test_batch_equals_one_by_one(triage: Triage, tickets: list[Ticket]) -> None:
     assert [d.to_dict() for d in batch] == [triage.classify(t).to_dict() for t in tickets[:40]]
 
 
-def test_model_runs_only_where_rules_are_unsure(triage: Triage, tickets: list[Ticket]) -> None:
-    decisions = triage.classify_many(tickets)
+@pytest.mark.parametrize("second_opinion", [True, False])
+def test_rules_decide_when_sure_and_the_model_otherwise(
+    triage: Triage, tickets: list[Ticket], second_opinion: bool
+) -> None:
+    variant = Triage(triage.rule_stage, triage.model, triage.sla, second_opinion=second_opinion)
+    decisions = variant.classify_many(tickets)
     verdicts = triage.rule_stage.evaluate_many(tickets)
     assert any(v.confident for v in verdicts) and not all(v.confident for v in verdicts)
     for decision, verdict in zip(decisions, verdicts, strict=True):
         if verdict.confident:
-            assert (decision.source, decision.model, decision.severity) == ("rules", None, verdict.severity)
+            assert (decision.source, decision.severity) == ("rules", verdict.severity)
+            if second_opinion:
+                assert decision.model is not None
+                assert decision.needs_review == bool(decision.review_reasons)
+            else:
+                assert decision.model is None and not decision.needs_review
         else:
             assert decision.source == "model" and decision.model is not None
             assert decision.severity == decision.model.severity

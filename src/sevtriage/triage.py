@@ -31,10 +31,13 @@ class Triage:
         rule_stage: RuleStage,
         model: TrainedModel | None = None,
         sla: SlaPolicy | None = None,
+        *,
+        second_opinion: bool = True,
     ) -> None:
         self.rule_stage = rule_stage
         self.model = model
         self.sla = sla
+        self.second_opinion = second_opinion
 
     @classmethod
     def load(
@@ -44,12 +47,15 @@ class Triage:
         model: str | Path | None = None,
         sla: str | Path | None = None,
         engine: str | None = None,
+        second_opinion: bool = True,
     ) -> Triage:
         """Load rules, model and SLA policy: the bundled files, or the given paths.
 
         Without a `model` path the bundled model is used when it exists; when it does not, the
         rules alone decide and every unsure request goes to review (nothing is guessed). A given
         path that does not exist or does not fit raises `ConfigError` with the fix.
+        With `second_opinion` (the default) the model also reads the requests the rules are sure
+        about and sends them to review when it disagrees; False runs it only where rules are unsure.
         """
         from sevtriage import model_store
         from sevtriage.rule_stage import RuleStage
@@ -61,7 +67,7 @@ class Triage:
             trained = model_store.load(model)
         elif default_model_path().is_file():
             trained = model_store.load(default_model_path())
-        return cls(stage, trained, SlaPolicy.load(sla))
+        return cls(stage, trained, SlaPolicy.load(sla), second_opinion=second_opinion)
 
     @property
     def rules_version(self) -> str:
@@ -78,7 +84,8 @@ class Triage:
     def classify_many(self, tickets: Iterable[Ticket]) -> list[Decision]:
         """Decide many requests; same results as `classify` one by one, faster.
 
-        The model runs once, batched, over only the requests the rules were unsure about.
+        The model runs once, batched: over every request with `second_opinion`, else over only the
+        requests the rules were unsure about.
         """
         batch: Sequence[Ticket] = list(tickets)
         verdicts = self.rule_stage.evaluate_many(batch)
@@ -86,14 +93,16 @@ class Triage:
         return [self._decide(t, v, o) for t, v, o in zip(batch, verdicts, opinions, strict=True)]
 
     def opinions_for(self, tickets: Sequence[Ticket], verdicts: Sequence[RuleVerdict]) -> list[ModelOpinion | None]:
-        """The model's opinion where the rules are unsure (None where they are sure or without a model)."""
+        """The model's opinions (None where it is not consulted, or without a model)."""
         opinions: list[ModelOpinion | None] = [None] * len(tickets)
         if self.model is None:
             return opinions
-        unsure = [i for i, v in enumerate(verdicts) if not (v.confident and v.severity is not None)]
-        if unsure:
-            texts = [model_text(tickets[i].subject, tickets[i].body) for i in unsure]
-            for index, opinion in zip(unsure, self.model.opinions(texts), strict=True):
+        consulted = [
+            i for i, v in enumerate(verdicts) if self.second_opinion or not (v.confident and v.severity is not None)
+        ]
+        if consulted:
+            texts = [model_text(tickets[i].subject, tickets[i].body) for i in consulted]
+            for index, opinion in zip(consulted, self.model.opinions(texts), strict=True):
                 opinions[index] = opinion
         return opinions
 
