@@ -196,3 +196,13 @@ def test_agreement_prints_the_same_numbers_as_the_page(
     assert text.startswith("2 reviewed, 1 overridden (50 %); 1 waiting for review\n")
     assert "  export-broken                            sev 3      2 reviewed      1 overridden   50 %\n" in text
     assert "  rules                          2           1  50 %\n" in text
+
+
+def test_the_commands_find_the_store_in_the_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    monkeypatch.setenv("SEVTRIAGE_STORE_URL", url)
+    assert run(capsys, monkeypatch, ["users", "add", "carol", "--password-stdin"], "long enough pw\n")[0] == 0
+    with DecisionStore.open(url) as store:
+        assert store.get_user("carol") is not None

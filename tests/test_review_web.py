@@ -473,6 +473,8 @@ def test_the_second_specialist_sees_a_conflict_and_nothing_is_overwritten(live: 
         in response.text
     )
     assert "nothing was saved" in response.text
+    assert re.search(r'value="4"\s+checked', response.text) and ">minor</textarea>" in response.text
+    assert 'name="version" value="2"' in response.text  # acting again applies to what alice left
     stored = live.store.get("T-1")
     assert (stored.final_severity, stored.reviewed_by) == (Severity.HIGH, "alice")
 

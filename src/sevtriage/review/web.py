@@ -371,7 +371,8 @@ class _Routes:
         except NotFound as missing:
             return self._page(request, "error.html", {"message": str(missing)}, status=404, session=signed[1])
         except ReviewConflict as conflict:
-            return self._render_request(request, request_id, signed, error=str(conflict), status=409)
+            # What the specialist chose and wrote stays in the form; the page shows the request as it is now.
+            return self._render_request(request, request_id, signed, error=str(conflict), status=409, typed=form)
         except (InputError, ValueError) as wrong:
             return self._render_request(request, request_id, signed, error=str(wrong), status=400, typed=form)
         query = request.url.query
