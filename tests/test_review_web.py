@@ -469,7 +469,7 @@ def test_the_second_specialist_sees_a_conflict_and_nothing_is_overwritten(live: 
     )
     assert response.status_code == 409
     assert (
-        "request T-1 was accepted by alice at 2026-11-24 10:15 UTC (severity 2 → 2) after you opened it"
+        "request T-1 was accepted by alice at 2026-11-24 10:15 UTC (severity 2) after you opened it"
         in response.text
     )
     assert "nothing was saved" in response.text

@@ -357,7 +357,7 @@ def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(st
     with pytest.raises(ReviewConflict) as caught:
         store.review("T", actor="bob", expected_version=seen_by_bob, action="change", severity=1, reason="worse")
     assert str(caught.value) == (
-        "request T was accepted by alice at 2026-11-24 12:00 UTC (severity 2 → 2) after you opened it (you saw "
+        "request T was accepted by alice at 2026-11-24 12:00 UTC (severity 2) after you opened it (you saw "
         "version 1, it is now version 2); nothing was saved. Reload the request, look at what changed, and act again."
     )
     after = store.get("T")
@@ -366,6 +366,15 @@ def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(st
         "alice",
         ["sevtriage", "alice"],
     )
+
+
+def test_a_new_suggestion_in_between_is_a_conflict_too(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    store.save(*pair("T", severity=1))
+    with pytest.raises(
+        ReviewConflict, match=r"request T was given a new suggestion at 2026-11-24 12:00 UTC \(severity 2 → 1\)"
+    ):
+        store.review("T", actor="alice", expected_version=1, action="accept")
 
 
 def test_of_many_specialists_racing_on_one_version_exactly_one_wins(store: DecisionStore) -> None:

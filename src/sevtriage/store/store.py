@@ -458,9 +458,15 @@ class DecisionStore:
         what = "changed"
         if last is not None:
             act = _action(last)
-            sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
             when = act.at.strftime("%Y-%m-%d %H:%M UTC")
-            what = f"{act.kind} by {act.actor} at {when} (severity {sev})"
+            if act.kind == "accepted":
+                what = f"accepted by {act.actor} at {when} (severity {_sev(act.to_severity)})"
+            elif act.kind == "changed":
+                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
+                what = f"changed by {act.actor} at {when} (severity {sev})"
+            else:
+                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
+                what = f"given a new suggestion at {when} (severity {sev})"
         return ReviewConflict(
             f"request {current.id} was {what} after you opened it (you saw version {expected}, it is now version "
             f"{current.version}); nothing was saved. Reload the request, look at what changed, and act again."
