@@ -133,6 +133,13 @@ def test_a_specialist_signs_in_accepts_one_changes_one_and_signs_out(
     assert page.locator("#waiting-count").inner_text() == str(waiting) == "10"
     rows = page.locator("#queue tr.row")
     assert rows.count() == waiting
+    # A filter applies as soon as it is chosen.
+    page.select_option("form.filters select[name=plan]", "premier")
+    page.wait_for_url(re.compile(r"plan=premier"))
+    premier = [r.id for r in desk.store.queue() if r.plan == "premier"]
+    assert page.locator("#queue .rid").all_inner_texts() == premier
+    page.click("a.clear")
+    page.wait_for_url(f"{base}/review/queue")
     # Most urgent first: the listed deadlines never go backwards.
     listed = [r.id for r in desk.store.queue()]
     assert page.locator("#queue .rid").all_inner_texts() == listed

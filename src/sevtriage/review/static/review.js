@@ -24,6 +24,10 @@
       });
     });
     if (rows.length) { select(0, false); }
+    // A changed filter applies at once; the Filter button is there for browsers without scripts.
+    Array.prototype.forEach.call(document.querySelectorAll("form.filters select"), function (menu) {
+      menu.addEventListener("change", function () { menu.form.submit(); });
+    });
 
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
