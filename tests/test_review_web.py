@@ -468,10 +468,7 @@ def test_the_second_specialist_sees_a_conflict_and_nothing_is_overwritten(live: 
         },
     )
     assert response.status_code == 409
-    assert (
-        "request T-1 was accepted by alice at 2026-11-24 10:15 UTC (severity 2) after you opened it"
-        in response.text
-    )
+    assert "request T-1 was accepted by alice at 2026-11-24 10:15 UTC (severity 2) after you opened it" in response.text
     assert "nothing was saved" in response.text
     assert re.search(r'value="4"\s+checked', response.text) and ">minor</textarea>" in response.text
     assert 'name="version" value="2"' in response.text  # acting again applies to what alice left
@@ -590,3 +587,10 @@ def test_after_five_failed_sign_ins_a_name_must_wait(live: LiveDesk) -> None:
     assert refused.status_code == 429
     assert "Too many failed sign-ins for this name; try again in 15 min." in refused.text
     assert sign_in(live.client(), "bob", PASSWORD).status_code == 303
+
+
+def test_a_chosen_filter_stays_shown_when_nothing_matches_it_any_more(live: LiveDesk) -> None:
+    client = live.signed_in()
+    page = client.get("/review/queue?plan=enterprise")
+    assert "<option selected>enterprise</option>" in page.text
+    assert "Nothing waits with these filters." in page.text

@@ -106,6 +106,16 @@ def _filter_from(params: dict[str, str]) -> QueueFilter:
     )
 
 
+def _with_chosen(facets: dict[str, list[str]], where: QueueFilter) -> dict[str, list[str]]:
+    """The filter menus, keeping a chosen value that no waiting request has any more (so the menu still shows it)."""
+    chosen = {"plan": where.plan, "reason": where.reason, "language": where.language}
+    merged: dict[str, list[str]] = {}
+    for key, values in facets.items():
+        picked = chosen.get(key)
+        merged[key] = sorted({*values, picked}) if picked else list(values)
+    return merged
+
+
 def _filter_query(where: QueueFilter) -> str:
     pairs = {
         "severity": str(where.severity) if where.severity is not None else "",
@@ -296,7 +306,7 @@ class _Routes:
         context = {
             "items": items,
             "matching": self.desk.store.count_queue(where),
-            "facets": self.desk.store.queue_facets(),
+            "facets": _with_chosen(self.desk.store.queue_facets(), where),
             "where": where,
             "query": _filter_query(where),
             "now": self.desk.clock(),
