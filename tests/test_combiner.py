@@ -51,7 +51,11 @@ SURE_2 = RuleVerdict(matches=(match(S2),), severity=S2, confident=True, reasons=
         # A second opinion that disagrees, or smells a critical request, sends it to review; the rules' answer stays.
         (SURE_2, opinion(S4, 0.0, 0.0, 0.0, 1.0), S2, "rules", True, (REVIEW_DISAGREE,)),
         (SURE_2, opinion(S2, 0.3, 0.7, 0.0, 0.0), S2, "rules", True, (REVIEW_CRITICAL_RISK,)),
-        (SURE_2, opinion(S1, 0.6, 0.4, 0.0, 0.0), S2, "rules", True, (REVIEW_DISAGREE, REVIEW_CRITICAL_RISK)),
+        (SURE_2, opinion(S1, 0.55, 0.45, 0.0, 0.0), S2, "rules", True, (REVIEW_DISAGREE, REVIEW_CRITICAL_RISK)),
+        # The model is sure of a more severe answer: it holds until review (under-triage costs most).
+        (SURE_2, opinion(S1, 0.65, 0.35, 0.0, 0.0), S1, "model", True, (REVIEW_DISAGREE,)),
+        # Sure of a milder answer: the rules' severity stays.
+        (SURE_2, opinion(S3, 0.0, 0.1, 0.9, 0.0), S2, "rules", True, (REVIEW_DISAGREE,)),
         # No model: nothing is guessed.
         (NO_RULE, None, None, None, True, (REVIEW_NO_RULE, REVIEW_NO_MODEL)),
         (CONFLICT_1_3, None, None, None, True, (REVIEW_RULE_CONFLICT, REVIEW_NO_MODEL)),
@@ -114,8 +118,15 @@ def test_safety_laws(verdict: RuleVerdict, raw: list[float], chosen: Severity) -
     model = opinion(chosen, *(p / total for p in raw))
     result = combine(verdict, model, THRESHOLDS)
     if verdict.confident:
-        assert result.source == "rules" and result.severity == verdict.severity
+        assert verdict.severity is not None
         assert result.needs_review == (chosen != verdict.severity or model.probabilities[1] >= 0.2)
+        threshold = THRESHOLDS.auto_label[int(chosen)]
+        if chosen < verdict.severity and threshold is not None and model.probabilities[int(chosen)] >= threshold:
+            assert (result.source, result.severity) == ("model", chosen)
+        else:
+            assert (result.source, result.severity) == ("rules", verdict.severity)
+        # Never milder than the confident rules.
+        assert result.severity is not None and result.severity <= verdict.severity
         return
     assert result.source == "model" and result.severity == chosen
     if not result.needs_review:

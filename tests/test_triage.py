@@ -51,7 +51,12 @@ def test_rules_decide_when_sure_and_the_model_otherwise(
     verdicts = triage.rule_stage.evaluate_many(tickets)
     assert any(v.confident for v in verdicts) and not all(v.confident for v in verdicts)
     for decision, verdict in zip(decisions, verdicts, strict=True):
-        if verdict.confident:
+        if verdict.confident and decision.source == "model":
+            # Escalated by a sure second opinion, pending review.
+            assert second_opinion and decision.needs_review
+            assert decision.severity is not None and verdict.severity is not None
+            assert decision.severity < verdict.severity
+        elif verdict.confident:
             assert (decision.source, decision.severity) == ("rules", verdict.severity)
             if second_opinion:
                 assert decision.model is not None
