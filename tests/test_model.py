@@ -100,6 +100,27 @@ def test_fit_explains_unusable_labels(severities: list[int], message: str) -> No
         SeverityModel.fit([f"text number {i}" for i in range(len(severities))], severities, FAST)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"classifier": "forest"}, "classifier must be one of linear_svc, logistic; got 'forest'"),
+        ({"c": 0.0}, "c must be greater than 0; got 0.0"),
+        ({"cv_folds": 1}, "cv_folds must be at least 2; got 1"),
+    ],
+)
+def test_settings_are_validated(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelSettings(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("classifier", ["linear_svc", "logistic"])
+def test_both_classifiers_train_and_round_trip_their_settings(corpus: list[LabelledRequest], classifier: str) -> None:
+    chosen = ModelSettings(classifier=classifier, cv_folds=3)
+    trained = train(corpus[::6], settings=chosen)
+    assert trained.card.settings == chosen == ModelSettings.from_dict(chosen.to_dict())
+    assert trained.model.predict(["app down"]).probabilities.shape == (1, 4)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=60))
 def test_macro_f1_matches_scikit_learn(pairs: list[tuple[int, int]]) -> None:

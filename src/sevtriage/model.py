@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sevtriage.corpus import LabelledRequest
 
 CARD_FORMAT = "sevtriage-model-card/1"
+CLASSIFIERS = ("linear_svc", "logistic")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -60,6 +61,14 @@ class ModelSettings:
     tune_bias: bool = True
     max_iter: int = 300
     random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}; got {self.classifier!r}")
+        if self.c <= 0:
+            raise ValueError(f"c must be greater than 0; got {self.c}")
+        if self.cv_folds < 2:
+            raise ValueError(f"cv_folds must be at least 2; got {self.cv_folds}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
