@@ -86,6 +86,10 @@ def test_evaluate_three_systems_on_the_held_out_split(evaluation_slice: object) 
     # Rules abstain, the model and the combination always answer.
     assert rules.decided < rules.n and model.decided == combined.decided == combined.n
     assert rules.ece is None and model.ece is not None
+    # The second opinion never lowers severity-1 recall against consulting the model only when unsure.
+    first = evaluation_slice.system("rules-first")
+    assert first is not None and first.n == combined.n
+    assert combined.critical_recall >= first.critical_recall
     assert set(evaluation_slice.by_language) == {"cs", "en", "sk"}
     for item_id, true, predicted in evaluation_slice.under_triaged:
         assert predicted > true and item_id

@@ -1,4 +1,7 @@
-"""Metrics of the three ways to decide: rules only, model only, and combined (what `Triage` does).
+"""Metrics of the ways to decide: rules only, model only, and combined (what `Triage` does).
+
+With the model's second opinion on (the default), "rules-first" is also measured: the same rules
+and model with the model consulted only where the rules are unsure.
 
 Pure computation over labelled requests; the report module draws and writes the results.
 A system may abstain (rules that do not know): an abstention counts as a miss for accuracy, recall
@@ -16,7 +19,7 @@ import numpy.typing as npt
 
 from sevtriage.combiner import combine
 from sevtriage.thresholds import LABELS
-from sevtriage.types import RuleVerdict, Ticket
+from sevtriage.types import Decision, RuleVerdict, Ticket
 
 if TYPE_CHECKING:
     from sevtriage.corpus import LabelledRequest
@@ -234,16 +237,15 @@ def evaluate(triage: Triage, records: Sequence[LabelledRequest], *, other_author
     systems = [system_metrics("rules", truth, rules_pred, rules_pred != ABSTAIN, None)]
     if triage.model is not None:
         systems.append(model_only_metrics(triage.model, records))
+    if triage.model is not None and triage.second_opinion:
+        from sevtriage.triage import Triage
+
+        # What the second opinion adds: the same parts, the model only where the rules are unsure.
+        first = Triage(triage.rule_stage, triage.model, triage.sla, second_opinion=False)
+        systems.append(_decision_metrics("rules-first", truth, first.classify_many(tickets)))
     decisions = triage.classify_many(tickets)
     combined_pred = np.asarray([int(d.severity) if d.severity else ABSTAIN for d in decisions], dtype=np.int64)
-    combined = system_metrics(
-        "combined",
-        truth,
-        combined_pred,
-        [not d.needs_review for d in decisions],
-        [d.confidence for d in decisions],
-    )
-    systems.append(combined)
+    systems.append(_decision_metrics("combined", truth, decisions))
     languages = sorted({r.language or "?" for r in records})
     by_language: dict[str, dict[str, float]] = {}
     for language in languages:
@@ -289,6 +291,16 @@ def rule_examples(triage: Triage) -> list[LabelledRequest]:
                 )
             )
     return out
+
+
+def _decision_metrics(name: str, truth: npt.NDArray[np.int64], decisions: Sequence[Decision]) -> SystemMetrics:
+    return system_metrics(
+        name,
+        truth,
+        [int(d.severity) if d.severity else ABSTAIN for d in decisions],
+        [not d.needs_review for d in decisions],
+        [d.confidence for d in decisions],
+    )
 
 
 def model_only_metrics(model: TrainedModel, records: Sequence[LabelledRequest]) -> SystemMetrics:

@@ -90,7 +90,8 @@ def blocks(evaluation: Evaluation, *, title: str, data_label: str, with_images: 
         f"# {title}",
         f"Data: {data_label}. Rules `{evaluation.rules_version}`, model `{evaluation.model_version or 'none'}`.",
         "Rules only: confident rule verdicts, abstaining otherwise. Model only: the model on every request, "
-        "reviewed below its card's thresholds. Combined: what `Triage` does (rules first, the model when unsure). "
+        "reviewed below its card's thresholds. Combined: what `Triage` does (rules first, the model when unsure, "
+        "and the model's second opinion on confident rules). Rules-first: the same without the second opinion. "
         "An abstention counts as a miss, never as under-triage. Auto-label = decided without specialist review.",
         "## Summary",
         summary_table(evaluation),
