@@ -105,3 +105,15 @@ def test_rule_examples_are_labelled_requests() -> None:
     expected = [e for e in triage.rule_stage.book.all_examples() if e.expect is not None]
     assert [r.severity for r in examples] == [e.expect for e in expected]
     assert len({r.id for r in examples}) == len(examples)
+
+
+def test_the_shipped_system_on_the_whole_held_out_split() -> None:
+    """The gate behind the README's numbers: bundled rules + model on requests the model never saw."""
+    heldout = split(read_labelled(DATA), read_heldout_ids(DATA)).heldout
+    result = evaluate(Triage.load(engine="python"), heldout, other_authors=False)
+    combined = result.system("combined")
+    assert combined is not None and combined.n == len(heldout)
+    assert combined.macro_f1 >= 0.85
+    assert combined.critical_recall >= 0.9
+    assert combined.under_triage_rate <= 0.05
+    assert combined.auto_precision is not None and combined.auto_precision >= 0.93
