@@ -103,8 +103,9 @@ def test_cp1250_input_and_csv_output_keep_the_delimiter(tmp_path: Path) -> None:
     )
     result = _run(["classify", "old.csv", "--encoding", "cp1250", "-o", "out.csv"], tmp_path)
     assert result.returncode == 0, result.stderr
-    text = (tmp_path / "out.csv").read_text(encoding="utf-8")
-    header, row = list(csv.reader(io.StringIO(text), delimiter=";"))
+    data = (tmp_path / "out.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # so that Excel reads the diacritics as UTF-8
+    header, row = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert header[:3] == ["id", "severity", "severity_name"]
     assert row[0] == "C-1"
 

@@ -180,15 +180,20 @@ def default_rejects_path(output: str | None, input_name: str | None) -> Path:
     return Path(f"{stem}.rejects.jsonl")
 
 
-def open_output(output: str | None) -> tuple[io.TextIOWrapper, bool]:
-    """A UTF-8 text stream for a path or stdout (``-`` or None); and whether the caller must close it."""
+def open_output(output: str | None, *, bom: bool = False) -> tuple[io.TextIOWrapper, bool]:
+    """A UTF-8 text stream for a path or stdout (``-`` or None); and whether the caller must close it.
+
+    `bom` starts a file (not stdout) with the UTF-8 byte order mark, which Excel needs to read diacritics
+    in a CSV file correctly.
+    """
     if output is None or output == "-":
         # Our own wrapper, so that piped output is UTF-8 whatever the locale says.
         return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=False), False
     try:
-        return open(output, "w", encoding="utf-8", newline=""), True
+        stream = open(output, "w", encoding="utf-8-sig" if bom else "utf-8", newline="")  # noqa: SIM115
     except OSError as error:
         raise InputError(f"cannot write the output file {output!r}: {error.strerror}") from None
+    return stream, True
 
 
 def make_writer(stream: IO[str], fmt: str, delimiter: str = ",") -> DecisionWriter:

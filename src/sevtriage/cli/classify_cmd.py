@@ -258,7 +258,7 @@ def classify(
         progress = Progress(stream, total)
     try:
         input_fmt, rows = read_rows(stream, name=name, format=input_format, encoding=encoding)
-        out_stream, owned = (None, False) if readable else open_output(output)
+        out_stream, owned = (None, False) if readable else open_output(output, bom=fmt == "csv")
         try:
             writer: Any
             if out_stream is None:
