@@ -479,3 +479,17 @@ def test_decision_sinks_receive_every_decision(triage: Triage) -> None:
     assert [(t.id, d) for t, d in received] == [("T-1", one), ("K-1", batch["decisions"][0])]
     assert received[0][0].body == REQUEST["body"]
     assert "sevtriage_sink_errors_total 2" in metrics.splitlines()
+
+
+@pytest.mark.parametrize("with_text", [False, True])
+def test_request_text_is_logged_only_when_asked(
+    triage: Triage, caplog: pytest.LogCaptureFixture, with_text: bool
+) -> None:
+    app = create_app(Settings.load(store_url="", log_request_text=with_text), triage)
+    marker = "qqv-private-words"
+    with caplog.at_level("INFO", logger="sevtriage.api"), ThreadServer(app) as running:
+        httpx.post(f"{running.url}/v1/classify", json={"id": "LOG-1", "body": f"Login fails {marker}"}, timeout=30)
+        httpx.post(f"{running.url}/v1/classify", json={"id": "LOG-2", "body": ""}, timeout=30)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "decision id=LOG-1" in logged
+    assert (marker in logged) is with_text
