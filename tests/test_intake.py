@@ -276,7 +276,9 @@ def test_seen_ids_survive_many_flushes() -> None:
     assert seen.first_line("nope") is None
 
 
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from("\n;,\"'"), max_size=40)
+_text = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from("\n\r\t;,\"'"), max_size=40
+)
 
 
 @settings(max_examples=60, deadline=None)
