@@ -139,6 +139,8 @@ def test_format_override_reads_jsonl_with_an_odd_name(
         (["classify", "nohead.csv"], "error: nohead.csv: line 1: the header has no 'id' column"),
         (["classify", "--text", "x", "in.csv"], "Error: give either INPUT or --text, not both"),
         (["classify", "in.csv", "--output-format", "xml"], "Invalid value for '--output-format'"),
+        (["classify", "in.csv", "--rules", "nope.yaml"], "error: nope.yaml: rule file not found"),
+        (["classify", "in.csv", "--model", "nope.joblib"], "error: nope.joblib: model file not found"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(
