@@ -1,0 +1,47 @@
+"""Every CLI command answers --help and has an entry in the README, so none goes undocumented."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from sevtriage.cli import cli, main
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _leaf_commands(command: click.Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from _leaf_commands(sub, (*prefix, name))
+    else:
+        yield prefix
+
+
+COMMANDS = list(_leaf_commands(cli))
+
+
+def test_the_cli_has_the_design_commands() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    for expected in ("classify", "rules check", "rules test", "rules report", "train", "evaluate", "sla due", "serve"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_every_command_has_help(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Usage: sevtriage {' '.join(command)}")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c))
+def test_every_command_is_in_the_readme(command: tuple[str, ...]) -> None:
+    assert f"sevtriage {' '.join(command)}" in README, f"README has no entry for `sevtriage {' '.join(command)}`"
+
+
+def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["triage-everything"]) == 2
+    assert "No such command 'triage-everything'" in capsys.readouterr().err
