@@ -54,9 +54,10 @@ def test_token_is_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     ("env", "value", "message"),
     [
         (
-            "SEVTRIAGE_ENGINE",
+            "SEVTRIAGE_RULES_ENGINE",
             "drools",
-            "setting engine (env SEVTRIAGE_ENGINE): Value error, engine must be one of durable, python; got 'drools'",
+            "setting rules_engine (env SEVTRIAGE_RULES_ENGINE): Value error,"
+            " rules_engine must be one of durable, python; got 'drools'",
         ),
         ("SEVTRIAGE_MAX_BATCH", "lots", "setting max_batch (env SEVTRIAGE_MAX_BATCH): Input should be a valid integer"),
         ("SEVTRIAGE_PORT", "70000", "setting port (env SEVTRIAGE_PORT): Input should be less than or equal to 65535"),

@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     rules_path: Path | None = None
     model_path: Path | None = None
     sla_path: Path | None = None
-    engine: str | None = Field(default=None, description="rules engine: durable (default) or python")
+    # Named so that its variable, SEVTRIAGE_RULES_ENGINE, is the one the rule stage itself reads.
+    rules_engine: str | None = Field(default=None, description="rules engine: durable (default) or python")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -89,11 +90,11 @@ class Settings(BaseSettings):
 
     _config_file: ClassVar[Path | None] = None
 
-    @field_validator("engine")
+    @field_validator("rules_engine")
     @classmethod
     def _known_engine(cls, value: str | None) -> str | None:
         if value is not None and value not in ENGINES:
-            raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {value!r}")
+            raise ValueError(f"rules_engine must be one of {', '.join(ENGINES)}; got {value!r}")
         return value
 
     @field_validator("store_url", "secret_key")
@@ -189,6 +190,6 @@ def load_triage(settings: Settings) -> Triage:
         options["model"] = settings.model_path
     if settings.sla_path is not None:
         options["sla"] = settings.sla_path
-    if settings.engine is not None:
-        options["engine"] = settings.engine
+    if settings.rules_engine is not None:
+        options["engine"] = settings.rules_engine
     return Triage.load(settings.rules_path, **options)
