@@ -64,7 +64,7 @@ def serve(
         "rules_path": rules_path,
         "model_path": model_path,
         "sla_path": sla_path,
-        "engine": engine,
+        "rules_engine": engine,
         "max_batch": max_batch,
         "log_request_text": log_request_text,
     }
