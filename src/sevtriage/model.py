@@ -171,9 +171,8 @@ class SeverityModel:
 
         classifier = _make_classifier(settings)
         classifier.fit(features, y)
+        names = _feature_names(vectorizer)
         word_names = vectorizer.transformer_list[0][1].get_feature_names_out()
-        char_names = vectorizer.transformer_list[1][1].get_feature_names_out()
-        names = np.concatenate([word_names, char_names]).astype(np.str_)
         return cls(
             vectorizer=vectorizer,
             classifier=classifier,
@@ -251,7 +250,6 @@ class SeverityModel:
             "calibrator": self.calibrator,
             "bias": self.bias,
             "n_word_features": self.n_word_features,
-            "feature_names": self.feature_names,
         }
 
     @classmethod
@@ -263,7 +261,8 @@ class SeverityModel:
             bias=np.asarray(parts["bias"], dtype=np.float64),
             settings=settings,
             n_word_features=int(parts["n_word_features"]),
-            feature_names=np.asarray(parts["feature_names"]),
+            # Rebuilt from the vocabularies rather than stored: the names would double the file's size.
+            feature_names=_feature_names(parts["vectorizer"]),
         )
 
 
@@ -300,6 +299,11 @@ def _make_vectorizer(settings: ModelSettings) -> FeatureUnion:
         dtype=np.float32,
     )
     return FeatureUnion([("word", word), ("char", chars)])
+
+
+def _feature_names(vectorizer: FeatureUnion) -> npt.NDArray[np.str_]:
+    """Feature names in column order: the word vocabulary, then the character n-grams."""
+    return np.concatenate([part.get_feature_names_out() for _, part in vectorizer.transformer_list]).astype(np.str_)
 
 
 def _drop_stop_words(vectorizer: FeatureUnion) -> None:
