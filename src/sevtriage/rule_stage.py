@@ -128,7 +128,11 @@ class RuleStage:
 
     def facts(self, ticket: Ticket) -> Facts:
         """Signals and fields of a request (what the engine sees)."""
-        fields: dict[str, str] = {str(k): str(v) for k, v in ticket.extra.items() if v is not None}
+        # Only the fields the rules read (converting every extra column would cost more than matching).
+        extra = ticket.extra
+        fields: dict[str, str] = {
+            name: str(extra[name]) for name in self.matcher.field_names if extra.get(name) is not None
+        }
         if ticket.plan:
             fields["plan"] = ticket.plan
         return self.matcher.facts(new_message_text(ticket.subject, ticket.body), fields)

@@ -11,21 +11,26 @@ customer's original text: that original text is the evidence a specialist sees.
 
 from __future__ import annotations
 
-import bisect
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sevtriage.rulebook import Negation, Phrase, Rulebook, Signal
 from sevtriage.text import fold
 
 # A word for negation purposes: letters/digits plus inner apostrophes ("isn't", "wasn't").
 _WORD = re.compile(r"\w+(?:'\w+)*")
-# Negation does not reach across a clause ("are not sent, nothing happens"), a sentence or a line.
-_CLAUSE_BREAK = re.compile(r"[,.!?;:\n]")
+# Negation does not reach across a clause ("are not sent, nothing happens"), a sentence or a line,
+# and looks back at most this many characters.
+_UP_TO_LAST_BREAK = re.compile(r".*[,.!?;:\n]", re.DOTALL)
+_NEGATION_CHARS = 80
 _MAX_EVIDENCE = 3
-# Words of folded text as the prefilter sees them (Unicode letters and digits).
+# Words of folded text as the phrase index sees them (Unicode letters and digits).
 _TOKEN = re.compile(r"\w+")
+# At most this many distinct words keep their looked-up phrases (memory stays bounded).
+_WORD_CACHE_SIZE = 100_000
 
 
 def phrase_regex(phrase: str) -> str:
@@ -68,59 +73,181 @@ class Facts:
 
 
 @dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A phrase (`rank` in its signal's longest-first order) or a signal's patterns (`rank` -1)
+    that can only start at a word of the text that equals, or starts with, some run of letters."""
+
+    signal: int
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class _WordHits:
+    """What may start at one word: per signal, its phrases to try there as one anchored regex, and
+    the signals whose patterns may start there."""
+
+    phrases: tuple[tuple[int, re.Pattern[str]], ...]
+    patterns: tuple[int, ...]
+
+
+_NO_HITS = _WordHits((), ())
+
+
+@dataclass(frozen=True, slots=True)
 class _CompiledSignal:
     name: str
-    phrase_regex: re.Pattern[str] | None
+    bodies: tuple[str, ...]  # phrase regexes, longest phrase first
+    # The whole-word alternation of all phrases: scanned with `finditer` only when a phrase starts
+    # with punctuation ("(beta)"), which has no word to be looked up by.
+    phrase_scan: re.Pattern[str] | None
     pattern_regex: re.Pattern[str] | None
-    # A phrase can only match where a word of the text equals one of `anchors` or starts with one of
-    # `stems` (the first word of each phrase); checking that first skips most regex scans.
-    anchors: frozenset[str]
-    stems: tuple[str, ...]
-    fields: Mapping[str, frozenset[str]]
+    # Whether the patterns are scanned (they may start with a digit or punctuation) or looked up.
+    pattern_scan: bool
     negatable: bool
-
-    def may_match(self, words: frozenset[str], sorted_words: list[str]) -> bool:
-        if not words.isdisjoint(self.anchors):
-            return True
-        for stem in self.stems:
-            at = bisect.bisect_left(sorted_words, stem)
-            if at < len(sorted_words) and sorted_words[at].startswith(stem):
-                return True
-        return False
 
 
 class SignalMatcher:
-    """All signals of a rulebook compiled once; `facts(...)` is pure and thread-safe."""
+    """All signals of a rulebook compiled once; `facts(...)` is pure and thread-safe.
+
+    Phrases and most patterns are found through a word index, not one regex scan per signal: the
+    folded text is cut into words once, each word is looked up (the phrases whose first word it is,
+    or whose first word's stem it starts with; likewise the literal start of each pattern), and only
+    those are tried, anchored at that word. The result is the same as scanning each signal's
+    longest-first whole-word alternation with `finditer`: per signal, matches left to right without
+    overlap, and at one position the first phrase in longest-first order that matches wins.
+    """
 
     def __init__(self, book: Rulebook) -> None:
         self.negation: Negation = book.negation
         self.field_names = book.field_names()
         self._signals = tuple(_compile_signal(s) for s in book.signals.values())
+        self._field_signals = tuple((s.name, s.fields) for s in book.signals.values() if s.fields)
+        # First word -> candidates whose match starts with exactly that word; run length -> run ->
+        # candidates whose match starts with a word beginning with that run.
+        self._exact: dict[str, list[_Candidate]] = {}
+        self._prefixes: dict[int, dict[str, list[_Candidate]]] = {}
+        for index, (signal, compiled) in enumerate(zip(book.signals.values(), self._signals, strict=True)):
+            if compiled.phrase_scan is None:
+                for rank, phrase in enumerate(_longest_first(signal.phrases)):
+                    first = fold(phrase.text.strip()).split()[0]
+                    run = _TOKEN.match(first)
+                    assert run is not None  # phrases starting with punctuation are scanned instead
+                    self._add(run.group(), run.end() == len(first), _Candidate(index, rank))
+            if compiled.pattern_regex is not None and not compiled.pattern_scan:
+                for run_text, exact in _literal_starts(_alternatives(signal)) or ():
+                    self._add(run_text, exact, _Candidate(index, -1))
+        self._by_word: dict[str, _WordHits] = {}
+        self._alternations: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
+
+    def _add(self, run: str, exact: bool, candidate: _Candidate) -> None:
+        if exact:
+            self._exact.setdefault(run, []).append(candidate)
+        else:
+            self._prefixes.setdefault(len(run), {}).setdefault(run, []).append(candidate)
+
+    def _hits(self, word: str) -> _WordHits:
+        found = self._by_word.get(word)
+        if found is not None:
+            return found
+        candidates = list(self._exact.get(word, ()))
+        for length, runs in self._prefixes.items():
+            if length <= len(word):
+                candidates.extend(runs.get(word[:length], ()))
+        ranks: dict[int, set[int]] = {}
+        patterns: set[int] = set()
+        for candidate in candidates:
+            if candidate.rank < 0:
+                patterns.add(candidate.signal)
+            else:
+                ranks.setdefault(candidate.signal, set()).add(candidate.rank)
+        found = _WordHits(
+            phrases=tuple(
+                (signal, self._alternation(signal, tuple(sorted(ranks[signal])))) for signal in sorted(ranks)
+            ),
+            patterns=tuple(sorted(patterns)),
+        )
+        if not candidates:
+            found = _NO_HITS
+        if len(self._by_word) < _WORD_CACHE_SIZE:
+            self._by_word[word] = found
+        return found
+
+    def _alternation(self, signal: int, ranks: tuple[int, ...]) -> re.Pattern[str]:
+        # `(?:a|b)(?!\w)` tries a, then b, exactly as the signal's whole alternation does at this spot.
+        regex = self._alternations.get((signal, ranks))
+        if regex is None:
+            bodies = self._signals[signal].bodies
+            regex = re.compile(rf"(?:{'|'.join(bodies[rank] for rank in ranks)})(?!\w)")
+            self._alternations[(signal, ranks)] = regex
+        return regex
 
     def spans(self, text: str) -> dict[str, list[Span]]:
         """Non-negated occurrences of each signal in `text` (up to three per signal), in text order."""
         folded = fold(text)
-        words = frozenset(_TOKEN.findall(folded))
-        sorted_words = sorted(words)
+        # Per signal, in text order: where a word starts and its phrases to try there; where its
+        # patterns may start.
+        phrase_tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
+        pattern_starts: dict[int, list[int]] = {}
+        by_word = self._by_word
+        for word in _TOKEN.finditer(folded):
+            token = word.group()
+            hits = by_word.get(token) or self._hits(token)
+            if hits is _NO_HITS:
+                continue
+            at = word.start()
+            for index, regex in hits.phrases:
+                phrase_tries.setdefault(index, []).append((at, regex))
+            for index in hits.patterns:
+                pattern_starts.setdefault(index, []).append(at)
         found: dict[str, list[Span]] = {}
-        for signal in self._signals:
+        for index, signal in enumerate(self._signals):
             spans: list[Span] = []
-            regexes = (
-                signal.phrase_regex if signal.may_match(words, sorted_words) else None,
-                signal.pattern_regex,
-            )
-            for regex in regexes:
-                if regex is None:
-                    continue
-                for match in regex.finditer(folded):
-                    if len(spans) >= _MAX_EVIDENCE:
-                        break
-                    if signal.negatable and self._negated(folded, match.start()):
-                        continue
-                    spans.append(Span(match.start(), match.end(), text[match.start() : match.end()]))
+            if signal.phrase_scan is not None:
+                self._scan(signal.phrase_scan, signal.negatable, text, folded, spans)
+            elif index in phrase_tries:
+                self._anchored(phrase_tries[index], signal.negatable, text, folded, spans)
+            if signal.pattern_regex is not None and len(spans) < _MAX_EVIDENCE:
+                if signal.pattern_scan:
+                    self._scan(signal.pattern_regex, signal.negatable, text, folded, spans)
+                elif index in pattern_starts:
+                    regex = signal.pattern_regex
+                    tries = [(at, regex) for at in pattern_starts[index]]
+                    self._anchored(tries, signal.negatable, text, folded, spans)
             if spans:
                 found[signal.name] = sorted(spans, key=lambda span: span.start)
         return found
+
+    def _anchored(
+        self,
+        tries: list[tuple[int, re.Pattern[str]]],
+        negatable: bool,
+        text: str,
+        folded: str,
+        spans: list[Span],
+    ) -> None:
+        # What `finditer` does, visiting only the word starts where a match can begin: leftmost
+        # match, then carry on after its end (a negated match also uses up its words).
+        end = 0
+        for at, regex in tries:
+            if at < end:
+                continue
+            match = regex.match(folded, at)
+            if match is None:
+                continue
+            end = match.end()
+            if negatable and self._negated(folded, at):
+                continue
+            spans.append(Span(at, end, text[at:end]))
+            if len(spans) >= _MAX_EVIDENCE:
+                return
+
+    def _scan(self, regex: re.Pattern[str], negatable: bool, text: str, folded: str, spans: list[Span]) -> None:
+        for match in regex.finditer(folded):
+            if len(spans) >= _MAX_EVIDENCE:
+                return
+            if negatable and self._negated(folded, match.start()):
+                continue
+            spans.append(Span(match.start(), match.end(), text[match.start() : match.end()]))
 
     def facts(self, text: str, fields: Mapping[str, str]) -> Facts:
         """Signals and fields of one request; `fields` are raw request fields (plan, environment, ...)."""
@@ -128,52 +255,126 @@ class SignalMatcher:
         evidence: dict[str, tuple[str, ...]] = {
             name: tuple(dict.fromkeys(span.text for span in spans)) for name, spans in self.spans(text).items()
         }
-        for signal in self._signals:
-            for fname, values in signal.fields.items():
+        for name, signal_fields in self._field_signals:
+            for fname, values in signal_fields.items():
                 value = folded_fields.get(fname, "")
                 if value and value in values:
                     raw = str(fields.get(fname, "")).strip()
-                    evidence[signal.name] = (*evidence.get(signal.name, ()), f"{fname}: {raw}")
+                    evidence[name] = (*evidence.get(name, ()), f"{fname}: {raw}")
                     break
         return Facts(signals=frozenset(evidence), fields=folded_fields, evidence=evidence)
 
     def _negated(self, folded: str, start: int) -> bool:
         if not self.negation.words:
             return False
-        window_start = max(0, start - 80)
-        before = folded[window_start:start]
-        breaks = list(_CLAUSE_BREAK.finditer(before))
-        if breaks:
-            before = before[breaks[-1].end() :]
-        words = _WORD.findall(before)[-self.negation.window :]
-        return any(word in self.negation.words for word in words)
+        window_start = max(0, start - _NEGATION_CHARS)
+        # The clause the phrase is in: after the last break in the window, if any.
+        last_break = _UP_TO_LAST_BREAK.match(folded, window_start, start)
+        clause_start = window_start if last_break is None else last_break.end()
+        words = _WORD.findall(folded, clause_start, start)[-self.negation.window :]
+        return not self.negation.words.isdisjoint(words)
 
 
 def _compile_signal(signal: Signal) -> _CompiledSignal:
-    phrases = [phrase_regex(p.text) for p in _longest_first(signal.phrases)]
-    patterns = [f"(?:{p.regex})" for p in signal.patterns]
-    anchors: set[str] = set()
-    stems: set[str] = set()
-    for phrase in signal.phrases:
-        first = fold(phrase.text.strip()).split()[0]
-        run = _TOKEN.match(first)
-        if run is None:
-            stems.add("")  # starts with punctuation: no cheap test, always scan
-        elif run.end() == len(first):
-            anchors.add(first)
-        else:
-            stems.add(run.group())  # "nefung*", "can't", "e-mail": the text's word starts with this run
+    phrases = _longest_first(signal.phrases)
+    bodies = tuple(phrase_regex(p.text) for p in phrases)
+    # A phrase that starts with punctuation ("(beta)", "'s") can start anywhere, not just at a word.
+    unanchored = any(_TOKEN.match(fold(p.text.strip())) is None for p in phrases)
+    patterns = _alternatives(signal)
     return _CompiledSignal(
         name=signal.name,
-        phrase_regex=re.compile(_whole_word("|".join(phrases))) if phrases else None,
-        pattern_regex=re.compile(_whole_word("|".join(patterns))) if patterns else None,
-        anchors=frozenset(anchors),
-        stems=tuple(sorted(stems)),
-        fields={name: frozenset(values) for name, values in signal.fields.items()},
+        bodies=bodies,
+        phrase_scan=re.compile(_whole_word("|".join(bodies))) if unanchored else None,
+        pattern_regex=re.compile(_whole_word(patterns)) if patterns else None,
+        pattern_scan=_literal_starts(patterns) is None,
         negatable=signal.negatable,
     )
+
+
+def _alternatives(signal: Signal) -> str:
+    return "|".join(f"(?:{p.regex})" for p in signal.patterns)
 
 
 def _longest_first(phrases: tuple[Phrase, ...]) -> list[Phrase]:
     # Longer phrases first, so the evidence shows "nobody can log in" rather than "log in".
     return sorted(phrases, key=lambda p: len(p.text), reverse=True)
+
+
+# --- where a pattern can start -------------------------------------------------------------------
+
+_MAX_STARTS = 500
+
+
+def _literal_starts(regex: str) -> tuple[tuple[str, bool], ...] | None:
+    """The letter runs a whole-word match of `regex` must start with, from its parsed form.
+
+    Each item is (run, exact): the text's word at the match start equals `run` (exact) or starts
+    with it. None when some match could start otherwise (a digit class, punctuation, an optional
+    part, flags): such patterns are scanned. Uses the standard library's regex parser, which is
+    private; if it cannot be read, every pattern is scanned, which is slower but the same.
+    """
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        parsed = parser.parse(regex)
+        if parsed.state.flags & ~re.UNICODE:
+            return None
+        starts = _starts(list(parsed.data), "")
+    except (ImportError, AttributeError, TypeError, ValueError, re.error, _Unknown):
+        return None
+    if not starts or len(starts) > _MAX_STARTS or any(not run for run, _ in starts):
+        return None
+    return tuple(dict.fromkeys(starts))
+
+
+class _Unknown(Exception):
+    """A part of a parsed regex whose first characters are not worked out here."""
+
+
+def _starts(items: list[Any], run: str) -> list[tuple[str, bool]]:
+    # `items` is the rest of a parsed sequence; `run` the word characters matched so far.
+    constants: Any = importlib.import_module("re._constants")
+    for position, (op, av) in enumerate(items):
+        if op is constants.LITERAL:
+            char = chr(av)
+            if _TOKEN.fullmatch(char) is None:
+                return [(run, True)]  # the word ends before punctuation or a space
+            run += char
+            continue
+        rest = items[position + 1 :]
+        if op is constants.BRANCH:
+            out: list[tuple[str, bool]] = []
+            for alternative in av[1]:
+                out.extend(_starts([*alternative.data, *rest], run))
+                if len(out) > _MAX_STARTS:
+                    raise _Unknown
+            return out
+        if op is constants.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:
+                raise _Unknown
+            return _starts([*sub.data, *rest], run)
+        if op is constants.IN and _never_word(av, constants):
+            return [(run, True)]
+        if op is constants.MAX_REPEAT or op is constants.MIN_REPEAT:
+            low, _high, sub = av
+            if (
+                low >= 1
+                and len(sub.data) == 1
+                and sub.data[0][0] is constants.IN
+                and _never_word(sub.data[0][1], constants)
+            ):
+                return [(run, True)]
+        # Anything else (a class with letters, an optional part, an assertion): the word may go on.
+        return [(run, False)]
+    return [(run, True)]  # the pattern ends here, and a whole-word match ends at a word's end
+
+
+def _never_word(members: list[tuple[Any, Any]], constants: Any) -> bool:
+    """Whether a parsed character class surely matches no word character (spaces, punctuation)."""
+    for op, av in members:
+        if op is constants.CATEGORY and av in (constants.CATEGORY_SPACE, constants.CATEGORY_LINEBREAK):
+            continue
+        if op is constants.LITERAL and _TOKEN.fullmatch(chr(av)) is None:
+            continue
+        return False
+    return True

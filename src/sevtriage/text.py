@@ -26,6 +26,21 @@ def _fold_char(char: str) -> str:
     return lowered[0] if lowered else base
 
 
+class _FoldTable(dict[int, str]):
+    """`str.translate` table that folds each character the first time it is seen (in C after that)."""
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        if len(self) < _FOLD_TABLE_SIZE:
+            self[code] = folded
+        return folded
+
+
+# Enough for every letter of the languages we see; an odd text full of rare symbols cannot grow it further.
+_FOLD_TABLE_SIZE = 65_536
+_FOLD_TABLE = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Lower-case and strip diacritics, one character out for each character in.
 
@@ -34,7 +49,7 @@ def fold(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    return "".join(_fold_char(c) for c in text)
+    return text.translate(_FOLD_TABLE)
 
 
 # Lines that open a quoted earlier message. Everything from here on is history, not the new request.
@@ -121,14 +136,18 @@ def is_reply_subject(subject: str) -> bool:
 def new_message_text(subject: str, body: str) -> str:
     """What the customer wrote in this message: a reply's subject is the thread's old topic, so it is
     left out when the reply has a body of its own ("Re: App down" + "thanks, how do I ...?")."""
-    if is_reply_subject(subject) and clean_body(body):
-        return clean_body(body)
-    return request_text(subject, body)
+    cleaned = clean_body(body)
+    if cleaned and is_reply_subject(subject):
+        return cleaned
+    return _subject_and_body(subject, cleaned)
 
 
 def request_text(subject: str, body: str) -> str:
     """Subject and cleaned body as one text; what rules and model read."""
-    cleaned = clean_body(body)
+    return _subject_and_body(subject, clean_body(body))
+
+
+def _subject_and_body(subject: str, cleaned: str) -> str:
     subject = subject.strip()
     # Reply subjects ("Re: Fw:") carry no signal.
     subject = _REPLY_PREFIX.sub("", subject)
