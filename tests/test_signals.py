@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sevtriage.resources import default_rules_path
-from sevtriage.rulebook import Negation, load_rulebook, parse_rulebook
-from sevtriage.signals import SignalMatcher, phrase_regex
-from sevtriage.text import fold
+from sevtriage.rulebook import Negation, Rulebook, load_rulebook, parse_rulebook
+from sevtriage.signals import SignalMatcher, _literal_starts, phrase_regex
+from sevtriage.text import fold, new_message_text
 
 SOURCE = """
 negation:
@@ -144,3 +146,148 @@ def test_word_prefilter_never_hides_a_signal(words: list[str], separator: str) -
         if bodies and re.search(rf"(?<!\w)(?:{'|'.join(bodies)})(?!\w)", folded):
             expected.add(signal.name)
     assert set(_NO_NEGATION_MATCHER.spans(text)) == expected
+
+
+# --- the word index against a plain scan ---------------------------------------------------------
+# The reference is the matcher as it was before the word index: each signal's phrases (longest first)
+# as one whole-word alternation, then its patterns, scanned with `finditer`; negation looks at the
+# last words of the same clause in the 80 characters before a match. The index must give the same
+# spans, so verdicts and evidence do not change.
+
+
+def _reference_negated(negation: Negation, folded: str, start: int) -> bool:
+    before = folded[max(0, start - 80) : start]
+    breaks = list(re.finditer(r"[,.!?;:\n]", before))
+    if breaks:
+        before = before[breaks[-1].end() :]
+    return any(word in negation.words for word in re.findall(r"\w+(?:'\w+)*", before)[-negation.window :])
+
+
+_REFERENCE: dict[str, dict[str, list[re.Pattern[str]]]] = {}
+
+
+def _reference_regexes(book: Rulebook) -> dict[str, list[re.Pattern[str]]]:
+    if book.path in _REFERENCE:
+        return _REFERENCE[book.path]
+    out = _REFERENCE[book.path] = {}
+    for signal in book.signals.values():
+        phrases = sorted(signal.phrases, key=lambda p: len(p.text), reverse=True)
+        alternations = ([phrase_regex(p.text) for p in phrases], [f"(?:{p.regex})" for p in signal.patterns])
+        out[signal.name] = [re.compile(rf"(?<!\w)(?:{'|'.join(b)})(?!\w)") for b in alternations if b]
+    return out
+
+
+def _reference_spans(book: Rulebook, text: str) -> dict[str, list[tuple[int, int]]]:
+    folded = fold(text)
+    found: dict[str, list[tuple[int, int]]] = {}
+    for signal in book.signals.values():
+        spans: list[tuple[int, int]] = []
+        for regex in _reference_regexes(book)[signal.name]:
+            for match in regex.finditer(folded):
+                if len(spans) >= 3:
+                    break
+                if signal.negatable and _reference_negated(book.negation, folded, match.start()):
+                    continue
+                spans.append(match.span())
+        if spans:
+            found[signal.name] = sorted(spans, key=lambda span: span[0])
+    return found
+
+
+def _spans(matcher: SignalMatcher, text: str) -> dict[str, list[tuple[int, int]]]:
+    return {name: [(s.start, s.end) for s in spans] for name, spans in matcher.spans(text).items()}
+
+
+EDGE_SOURCE = r"""
+negation:
+  window: 2
+  words:
+    en: ["no", not, "isn't"]
+signals:
+  beta:
+    description: a phrase that starts with punctuation is scanned, not looked up
+    phrases:
+      en: [(beta) build, app crash, app]
+  timing:
+    description: a pattern that starts with a digit is scanned
+    patterns: ['\d+\s*(?:s|min)']
+  stems:
+    description: stems, apostrophes, hyphens and patterns that start with words
+    phrases:
+      en: [nefung*, "can't log in", e-mail, log in, app crash*]
+    patterns: ['(?:nobody|no one)(?:\s+\w+){0,2}\s+can', 'returns?\s+50[03]', 'it''s\s+down']
+rules: []
+"""
+_EDGE_BOOK = parse_rulebook(EDGE_SOURCE, "edge.yaml")
+_EDGE_MATCHER = SignalMatcher(_EDGE_BOOK)
+_BUNDLED_BOOK = load_rulebook(default_rules_path())
+_EDGE_WORDS = [
+    "(beta)", "build", "app", "App", "crash", "crashes", "nefunguje", "NEFUNG", "can't", "can’t", "cant", "log",
+    "in", "e-mail", "email", "nobody", "no", "one", "can", "returns", "return", "500", "503", "it's", "its", "down",
+    "isn't", "not", "45", "3min", "s", "min", "x", "(", ")", "-", ",", ".",
+]  # fmt: skip
+_SEPARATORS = st.sampled_from([" ", "  ", "\n", " - ", "-", ", ", ". ", "'", "\t", ""])
+
+
+def _texts(words: list[str]) -> st.SearchStrategy[str]:
+    pieces = st.tuples(st.sampled_from(words), _SEPARATORS).map("".join)
+    return st.lists(pieces, max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_texts(_EDGE_WORDS))
+def test_index_finds_what_a_scan_finds_on_edge_cases(text: str) -> None:
+    assert _spans(_EDGE_MATCHER, text) == _reference_spans(_EDGE_BOOK, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_texts([*_vocabulary(), *_BUNDLED_BOOK.negation.words, "NEFUNGOVALO", "Výpadok", "returns", "http"]))
+def test_index_finds_what_a_scan_finds_with_the_bundled_rules(text: str) -> None:
+    assert _spans(BUNDLED_MATCHER, text) == _reference_spans(_BUNDLED_BOOK, text)
+
+
+def _shipped_requests() -> list[tuple[str, str]]:
+    root = Path(__file__).resolve().parents[1]
+    rows: list[tuple[str, str]] = []
+    for path in sorted([*root.glob("data/corpus/*/*.jsonl"), *root.glob("examples/*.jsonl")]):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                rows.append((str(record.get("subject") or ""), str(record.get("body") or "")))
+    return rows
+
+
+def test_index_finds_what_a_scan_finds_on_the_corpus() -> None:
+    requests = _shipped_requests()
+    assert len(requests) > 2_000
+    differ = [
+        (subject, body)
+        for subject, body in requests
+        if _spans(BUNDLED_MATCHER, text := new_message_text(subject, body)) != _reference_spans(_BUNDLED_BOOK, text)
+    ]
+    assert differ == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "starts"),
+    [
+        ("error 500", [("error", True)]),
+        ("(?:http|error)\\s+50[03]", [("http", True), ("error", True)]),
+        ("returns?\\s+5", [("return", False)]),
+        ("nefung\\w*", [("nefung", False)]),
+        ("it's down", [("it", True)]),
+        ("(?:nobody|no one)(?:\\s+\\w+){0,2}", [("nobody", False), ("no", True)]),  # the word may go on
+        ("e\\d{3}", [("e", False)]),
+        ("(ab|cd)e", [("abe", True), ("cde", True)]),  # a capturing group
+        ("(a|b)c", None),  # one-letter alternatives become a class: scanned
+        ("ab(?=c)", [("ab", False)]),
+        ("\\d+\\s*min", None),  # starts with a digit class
+        ("[ab]c", None),
+        ("(?i)error", None),  # flags: scanned
+        ("x?error", None),  # an optional start
+        ("\\(beta\\)", None),  # punctuation
+    ],
+)
+def test_literal_starts(pattern: str, starts: list[tuple[str, bool]] | None) -> None:
+    found = _literal_starts(pattern)
+    assert (None if found is None else list(found)) == starts

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sevtriage.text import fold, is_reply_subject, new_message_text, request_text
+from sevtriage.text import _fold_char, fold, is_reply_subject, new_message_text, request_text
 
 
 @pytest.mark.parametrize(
@@ -30,6 +30,14 @@ def test_fold_keeps_one_character_per_character(text: str) -> None:
 @given(st.text())
 def test_fold_is_idempotent(text: str) -> None:
     assert fold(fold(text)) == fold(text)
+
+
+def test_fold_of_a_text_folds_each_character_alone() -> None:
+    # The translate table folds a character the first time it is seen; every character of the Basic
+    # Multilingual Plane (and a few beyond) must fold as it does on its own.
+    text = "".join(chr(c) for c in [*range(0xD800), *range(0xE000, 0x10000), 0x1D400, 0x1F600, 0x10FFFF])
+    assert fold(text) == "".join(fold(char) if char.isascii() else _fold_char(char) for char in text)
+    assert fold("İSTANBUL Ǆ ß") == "istanbul ǆ ß"  # lower case would grow "İ" to two characters
 
 
 def test_quoted_reply_and_signature_are_stripped() -> None:
