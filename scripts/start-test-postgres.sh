@@ -12,6 +12,11 @@ if [ -z "$bindir" ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&
 fi
 [ -n "$bindir" ] || { echo "note: no PostgreSQL server; its store tests will be skipped" >&2; exit 0; }
 
+url="postgresql+psycopg://sevtriage@127.0.0.1:${port}/postgres"
+if "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" 2>/dev/null; then
+  echo "$url"  # one started earlier (a previous run) is still up: reuse it
+  exit 0
+fi
 datadir=$(mktemp -d /tmp/sevtriage-pg.XXXXXX)
 run() {
   # PostgreSQL refuses to run as root: use the postgres account when we are root.
@@ -21,4 +26,4 @@ run() {
 run "$bindir/initdb" -D "$datadir" -U sevtriage --auth=trust >/dev/null 2>&1 || { echo "note: initdb failed" >&2; exit 0; }
 run "$bindir/pg_ctl" -D "$datadir" -l "$datadir/server.log" -w \
   -o "-k $datadir -h 127.0.0.1 -p $port" start >/dev/null 2>&1 || { echo "note: PostgreSQL did not start" >&2; exit 0; }
-echo "postgresql+psycopg://sevtriage@127.0.0.1:${port}/postgres"
+echo "$url"
