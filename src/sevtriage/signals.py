@@ -122,6 +122,10 @@ class SignalMatcher:
         self.field_names = book.field_names()
         self._signals = tuple(_compile_signal(s) for s in book.signals.values())
         self._field_signals = tuple((s.name, s.fields) for s in book.signals.values() if s.fields)
+        # Signals with a phrase or pattern that is scanned for in every text.
+        self._scanned = frozenset(
+            i for i, s in enumerate(self._signals) if s.phrase_scan is not None or (s.pattern_regex and s.pattern_scan)
+        )
         # First word -> candidates whose match starts with exactly that word; run length -> run ->
         # candidates whose match starts with a word beginning with that run.
         self._exact: dict[str, list[_Candidate]] = {}
@@ -200,7 +204,9 @@ class SignalMatcher:
             for index in hits.patterns:
                 pattern_starts.setdefault(index, []).append(at)
         found: dict[str, list[Span]] = {}
-        for index, signal in enumerate(self._signals):
+        # Only the signals that can be in this text (in rule-file order, as the scan had them).
+        for index in sorted({*phrase_tries, *pattern_starts, *self._scanned}):
+            signal = self._signals[index]
             spans: list[Span] = []
             if signal.phrase_scan is not None:
                 self._scan(signal.phrase_scan, signal.negatable, text, folded, spans)
