@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 import pytest
 
-from sevtriage.rule_stage import RuleStage, decide
+from sevtriage.rule_stage import Engine, RuleStage, decide
+from sevtriage.rulebook import Fact
 from sevtriage.types import (
     REVIEW_NO_RULE,
     REVIEW_RULE_CONFLICT,
@@ -133,7 +135,8 @@ def _tickets(stage: RuleStage, count: int) -> list[Ticket]:
 @pytest.mark.slow
 def test_eight_threads_give_the_same_decisions_as_one_and_memory_does_not_grow() -> None:
     pytest.importorskip("durable")
-    stage = RuleStage.load(engine="durable")
+    # No memo: every one of the 160,000 evaluations goes through durable-rules itself.
+    stage = RuleStage.load(engine="durable", memo_size=0)
     tickets = _tickets(stage, 20_000)
     expected = [stage.evaluate(t) for t in tickets]
 
@@ -165,3 +168,35 @@ def test_eight_threads_give_the_same_decisions_as_one_and_memory_does_not_grow()
     assert grown_mb < 8, (
         f"process grew by {grown_mb:.1f} MB over 20,000 more requests (before: {rss_before / 1e6:.0f} MB)"
     )
+
+
+class _CountingEngine:
+    """Wraps the real engine and counts the facts it is asked about."""
+
+    def __init__(self, inner: Engine) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.asked = 0
+
+    def match_many(self, facts: Sequence[Fact]) -> list[tuple[str, ...]]:
+        self.asked += len(facts)
+        return self.inner.match_many(facts)
+
+
+@pytest.mark.parametrize("engine", ["durable", "python"])
+def test_the_memo_asks_the_engine_once_per_fact_pattern_and_changes_nothing(engine: str) -> None:
+    if engine == "durable":
+        pytest.importorskip("durable")
+    plain = RuleStage.load(engine=engine, memo_size=0)
+    memo = RuleStage.load(engine=engine, memo_size=5)
+    counting = _CountingEngine(memo.engine)
+    memo._engine = counting
+    tickets = _tickets(memo, 400)
+    patterns = {tuple(sorted(memo.compiled.fact(f.signals, f.fields).items())) for f in map(memo.facts, tickets)}
+    assert len(patterns) > 5  # more patterns than the memo holds, so eviction is exercised
+
+    got = [v for start in range(0, 400, 50) for v in memo.evaluate_many(tickets[start : start + 50])]
+
+    assert got == plain.evaluate_many(tickets)
+    assert len(memo._memo) <= 5
+    assert len(patterns) <= counting.asked < len(tickets)
