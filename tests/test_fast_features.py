@@ -1,0 +1,66 @@
+"""The fast TF-IDF transform gives scikit-learn's own result, on the corpus and on awkward text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion
+
+from sevtriage.corpus import read_labelled
+from sevtriage.fast_features import FastTfidf, FastUnion, supports
+from sevtriage.model import model_text
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+CORPUS_TEXTS = [model_text(r.subject, r.body) for r in read_labelled(DATA)]
+
+
+def _fitted(analyzer: str, ngrams: tuple[int, int], **options: object) -> TfidfVectorizer:
+    vectorizer = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, dtype=np.float32, **options)  # type: ignore[arg-type]
+    return vectorizer.fit(CORPUS_TEXTS[::3])
+
+
+VECTORIZERS = [
+    ("char_wb", (2, 5), {"sublinear_tf": True, "min_df": 2}),
+    ("char_wb", (1, 3), {"sublinear_tf": False}),
+    ("word", (1, 2), {"sublinear_tf": True, "token_pattern": r"(?u)\b[^\W\d_]{2,}\b", "min_df": 2}),
+    ("word", (1, 1), {"norm": None}),
+]
+
+
+@pytest.mark.parametrize(("analyzer", "ngrams", "options"), VECTORIZERS)
+def test_same_matrix_as_scikit_learn_on_the_corpus(
+    analyzer: str, ngrams: tuple[int, int], options: dict[str, object]
+) -> None:
+    vectorizer = _fitted(analyzer, ngrams, **options)
+    texts = CORPUS_TEXTS[1::3]
+    expected = vectorizer.transform(texts).toarray()
+    got = FastTfidf(vectorizer).transform(texts).toarray()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+CHAR_WB = _fitted("char_wb", (2, 5), sublinear_tf=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="ab cčd\t\n-x", max_size=30), min_size=1, max_size=4))
+def test_short_words_and_odd_spacing_match_scikit_learn(texts: list[str]) -> None:
+    expected = CHAR_WB.transform(texts).toarray()
+    np.testing.assert_allclose(FastTfidf(CHAR_WB).transform(texts).toarray(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_union_of_the_shipped_kind_matches_and_unsupported_parts_fall_back() -> None:
+    union = FeatureUnion(
+        [("word", _fitted("word", (1, 2), sublinear_tf=True)), ("char", _fitted("char_wb", (2, 5), sublinear_tf=True))]
+    )
+    texts = CORPUS_TEXTS[:200]
+    np.testing.assert_allclose(
+        FastUnion(union).transform(texts).toarray(), union.transform(texts).toarray(), rtol=1e-5, atol=1e-6
+    )
+    odd = TfidfVectorizer(analyzer="char").fit(CORPUS_TEXTS[:50])
+    assert not supports(odd)
+    assert FastUnion(FeatureUnion([("char", odd)])).fast is None
