@@ -58,6 +58,9 @@ SURE_2 = RuleVerdict(matches=(match(S2),), severity=S2, confident=True, reasons=
         (SURE_2, opinion(S3, 0.0, 0.1, 0.9, 0.0), S2, "rules", True, (REVIEW_DISAGREE,)),
         # No model: nothing is guessed.
         (NO_RULE, None, None, None, True, (REVIEW_NO_RULE, REVIEW_NO_MODEL)),
+        # Under review, the suggestion is the most severe class at least as probable as the model's label.
+        (NO_RULE, opinion(S4, 0.02, 0.57, 0.13, 0.28), S2, "model", True, (REVIEW_NO_RULE, REVIEW_LOW_CONFIDENCE)),
+        (NO_RULE, opinion(S3, 0.0, 0.3, 0.4, 0.3), S3, "model", True, (REVIEW_NO_RULE, REVIEW_LOW_CONFIDENCE)),
         (CONFLICT_1_3, None, None, None, True, (REVIEW_RULE_CONFLICT, REVIEW_NO_MODEL)),
         # The model decides alone when it is sure enough.
         (NO_RULE, opinion(S3, 0.05, 0.05, 0.85, 0.05), S3, "model", False, ()),
@@ -128,7 +131,11 @@ def test_safety_laws(verdict: RuleVerdict, raw: list[float], chosen: Severity) -
         # Never milder than the confident rules.
         assert result.severity is not None and result.severity <= verdict.severity
         return
-    assert result.source == "model" and result.severity == chosen
+    assert result.source == "model" and result.severity is not None
+    # Never milder than the model's label; a more severe suggestion only when at least as probable.
+    assert result.severity <= chosen
+    assert model.probabilities[int(result.severity)] >= model.probabilities[int(chosen)]
+    assert result.severity == chosen or result.needs_review
     if not result.needs_review:
         # Auto-labelled: sure enough, no sign of a missed critical request, no milder pick than a matched rule.
         threshold = THRESHOLDS.auto_label[int(chosen)]

@@ -65,7 +65,12 @@ def test_rules_decide_when_sure_and_the_model_otherwise(
                 assert decision.model is None and not decision.needs_review
         else:
             assert decision.source == "model" and decision.model is not None
-            assert decision.severity == decision.model.severity
+            assert decision.severity is not None and decision.severity <= decision.model.severity
+            if decision.severity != decision.model.severity:
+                # Under review the suggestion moves to a more severe class the model finds at least as probable.
+                assert decision.needs_review
+                p = decision.model.probabilities
+                assert p[int(decision.severity)] >= p[int(decision.model.severity)]
             assert decision.matched_rules == verdict.matches
 
 

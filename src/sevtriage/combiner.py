@@ -10,6 +10,9 @@ Safety first. When the model decides, a specialist reviews the request when
 * the model gives severity 1 at least the alert probability without choosing it (`possible_critical`):
   under-triage of a critical request is the costliest error.
 
+A request going to review is suggested at the most severe class the model finds at least as probable as its
+label, because that suggestion sets the deadline it waits under.
+
 The rules' own reasons (`no_rule`, `rule_conflict`, `weak_rules_only`) are kept in front of the
 model's reasons when the decision goes to review, so the specialist sees the whole story.
 
@@ -79,6 +82,15 @@ def combine(
         reasons.append(REVIEW_CRITICAL_RISK)
     if not reasons:
         return Combined(severity, "model", confidence, False, ())
+    # Going to review: suggest the most severe class at least as probable as the label. The label is a
+    # bias-adjusted arg-max and can be milder than the calibrated favourite, and the suggestion sets the
+    # deadline (and the queue position) the request waits under until a specialist looks.
+    safer = min(
+        (Severity(int(label)) for label, p in opinion.probabilities.items() if p >= confidence),
+        default=severity,
+    )
+    if safer < severity:
+        severity, confidence = safer, float(opinion.probabilities[int(safer)])
     return Combined(severity, "model", confidence, True, (*verdict.reasons, *reasons))
 
 
