@@ -146,13 +146,14 @@ class FastUnion:
         self.fast: list[FastTfidf] | None = (
             [FastTfidf(p) for p in parts] if all(supports(p) for p in parts) and not union.transformer_weights else None
         )
+        # Where each part's columns start in the joined matrix (the parts' widths, added up).
+        widths = [part.n_features for part in self.fast or []]
+        self.offsets = [sum(widths[:i]) for i in range(len(widths))]
+        self.width = sum(widths)
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """`union.transform(texts)` as a CSR matrix."""
         if self.fast is None:
             return sparse.csr_matrix(self.union.transform(list(texts)))
-        offsets = list(np.cumsum([0] + [part.n_features for part in self.fast[:-1]]))
         rows = [[part.row(text) for part in self.fast] for text in texts]
-        return _stack(
-            rows, [int(o) for o in offsets], sum(p.n_features for p in self.fast), self.fast[0].vectorizer.dtype
-        )
+        return _stack(rows, self.offsets, self.width, self.fast[0].vectorizer.dtype)
