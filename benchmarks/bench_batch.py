@@ -25,9 +25,9 @@ from pathlib import Path
 
 import psutil
 
-from sevtriage.intake import read_rows, validate
-from sevtriage.outputs import JsonlWriter, RejectsWriter
-from sevtriage.pipeline import intake_rules_for, run
+from sevtriage.intake.outputs import JsonlWriter, RejectsWriter
+from sevtriage.intake.pipeline import intake_rules_for, run
+from sevtriage.intake.readers import read_rows, validate
 from sevtriage.resources import example_requests_path
 from sevtriage.triage import Triage
 from sevtriage.types import Ticket

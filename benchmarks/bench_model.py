@@ -23,9 +23,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from sevtriage.corpus import LabelledRequest, read_labelled
-from sevtriage.evaluation import tickets_of
-from sevtriage.model import ModelSettings, SeverityModel, model_text
+from sevtriage.model.corpus import LabelledRequest, read_labelled
+from sevtriage.model.evaluation import tickets_of
+from sevtriage.model.text_model import ModelSettings, SeverityModel, model_text
 from sevtriage.triage import Triage
 
 DATA = Path(__file__).resolve().parent.parent / "data"

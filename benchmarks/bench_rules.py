@@ -22,9 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sevtriage.cli.rules_cmd import read_labelled
-from sevtriage.rule_stage import RuleStage
-from sevtriage.rulebook import Rulebook
-from sevtriage.signals import phrase_regex
+from sevtriage.rules.rulebook import Rulebook
+from sevtriage.rules.signals import phrase_regex
+from sevtriage.rules.stage import RuleStage
 from sevtriage.text import fold, new_message_text
 from sevtriage.types import Ticket
 

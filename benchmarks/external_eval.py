@@ -20,9 +20,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from sevtriage.corpus import LabelledRequest, read_labelled
-from sevtriage.evaluation import evaluate, model_only_metrics
-from sevtriage.model import macro_f1, train
+from sevtriage.model.corpus import LabelledRequest, read_labelled
+from sevtriage.model.evaluation import evaluate, model_only_metrics
+from sevtriage.model.text_model import macro_f1, train
 
 
 def reference_macro_f1(train_rows: list[LabelledRequest], test_rows: list[LabelledRequest]) -> float:
@@ -59,7 +59,7 @@ def run(path: Path, with_rules: bool) -> None:
     at_90 = max((p.coverage for p in curve.values() if p.precision >= 0.9), default=0.0)
     print(f"  best coverage at >= 90% precision with one global threshold: {at_90:.3f}")
     if with_rules:
-        from sevtriage.rule_stage import RuleStage
+        from sevtriage.rules.stage import RuleStage
         from sevtriage.sla import SlaPolicy
         from sevtriage.triage import Triage
 

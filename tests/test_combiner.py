@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sevtriage.combiner import combine
-from sevtriage.thresholds import ReviewThresholds
 from sevtriage.types import (
     REVIEW_CRITICAL_RISK,
     REVIEW_DISAGREE,
@@ -17,6 +16,7 @@ from sevtriage.types import (
     REVIEW_RULE_CONFLICT,
     REVIEW_WEAK_RULES,
     ModelOpinion,
+    ReviewThresholds,
     RuleMatch,
     RuleVerdict,
     Severity,

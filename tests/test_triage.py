@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sevtriage.corpus import read_heldout_ids, read_labelled, split
 from sevtriage.errors import ConfigError
-from sevtriage.evaluation import tickets_of
-from sevtriage.rule_stage import RuleStage
+from sevtriage.model.corpus import read_heldout_ids, read_labelled, split
+from sevtriage.model.evaluation import tickets_of
+from sevtriage.rules.stage import RuleStage
 from sevtriage.sla import SlaPolicy
 from sevtriage.triage import Triage
 from sevtriage.types import REVIEW_NO_MODEL, Ticket

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sevtriage.thresholds import ReviewThresholds
 from sevtriage.types import (
     REVIEW_CRITICAL_RISK,
     REVIEW_DISAGREE,
     REVIEW_LOW_CONFIDENCE,
     REVIEW_NO_MODEL,
     ModelOpinion,
+    ReviewThresholds,
     RuleVerdict,
     Severity,
     Source,

@@ -154,3 +154,8 @@ def _subject_and_body(subject: str, cleaned: str) -> str:
     if subject and cleaned:
         return f"{subject}\n{cleaned}"
     return subject or cleaned
+
+
+def model_text(subject: str, body: str) -> str:
+    """What the model reads: the cleaned request text, folded (lower case, no diacritics)."""
+    return fold(request_text(subject, body))

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sevtriage.combiner import combine
-from sevtriage.model import model_text
 from sevtriage.resources import default_model_path
+from sevtriage.text import model_text
 from sevtriage.types import Deadlines, Decision, ModelOpinion, RuleVerdict, Ticket
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sevtriage.model import TrainedModel
-    from sevtriage.rule_stage import RuleStage
+    from sevtriage.model.text_model import TrainedModel
+    from sevtriage.rules.stage import RuleStage
     from sevtriage.sla import SlaPolicy
 
 
@@ -57,8 +57,8 @@ class Triage:
         With `second_opinion` (the default) the model also reads the requests the rules are sure
         about and sends them to review when it disagrees; False runs it only where rules are unsure.
         """
-        from sevtriage import model_store
-        from sevtriage.rule_stage import RuleStage
+        from sevtriage.model import store as model_store
+        from sevtriage.rules.stage import RuleStage
         from sevtriage.sla import SlaPolicy
 
         stage = RuleStage.load(rules, engine=engine)
@@ -108,7 +108,7 @@ class Triage:
 
     def classify_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """pandas in, pandas out: one row of decision fields per request row."""
-        from sevtriage.frames import classify_frame
+        from sevtriage.intake.frames import classify_frame
 
         return classify_frame(self, frame)
 

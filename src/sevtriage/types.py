@@ -41,6 +41,38 @@ class Severity(IntEnum):
         raise ValueError(f"severity must be one of 1, 2, 3, 4 (or critical, high, medium, low); got {value!r}")
 
 
+# The model's classes in column order, most severe first.
+LABELS: tuple[int, ...] = tuple(int(s) for s in Severity)
+# The highest severity-1 alert level any tuning may pick; also the level used when nothing was tuned.
+MAX_CRITICAL_ALERT = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewThresholds:
+    """Per-class auto-label thresholds (None: always review) and the severity-1 alert level."""
+
+    auto_label: dict[int, float | None]
+    critical_alert: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "auto_label": {
+                str(k): (round(v, 6) if v is not None else None) for k, v in sorted(self.auto_label.items())
+            },
+            "critical_alert": round(self.critical_alert, 6),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReviewThresholds:
+        auto = {int(k): (float(v) if v is not None else None) for k, v in data["auto_label"].items()}
+        return cls(auto_label=auto, critical_alert=float(data["critical_alert"]))
+
+    @classmethod
+    def review_everything(cls) -> ReviewThresholds:
+        """No auto-labelling at all; the safe choice when nothing was tuned."""
+        return cls(auto_label=dict.fromkeys(LABELS), critical_alert=MAX_CRITICAL_ALERT)
+
+
 Source = Literal["rules", "model"]
 
 # Review reasons are open-ended strings in records; these are the ones the core emits.

@@ -15,8 +15,8 @@ import pytest
 
 from sevtriage.cli import main
 from sevtriage.cli.classify_cmd import describe
-from sevtriage.intake import ticket_from_fields
-from sevtriage.pipeline import intake_rules_for
+from sevtriage.intake.pipeline import intake_rules_for
+from sevtriage.intake.readers import ticket_from_fields
 from sevtriage.resources import example_requests_path
 from sevtriage.triage import Triage
 

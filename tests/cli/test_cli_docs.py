@@ -10,7 +10,7 @@ import pytest
 
 from sevtriage.cli import cli, main
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def _leaf_commands(command: click.Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sevtriage import model_store
 from sevtriage.cli import main
-from sevtriage.corpus import read_labelled
+from sevtriage.model import store as model_store
+from sevtriage.model.corpus import read_labelled
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.fixture(scope="module")

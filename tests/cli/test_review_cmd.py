@@ -11,13 +11,11 @@ from pathlib import Path
 import pytest
 
 from sevtriage.cli import main
-from sevtriage.corpus import read_labelled
+from sevtriage.model.corpus import read_labelled
 from sevtriage.review.auth import authenticate
 from sevtriage.store import DecisionStore
 from sevtriage.types import Severity
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_review_web import make_desk, suggestion
+from tests.review.test_web import make_desk, suggestion
 
 
 def run(

@@ -9,7 +9,7 @@ import pytest
 
 from sevtriage.cli import main
 
-FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
 
 
 def test_check_bundled_rules_is_clean(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,8 +7,9 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from sevtriage.frames import FRAME_COLUMNS, classify_frame, classify_partition, output_meta
-from sevtriage.outputs import flat_record
+from sevtriage.appliers import classify_partition
+from sevtriage.intake.frames import FRAME_COLUMNS, classify_frame, output_meta
+from sevtriage.intake.outputs import flat_record
 from sevtriage.triage import Triage
 from sevtriage.types import Ticket
 

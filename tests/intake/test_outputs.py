@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from sevtriage.errors import InputError
-from sevtriage.intake import Reject
-from sevtriage.outputs import (
+from sevtriage.intake.outputs import (
     FLAT_COLUMNS,
     CsvWriter,
     JsonlWriter,
@@ -21,6 +20,7 @@ from sevtriage.outputs import (
     default_rejects_path,
     make_writer,
 )
+from sevtriage.intake.readers import Reject
 from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
 
 RECEIVED = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)

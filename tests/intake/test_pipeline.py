@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sevtriage.intake import Row, read_rows, validate
-from sevtriage.outputs import JsonlWriter, RejectsWriter
-from sevtriage.pipeline import Summary, intake_rules_for, run
+from sevtriage.intake.outputs import JsonlWriter, RejectsWriter
+from sevtriage.intake.pipeline import Summary, intake_rules_for, run
+from sevtriage.intake.readers import Row, read_rows, validate
 from sevtriage.triage import Triage
 from sevtriage.types import Ticket
 

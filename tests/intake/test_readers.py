@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sevtriage.errors import InputError
-from sevtriage.intake import (
+from sevtriage.intake.readers import (
     IntakeRules,
     Reject,
     SeenIds,

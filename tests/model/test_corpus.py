@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sevtriage.corpus import (
+from sevtriage.model.corpus import (
     DataError,
     LabelledRequest,
     choose_heldout,
@@ -24,7 +24,7 @@ from sevtriage.corpus import (
 )
 from sevtriage.types import Severity
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 LANGUAGES = {"en", "sk", "cs"}
 
 

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from sevtriage.corpus import read_heldout_ids, read_labelled, split
-from sevtriage.evaluation import ABSTAIN, evaluate, system_metrics
+from sevtriage.model.corpus import read_heldout_ids, read_labelled, split
+from sevtriage.model.evaluation import ABSTAIN, evaluate, system_metrics
 from sevtriage.triage import Triage
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def test_hand_computed_table() -> None:
@@ -77,7 +77,7 @@ def evaluation_slice() -> object:
 
 
 def test_evaluate_three_systems_on_the_held_out_split(evaluation_slice: object) -> None:
-    from sevtriage.evaluation import Evaluation
+    from sevtriage.model.evaluation import Evaluation
 
     assert isinstance(evaluation_slice, Evaluation)
     rules, model, combined = (evaluation_slice.system(n) for n in ("rules", "model", "combined"))
@@ -98,7 +98,7 @@ def test_evaluate_three_systems_on_the_held_out_split(evaluation_slice: object) 
 
 
 def test_rule_examples_are_labelled_requests() -> None:
-    from sevtriage.evaluation import rule_examples
+    from sevtriage.model.evaluation import rule_examples
 
     triage = Triage.load(engine="python")
     examples = rule_examples(triage)

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
-from sevtriage.corpus import read_labelled
-from sevtriage.fast_features import FastTfidf, FastUnion, supports
-from sevtriage.model import model_text
+from sevtriage.model.corpus import read_labelled
+from sevtriage.model.features import FastTfidf, FastUnion, supports
+from sevtriage.model.text_model import model_text
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 CORPUS_TEXTS = [model_text(r.subject, r.body) for r in read_labelled(DATA)]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sevtriage.evaluation import Evaluation, system_metrics
-from sevtriage.report import to_html, to_markdown, write_report
+from sevtriage.model.evaluation import Evaluation, system_metrics
+from sevtriage.model.report import to_html, to_markdown, write_report
 
 
 def small_evaluation() -> Evaluation:
@@ -49,7 +49,7 @@ def test_report_files(tmp_path: Path) -> None:
 
 
 def test_markdown_and_html_escape_and_tables() -> None:
-    from sevtriage.report import Table
+    from sevtriage.model.report import Table
 
     content = ["# T", "a `b` <c>", Table(("x", "y"), (("1", "<2>"),))]
     assert to_markdown(content) == "# T\n\na `b` <c>\n\n| x | y |\n|---|---|\n| 1 | <2> |\n"

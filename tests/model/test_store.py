@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import sklearn
 
-from sevtriage import model_store
-from sevtriage.corpus import read_labelled
 from sevtriage.errors import ConfigError
-from sevtriage.model import ModelSettings, TrainedModel, train
+from sevtriage.model import store as model_store
+from sevtriage.model.corpus import read_labelled
+from sevtriage.model.text_model import ModelSettings, TrainedModel, train
 from sevtriage.resources import default_model_path
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 TEXTS = ["nikto sa nevie prihlasit", "how do i add a supervisor", "export do pohody pada"]
 
 

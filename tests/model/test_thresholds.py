@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sevtriage.thresholds import ReviewThresholds, Targets, choose_thresholds
+from sevtriage.model.thresholds import Targets, choose_thresholds
+from sevtriage.types import ReviewThresholds
 
 
 def one_hot(labels: list[int], confidence: list[float]) -> np.ndarray:

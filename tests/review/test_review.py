@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sevtriage.language import guess_language
 from sevtriage.review.agreement import agreement
 from sevtriage.review.auth import Session, SessionCodec, SignInThrottle
-from sevtriage.review.language import guess_language
 from sevtriage.review.present import Segment, highlight, local_time, short_time, time_left
 from sevtriage.store import Action, StoredRequest
 from sevtriage.types import Decision, RuleMatch, Severity

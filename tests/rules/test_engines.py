@@ -10,17 +10,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sevtriage.engine_python import PythonEngine, holds
 from sevtriage.errors import ConfigError
 from sevtriage.resources import default_rules_path
-from sevtriage.rule_stage import ENGINE_ENV, RuleStage, choose_engine
-from sevtriage.rulebook import CompiledRuleset, compile_rulebook, load_rulebook, parse_rulebook
+from sevtriage.rules.engine_python import PythonEngine, holds
+from sevtriage.rules.rulebook import CompiledRuleset, compile_rulebook, load_rulebook, parse_rulebook
+from sevtriage.rules.stage import ENGINE_ENV, RuleStage, choose_engine
 
-durable_engine = pytest.importorskip("sevtriage.engine_durable", reason="durable-rules does not import here")
+durable_engine = pytest.importorskip("sevtriage.rules.engine_durable", reason="durable-rules does not import here")
 DurableEngine = durable_engine.DurableEngine
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
 BUNDLED = compile_rulebook(load_rulebook(default_rules_path()))
 
 

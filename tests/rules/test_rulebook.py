@@ -8,7 +8,7 @@ import pytest
 
 from sevtriage.errors import ConfigError
 from sevtriage.resources import default_rules_path
-from sevtriage.rulebook import (
+from sevtriage.rules.rulebook import (
     Condition,
     FieldTest,
     compile_condition,
@@ -18,7 +18,7 @@ from sevtriage.rulebook import (
 )
 from sevtriage.types import Severity
 
-FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
 
 
 def _problems(source: str) -> list[str]:

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sevtriage.resources import default_rules_path
-from sevtriage.rulebook import Negation, Rulebook, load_rulebook, parse_rulebook
-from sevtriage.signals import SignalMatcher, _literal_starts, phrase_regex
+from sevtriage.rules.rulebook import Negation, Rulebook, load_rulebook, parse_rulebook
+from sevtriage.rules.signals import SignalMatcher, _literal_starts, phrase_regex
 from sevtriage.text import fold, new_message_text
 
 SOURCE = """
@@ -247,7 +247,7 @@ def test_index_finds_what_a_scan_finds_with_the_bundled_rules(text: str) -> None
 
 
 def _shipped_requests() -> list[tuple[str, str]]:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     rows: list[tuple[str, str]] = []
     for path in sorted([*root.glob("data/corpus/*/*.jsonl"), *root.glob("examples/*.jsonl")]):
         for line in path.read_text(encoding="utf-8").splitlines():

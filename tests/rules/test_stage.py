@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sevtriage.rule_stage import Engine, RuleStage, decide
-from sevtriage.rulebook import Fact
+from sevtriage.rules.rulebook import Fact
+from sevtriage.rules.stage import Engine, RuleStage, decide
 from sevtriage.types import (
     REVIEW_NO_RULE,
     REVIEW_RULE_CONFLICT,
@@ -22,7 +22,7 @@ from sevtriage.types import (
     Ticket,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rules"
 
 
 def _match(rule_id: str, severity: int, strength: str = "strong") -> RuleMatch:

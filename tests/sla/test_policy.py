@@ -18,7 +18,7 @@ from sevtriage.resources import default_sla_path
 from sevtriage.sla import NaiveDatetimeError, SlaPolicy
 from sevtriage.types import Severity
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 
 
 def at(text: str) -> datetime:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sevtriage.intake import IntakeRules
+from sevtriage.intake.readers import IntakeRules
 from sevtriage.settings import Settings, load_triage
 from sevtriage.sla import SlaPolicy
 

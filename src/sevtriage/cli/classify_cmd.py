@@ -13,9 +13,9 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from sevtriage.errors import InputError
-from sevtriage.intake import FORMATS, IntakeRules, open_input, read_rows, ticket_from_fields, validate
-from sevtriage.outputs import OUTPUT_FORMATS, RejectsWriter, default_rejects_path, make_writer, open_output
-from sevtriage.pipeline import Sink, Summary, intake_rules_for, run
+from sevtriage.intake.outputs import OUTPUT_FORMATS, RejectsWriter, default_rejects_path, make_writer, open_output
+from sevtriage.intake.pipeline import Sink, Summary, intake_rules_for, run
+from sevtriage.intake.readers import FORMATS, IntakeRules, open_input, read_rows, ticket_from_fields, validate
 from sevtriage.resources import example_requests_path
 from sevtriage.settings import Settings, load_triage
 from sevtriage.types import Decision
@@ -296,7 +296,7 @@ def _semicolon(source: str, encoding: str) -> bool:
     """Whether a CSV file is ';'-separated, so that the output CSV follows the input's convention."""
     if source == "-":
         return False
-    from sevtriage.intake import detect_delimiter
+    from sevtriage.intake.readers import detect_delimiter
 
     with open(source, encoding=encoding, errors="replace") as handle:
         return detect_delimiter(handle.readline()) == ";"

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from sevtriage.corpus import DataError, LabelledRequest, read_labelled, training_split
 from sevtriage.errors import ConfigError
+from sevtriage.model.corpus import DataError, LabelledRequest, read_labelled, training_split
+from sevtriage.model.thresholds import Targets
 from sevtriage.resources import default_model_path
-from sevtriage.thresholds import Targets
 
 if TYPE_CHECKING:
-    from sevtriage.model import TrainedModel
+    from sevtriage.model.text_model import TrainedModel
     from sevtriage.triage import Triage
 
 DEFAULT_OUTPUT = Path("models") / "severity-model.joblib"
@@ -74,8 +74,8 @@ def train_command(
     With the data/ folder the requests listed in data/heldout_ids.txt are kept out of training and
     the new model is measured on them (the numbers go into the model card).
     """
-    from sevtriage import model_store
-    from sevtriage.model import train
+    from sevtriage.model import store as model_store
+    from sevtriage.model.text_model import train
 
     parts = training_split(data)
     records: list[LabelledRequest] = list(parts.train)
@@ -93,7 +93,7 @@ def train_command(
     except ValueError as error:
         raise DataError(f"{data}: {error}") from None
     if parts.heldout:
-        from sevtriage.evaluation import evaluate
+        from sevtriage.model.evaluation import evaluate
 
         triage = _triage_with(trained, rules, engine)
         result = evaluate(triage, parts.heldout)
@@ -117,7 +117,7 @@ def train_command(
 
 
 def _triage_with(trained: TrainedModel, rules: Path | None, engine: str | None) -> Triage:
-    from sevtriage.rule_stage import RuleStage
+    from sevtriage.rules.stage import RuleStage
     from sevtriage.sla import SlaPolicy
     from sevtriage.triage import Triage
 
@@ -168,8 +168,8 @@ def evaluate_command(
     With the data/ folder only the held-out split is used (the model never saw it); a file is
     used whole.
     """
-    from sevtriage.evaluation import evaluate
-    from sevtriage.report import summary_table, to_markdown, write_report
+    from sevtriage.model.evaluation import evaluate
+    from sevtriage.model.report import summary_table, to_markdown, write_report
     from sevtriage.triage import Triage
 
     parts = training_split(data)

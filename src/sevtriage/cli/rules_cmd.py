@@ -12,8 +12,8 @@ import click
 
 from sevtriage.errors import ConfigError, InputError
 from sevtriage.resources import default_rules_path
-from sevtriage.rule_stage import ENGINES, ExampleResult, RuleStage
-from sevtriage.rules_report import build_report, format_report
+from sevtriage.rules.report import build_report, format_report
+from sevtriage.rules.stage import ENGINES, ExampleResult, RuleStage
 from sevtriage.types import Severity, Ticket
 
 EXIT_CONFIG = 2

@@ -1,4 +1,4 @@
-"""pandas in, pandas out: `classify_frame` for notebooks, and `classify_partition` for Dask's `map_partitions`.
+"""pandas in, pandas out: `classify_frame` for notebooks (and, through `sevtriage.appliers`, Dask).
 
 Rows are validated like the batch intake; a row that cannot be classified is kept, with its decision
 columns empty and the reason in ``reject_reason``. Output rows keep the input's index and order.
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from sevtriage.intake import SeenIds, ticket_from_fields
-from sevtriage.outputs import FLAT_COLUMNS, flat_record
-
-if TYPE_CHECKING:
-    from sevtriage.triage import Triage
+from sevtriage.intake.outputs import FLAT_COLUMNS, flat_record
+from sevtriage.intake.pipeline import Classifier, intake_rules_for
+from sevtriage.intake.readers import SeenIds, ticket_from_fields
 
 FRAME_COLUMNS: tuple[str, ...] = (*FLAT_COLUMNS, "reject_reason")
 _DTYPES: dict[str, str] = {
@@ -62,14 +59,12 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def classify_frame(triage: Triage, frame: pd.DataFrame) -> pd.DataFrame:
+def classify_frame(triage: Classifier, frame: pd.DataFrame) -> pd.DataFrame:
     """Classify each row of `frame` (columns ``id``, ``subject``, ``body``, ``received_at``, ``plan``, extras).
 
-    Returns a frame with the same index and one column per decision field (see `sevtriage.outputs.FLAT_COLUMNS`;
+    Returns a frame with the same index and one column per decision field (see `sevtriage.intake.outputs.FLAT_COLUMNS`;
     lists stay Python lists, instants are UTC timestamps), plus ``reject_reason``.
     """
-    from sevtriage.pipeline import intake_rules_for
-
     rules = intake_rules_for(triage)
     records: list[dict[str, Any]] = []
     valid: list[int] = []
@@ -95,25 +90,3 @@ def classify_frame(triage: Triage, frame: pd.DataFrame) -> pd.DataFrame:
     for position, decision in zip(valid, triage.classify_many(tickets), strict=True):
         records[position].update(flat_record(decision))
     return _typed(pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS), index=frame.index))
-
-
-@lru_cache(maxsize=4)
-def _bundled_triage(rules: str | None, model: str | None, sla: str | None) -> Triage:
-    from sevtriage.triage import Triage
-
-    kwargs: dict[str, Any] = {}
-    if model is not None:
-        kwargs["model"] = model
-    if sla is not None:
-        kwargs["sla"] = sla
-    return Triage.load(rules, **kwargs)
-
-
-def classify_partition(
-    frame: pd.DataFrame, rules: str | None = None, model: str | None = None, sla: str | None = None
-) -> pd.DataFrame:
-    """`classify_frame` with a `Triage` loaded once per worker process: pass this to Dask's ``map_partitions``.
-
-    Only the file paths travel to the workers (a loaded rules engine does not pickle).
-    """
-    return classify_frame(_bundled_triage(rules, model, sla), frame)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 from sevtriage.errors import InputError
-from sevtriage.intake import Reject
+from sevtriage.intake.readers import Reject
 from sevtriage.types import Decision, Ticket
 
 OutputFormat = Literal["jsonl", "csv"]

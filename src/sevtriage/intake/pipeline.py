@@ -10,14 +10,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sevtriage.intake import IntakeRules, Reject
-from sevtriage.outputs import DecisionWriter, RejectsWriter
+from sevtriage.intake.outputs import DecisionWriter, RejectsWriter
+from sevtriage.intake.readers import IntakeRules, Reject
 from sevtriage.types import Decision, Ticket
 
 if TYPE_CHECKING:
-    from sevtriage.triage import Triage
+    from sevtriage.sla import SlaPolicy
+
+
+class Classifier(Protocol):
+    """What intake needs of a classifier (`sevtriage.Triage` is one): intake never imports the facade."""
+
+    @property
+    def sla(self) -> SlaPolicy | None: ...
+
+    def classify(self, ticket: Ticket) -> Decision: ...
+
+    def classify_many(self, tickets: Iterable[Ticket]) -> list[Decision]: ...
+
 
 Sink = Callable[[Sequence[tuple[Ticket, Decision]]], None]
 DEFAULT_BATCH_SIZE = 1000
@@ -73,13 +85,13 @@ class Summary:
         ]
 
 
-def intake_rules_for(triage: Triage) -> IntakeRules:
+def intake_rules_for(triage: Classifier) -> IntakeRules:
     """Plans and the default plan from the triage's SLA policy."""
     return IntakeRules.from_policy(triage.sla)
 
 
 def _classify_batch(
-    triage: Triage, batch: list[tuple[int, Ticket]]
+    triage: Classifier, batch: list[tuple[int, Ticket]]
 ) -> tuple[list[tuple[Ticket, Decision]], list[Reject]]:
     tickets = [t for _, t in batch]
     try:
@@ -100,7 +112,7 @@ def _classify_batch(
 
 
 def run(
-    triage: Triage,
+    triage: Classifier,
     items: Iterable[tuple[int, Ticket] | Reject],
     writer: DecisionWriter,
     rejects: RejectsWriter,

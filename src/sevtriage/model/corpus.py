@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtriage.errors import InputError
+from sevtriage.text import model_text
 from sevtriage.types import Severity
 
 HELDOUT_FILE = "heldout_ids.txt"
@@ -276,8 +277,6 @@ class NearDuplicate:
 def near_duplicates(records: Sequence[LabelledRequest], threshold: float = 0.9) -> list[NearDuplicate]:
     """Pairs whose word TF-IDF cosine similarity exceeds `threshold` (template-made or copied requests)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-
-    from sevtriage.model import model_text
 
     if len(records) < 2:
         return []

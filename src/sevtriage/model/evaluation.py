@@ -18,13 +18,13 @@ import numpy as np
 import numpy.typing as npt
 
 from sevtriage.combiner import combine
-from sevtriage.thresholds import LABELS
-from sevtriage.types import Decision, RuleVerdict, Ticket
+from sevtriage.model.corpus import LabelledRequest
+from sevtriage.text import model_text
+from sevtriage.triage import Triage
+from sevtriage.types import LABELS, Decision, RuleVerdict, Ticket
 
 if TYPE_CHECKING:
-    from sevtriage.corpus import LabelledRequest
-    from sevtriage.model import TrainedModel
-    from sevtriage.triage import Triage
+    from sevtriage.model.text_model import TrainedModel
 
 ABSTAIN = 0
 ECE_BINS = 10
@@ -238,8 +238,6 @@ def evaluate(triage: Triage, records: Sequence[LabelledRequest], *, other_author
     if triage.model is not None:
         systems.append(model_only_metrics(triage.model, records))
     if triage.model is not None and triage.second_opinion:
-        from sevtriage.triage import Triage
-
         # What the second opinion adds: the same parts, the model only where the rules are unsure.
         first = Triage(triage.rule_stage, triage.model, triage.sla, second_opinion=False)
         systems.append(_decision_metrics("rules-first", truth, first.classify_many(tickets)))
@@ -276,8 +274,6 @@ def rule_examples(triage: Triage) -> list[LabelledRequest]:
     of how the model does on text whose style it has not learned. (The rules pass them by design,
     so only the model-only numbers on them mean anything.)
     """
-    from sevtriage.corpus import LabelledRequest
-
     out: list[LabelledRequest] = []
     for example in triage.rule_stage.book.all_examples():
         if example.expect is not None:
@@ -305,7 +301,6 @@ def _decision_metrics(name: str, truth: npt.NDArray[np.int64], decisions: Sequen
 
 def model_only_metrics(model: TrainedModel, records: Sequence[LabelledRequest]) -> SystemMetrics:
     """The model on every request, routed to review by the card's thresholds as if no rule had matched."""
-    from sevtriage.model import model_text
 
     truth = np.asarray([int(r.severity) for r in records], dtype=np.int64)
     opinions = model.opinions([model_text(r.subject, r.body) for r in records], top_k=0)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sevtriage.evaluation import Evaluation, SystemMetrics
-from sevtriage.thresholds import LABELS
+from sevtriage.model.evaluation import Evaluation, SystemMetrics
+from sevtriage.types import LABELS
 
 NAMES = {1: "1 critical", 2: "2 high", 3: "3 medium", 4: "4 low"}
 

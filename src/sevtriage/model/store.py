@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from sevtriage.errors import ConfigError, Problem
-from sevtriage.model import CARD_FORMAT, ModelCard, SeverityModel, TrainedModel, library_versions
-from sevtriage.thresholds import LABELS
+from sevtriage.model.text_model import CARD_FORMAT, ModelCard, SeverityModel, TrainedModel, library_versions
+from sevtriage.types import LABELS
 
 PARTS_FORMAT = "sevtriage-model-parts/1"
 CARD_SUFFIX = ".card.json"

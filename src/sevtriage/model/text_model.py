@@ -10,7 +10,7 @@ is a setting away. Two views of the same linear scores, as the notes in `../shar
 * the **probabilities** come from a small multinomial calibrator fitted on out-of-fold scores without
   class weights, so they reflect real frequencies and can drive review routing.
 
-Pure: no file I/O here (`sevtriage.model_store` reads and writes model files). The fitted object holds
+Pure: no file I/O here (`sevtriage.model.store` reads and writes model files). The fitted object holds
 only scikit-learn estimators and numpy arrays, so a stored model does not depend on our class layout.
 """
 
@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +32,11 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
-from sevtriage.fast_features import FastUnion
-from sevtriage.text import fold, request_text
-from sevtriage.thresholds import LABELS, ReviewThresholds, Targets, choose_thresholds
-from sevtriage.types import ModelOpinion, Severity
-
-if TYPE_CHECKING:
-    from sevtriage.corpus import LabelledRequest
+from sevtriage.model.corpus import LabelledRequest, counts, data_hash
+from sevtriage.model.features import FastUnion
+from sevtriage.model.thresholds import Targets, choose_thresholds
+from sevtriage.text import model_text
+from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds, Severity
 
 CARD_FORMAT = "sevtriage-model-card/1"
 CLASSIFIERS = ("linear_svc", "logistic")
@@ -101,11 +99,6 @@ class ModelSettings:
             max_iter=int(data["max_iter"]),
             random_state=int(data["random_state"]),
         )
-
-
-def model_text(subject: str, body: str) -> str:
-    """What the model reads: the cleaned request text, folded (lower case, no diacritics)."""
-    return fold(request_text(subject, body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,7 +504,6 @@ def train(
 ) -> TrainedModel:
     """Fit the model on labelled requests and choose its review thresholds on out-of-fold predictions."""
     from sevtriage import __version__
-    from sevtriage.corpus import counts, data_hash
 
     settings = settings or ModelSettings()
     targets = targets or Targets()

@@ -16,9 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from sevtriage.types import Severity
-
-LABELS: tuple[int, ...] = tuple(int(s) for s in Severity)
+from sevtriage.types import LABELS, MAX_CRITICAL_ALERT, ReviewThresholds
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +30,7 @@ class Targets:
     # validation data written by the same people who wrote the training data flatters the model.
     min_auto_confidence: float = 0.5
     min_critical_alert: float = 0.05
-    max_critical_alert: float = 0.25
+    max_critical_alert: float = MAX_CRITICAL_ALERT
 
     def __post_init__(self) -> None:
         for name in ("auto_precision", "critical_recall"):
@@ -67,32 +65,6 @@ class Targets:
             min_critical_alert=float(data["min_critical_alert"]),
             max_critical_alert=float(data["max_critical_alert"]),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewThresholds:
-    """Per-class auto-label thresholds (None: always review) and the severity-1 alert level."""
-
-    auto_label: dict[int, float | None]
-    critical_alert: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "auto_label": {
-                str(k): (round(v, 6) if v is not None else None) for k, v in sorted(self.auto_label.items())
-            },
-            "critical_alert": round(self.critical_alert, 6),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ReviewThresholds:
-        auto = {int(k): (float(v) if v is not None else None) for k, v in data["auto_label"].items()}
-        return cls(auto_label=auto, critical_alert=float(data["critical_alert"]))
-
-    @classmethod
-    def review_everything(cls) -> ReviewThresholds:
-        """No auto-labelling at all; the safe choice when nothing was tuned."""
-        return cls(auto_label=dict.fromkeys(LABELS), critical_alert=Targets().max_critical_alert)
 
 
 def choose_thresholds(

@@ -22,7 +22,7 @@ from typing import Any
 
 from durable.engine import Host
 
-from sevtriage.rulebook import FACT_TYPE, FACT_TYPE_KEY, CompiledRuleset, Fact
+from sevtriage.rules.rulebook import FACT_TYPE, FACT_TYPE_KEY, CompiledRuleset, Fact
 
 CATCH_ALL = "$sevtriage_catch_all"
 _SID_KEY = "sid"

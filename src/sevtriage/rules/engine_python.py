@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sevtriage.rulebook import CompiledRuleset, Fact
+from sevtriage.rules.rulebook import CompiledRuleset, Fact
 
 
 def holds(expr: dict[str, Any], fact: Fact) -> bool:

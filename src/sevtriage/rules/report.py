@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sevtriage.rulebook import Rulebook
+from sevtriage.rules.rulebook import Rulebook
 from sevtriage.types import RuleVerdict, Severity
 
 

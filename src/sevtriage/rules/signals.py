@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sevtriage.rulebook import Negation, Phrase, Rulebook, Signal
+from sevtriage.rules.rulebook import Negation, Phrase, Rulebook, Signal
 from sevtriage.text import fold
 
 # A word for negation purposes: letters/digits plus inner apostrophes ("isn't", "wasn't").

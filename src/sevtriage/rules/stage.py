@@ -17,8 +17,8 @@ from typing import Protocol
 
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.resources import default_rules_path
-from sevtriage.rulebook import CompiledRuleset, Example, Fact, Rule, Rulebook, compile_rulebook, load_rulebook
-from sevtriage.signals import Facts, SignalMatcher
+from sevtriage.rules.rulebook import CompiledRuleset, Example, Fact, Rule, Rulebook, compile_rulebook, load_rulebook
+from sevtriage.rules.signals import Facts, SignalMatcher
 from sevtriage.text import new_message_text
 from sevtriage.types import (
     REVIEW_NO_RULE,
@@ -47,7 +47,7 @@ class Engine(Protocol):
 def durable_available() -> bool:
     """Whether durable-rules imports here (it has no release for Python 3.13+)."""
     try:
-        import sevtriage.engine_durable  # noqa: F401
+        import sevtriage.rules.engine_durable  # noqa: F401
     except ImportError:
         return False
     return True
@@ -68,11 +68,11 @@ def choose_engine(engine: str | None) -> str:
 def make_engine(name: str, ruleset: CompiledRuleset) -> Engine:
     """Build the named evaluator of a compiled ruleset."""
     if name == "python":
-        from sevtriage.engine_python import PythonEngine
+        from sevtriage.rules.engine_python import PythonEngine
 
         return PythonEngine(ruleset)
     try:
-        from sevtriage.engine_durable import DurableEngine
+        from sevtriage.rules.engine_durable import DurableEngine
     except ImportError as error:
         raise ConfigError(
             f"the durable rules engine cannot be loaded here ({error}); durable-rules has no release for "

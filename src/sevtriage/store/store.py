@@ -36,7 +36,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, Ope
 from sqlalchemy.pool import StaticPool
 
 from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
-from sevtriage.review.language import guess_language
+from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
 from sevtriage.store.schema import actions, requests, sessions, users

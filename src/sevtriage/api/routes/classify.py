@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
 from sevtriage.api.errors import ApiError
 from sevtriage.api.schemas import ERROR_RESPONSES, BatchIn, BatchOut, TicketIn
-from sevtriage.intake import ticket_from_fields
+from sevtriage.intake.readers import ticket_from_fields
 from sevtriage.types import Decision, Ticket
 
 log = logging.getLogger("sevtriage.api")

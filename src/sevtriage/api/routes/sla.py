@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sevtriage.api.deps import engines_of, require_token
 from sevtriage.api.errors import ApiError
 from sevtriage.api.schemas import ERROR_RESPONSES, SlaDueIn, SlaDueOut
-from sevtriage.intake import parse_instant
+from sevtriage.intake.readers import parse_instant
 from sevtriage.types import Severity
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["sla"])

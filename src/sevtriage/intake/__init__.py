@@ -1,0 +1,1 @@
+"""Batch intake: readers for CSV / JSONL / JSON, the streaming pipeline, pandas frames and output writers."""

@@ -1,0 +1,1 @@
+"""The text model: features, training, thresholds, the model file, the corpus and evaluation."""
