@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from test_review_web import PASSWORD, password_hash, policy, serve, stop
 
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.present import local_time
 from sevtriage.review.web import install
 from sevtriage.store import DecisionStore
 from sevtriage.types import Severity, Ticket
+from tests.review.test_web import PASSWORD, password_hash, policy, serve, stop
 
 pytestmark = pytest.mark.browser
 
