@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from sevtriage.store.store import (
+    EVENT_KINDS,
     Action,
+    DeadlineRule,
     DecisionStore,
+    EventKind,
     NotFound,
     QueueFilter,
+    RequestEvent,
     ReviewConflict,
     StoredRequest,
     User,
@@ -14,10 +18,14 @@ from sevtriage.store.store import (
 )
 
 __all__ = [
+    "EVENT_KINDS",
     "Action",
+    "DeadlineRule",
     "DecisionStore",
+    "EventKind",
     "NotFound",
     "QueueFilter",
+    "RequestEvent",
     "ReviewConflict",
     "StoredRequest",
     "User",
