@@ -11,7 +11,7 @@ attachment, an out-of-office auto-reply, a bounce and a newsletter (the last thr
 from __future__ import annotations
 
 import mailbox
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -189,8 +189,7 @@ def build() -> list[EmailMessage]:
     add(
         '"Jakub Svoboda" <jakub.svoboda@stavby-brno.example>',
         "Nefunguje terminál na vrátnici",
-        "Docházkový terminál na vrátnici od rána nereaguje, lidé se zapisují ručně na papír. Ostatní terminály "
-        "jedou.",
+        "Docházkový terminál na vrátnici od rána nereaguje, lidé se zapisují ručně na papír. Ostatní terminály jedou.",
         _at(1, 12, 30),
     )
     add(
@@ -306,7 +305,7 @@ def main() -> None:
     for msg in build():
         entry = mailbox.mboxMessage(msg)
         # The "From " line with the message's own date, so that the file does not depend on when it was built.
-        entry.set_from("MAILER-DAEMON", msg["Date"].datetime.astimezone(timezone.utc).timetuple())
+        entry.set_from("MAILER-DAEMON", msg["Date"].datetime.astimezone(UTC).timetuple())
         box.add(entry)
     box.flush()
     box.close()

@@ -68,7 +68,7 @@ def test_maildir(tmp_path: Path) -> None:
 
 
 def test_missing_and_empty_sources_say_what_to_give(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist; give an .eml file, a folder, an mbox or a Maildir"):
+    with pytest.raises(InputError, match=r"does not exist; give an \.eml file, a folder, an mbox or a Maildir"):
         list(read_mail_source(tmp_path / "nope"))
-    with pytest.raises(InputError, match="has no .eml files and is not a Maildir"):
+    with pytest.raises(InputError, match=r"has no \.eml files and is not a Maildir"):
         list(read_mail_source(tmp_path))
