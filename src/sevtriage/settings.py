@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     # Polling interval where the server has no IDLE, and the longest IDLE before it is renewed (RFC 2177 asks
     # clients to renew within 29 minutes).
     imap_poll_seconds: float = Field(default=30.0, gt=0)
+    imap_idle: bool = True
     imap_idle_seconds: float = Field(default=300.0, gt=0, le=1740)
     imap_backoff_max_seconds: float = Field(default=300.0, gt=0)
 

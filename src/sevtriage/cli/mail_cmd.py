@@ -247,6 +247,7 @@ def mail_watch(
         idle_seconds=settings.imap_idle_seconds,
         backoff_max_seconds=settings.imap_backoff_max_seconds,
         batch=batch,
+        idle=settings.imap_idle,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     desk = MailDesk(_triage, store, rules, batch_size=batch)

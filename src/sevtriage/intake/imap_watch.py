@@ -64,6 +64,8 @@ class ImapConfig:
     timeout_seconds: float = 60.0
     # Messages fetched, triaged and remembered together.
     batch: int = 50
+    # Use IDLE when the server offers it (False: always poll, e.g. behind a proxy that cuts idle connections).
+    idle: bool = True
 
     @property
     def key(self) -> str:
@@ -169,7 +171,7 @@ class MailWatcher:
             )
         if self.config.mark == "folders":
             self._ensure_folders(client)
-        idle = b"IDLE" in client.capabilities()
+        idle = self.config.idle and b"IDLE" in client.capabilities()
         while not stop.is_set():
             last = self._catch_up(client, uidvalidity, last, stop)
             if once or stop.is_set():
