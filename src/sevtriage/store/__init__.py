@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from sevtriage.errors import NotStored
 from sevtriage.store.store import (
     Action,
     DecisionStore,
     NotFound,
-    NotStored,
     QueueFilter,
     ReviewConflict,
     StoredRequest,

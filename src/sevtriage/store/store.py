@@ -36,7 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
+from sevtriage.errors import ConfigError, InputError, NotStored, Problem, SevtriageError
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
@@ -55,15 +55,6 @@ class ReviewConflict(SevtriageError):
 
 class NotFound(SevtriageError):
     """No stored request (or user) has that id."""
-
-
-class NotStored(SevtriageError):
-    """A request the store could not write. `retryable`: the database was out of reach, so the same call may
-    succeed later; otherwise the request itself was refused (the message says why, without its text)."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 def _not_stored(error: Exception) -> NotStored:
