@@ -218,15 +218,21 @@ def test_store_option_saves_decisions(
 
 # -- a batch that never dies (issue 10, item 3) ------------------------------------------------------------------
 
+
+def _jl(id_part: str, body_part: str) -> str:
+    """One JSONL line with the id and body written as raw JSON (so they may hold escapes or huge values)."""
+    return '{"id": ' + id_part + ', "body": ' + body_part + ', "received_at": "' + GOOD + '"}'
+
+
 HOSTILE = [
-    ("good-1", '{"id": "G-1", "body": "Nobody can log in.", "received_at": "%s"}' % GOOD, None),
-    ("deep", '{"id": "D-1", "body": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
-    ("huge", '{"id": ' + "7" * 5000 + ', "body": "x", "received_at": "%s"}' % GOOD, "more than 4300 digits"),
-    ("surrogate id", '{"id": "S-\\ud800", "body": "Login fails.", "received_at": "%s"}' % GOOD, "lone surrogate"),
-    ("surrogate body", '{"id": "B-1", "body": "Login \\ud800 fails.", "received_at": "%s"}' % GOOD, None),
-    ("nul body", '{"id": "B-2", "body": "Export \\u0000 fails.", "received_at": "%s"}' % GOOD, None),
-    ("long id", '{"id": "%s", "body": "Login fails.", "received_at": "%s"}' % ("L" * 201, GOOD), "at most 200"),
-    ("good-2", '{"id": "G-2", "body": "Typo in the menu.", "received_at": "%s"}' % GOOD, None),
+    ("good-1", _jl('"G-1"', '"Nobody can log in."'), None),
+    ("deep", _jl('"D-1"', "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    ("huge", _jl("7" * 5000, '"x"'), "a number has more than 4300 digits"),
+    ("surrogate id", _jl('"S-\\ud800"', '"Login fails."'), "lone surrogate"),
+    ("surrogate body", _jl('"B-1"', '"Login \\ud800 fails."'), None),
+    ("nul body", _jl('"B-2"', '"Export \\u0000 fails."'), None),
+    ("long id", _jl('"' + "L" * 201 + '"', '"Login fails."'), "at most 200"),
+    ("good-2", _jl('"G-2"', '"Typo in the menu."'), None),
 ]
 
 
@@ -278,10 +284,7 @@ def test_rows_the_store_refuses_are_rejects_with_a_clear_reason_and_no_request_t
                 "BEGIN SELECT RAISE(ABORT, 'refused'); END"
             )
         )
-    lines = [
-        '{"id": "P-%d", "body": "Login fails %s", "received_at": "%s"}' % (i, "secret-words" if i == 2 else "", GOOD)
-        for i in range(5)
-    ]
+    lines = [_jl(f'"P-{i}"', '"Login fails secret-words"' if i == 2 else '"Login fails"') for i in range(5)]
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = _run(["classify", "in.jsonl", "-o", "out.jsonl", "--store", url], tmp_path)
     err = result.stderr.decode()
