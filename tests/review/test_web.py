@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sevtriage.review.auth import SESSION_COOKIE, SessionCodec, create_user, hash_password
+from sevtriage.review.auth import SESSION_COOKIE, SessionCodec, SignInGuard, create_user, hash_password
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.web import install
 from sevtriage.sla import SlaPolicy
@@ -592,6 +592,26 @@ def test_after_five_failed_sign_ins_a_name_must_wait(live: LiveDesk) -> None:
     assert refused.status_code == 429
     assert "Too many failed sign-ins for this name; try again in 15 min." in refused.text
     assert sign_in(live.client(), "bob", PASSWORD).status_code == 303
+
+
+def test_wrong_sign_ins_under_fresh_names_from_one_address_are_throttled(
+    live: LiveDesk, switch: tuple[str, Switch]
+) -> None:
+    # Fresh names dodge the per-name limit; the address they come from does not. A small limit keeps it quick.
+    app = FastAPI()
+    install(app, live.desk, secret_key=SECRET, guard=SignInGuard(per_address=4))
+    switch[1].app = app
+    client = live.client()
+    assert [sign_in(client, f"guess-{i}", "not the password").status_code for i in range(4)] == [401] * 4
+    refused = sign_in(client, "someone-new", "not the password")
+    assert refused.status_code == 429
+    assert "Too many failed sign-ins from this address; try again in 15 min." in refused.text
+    # The right password from that address waits too: the address is what is throttled, not the names.
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+    # Another client address (as a trusted local proxy reports it) may still sign in.
+    other = live.client()
+    other.headers["X-Forwarded-For"] = "192.0.2.7"
+    assert sign_in(other, "alice", PASSWORD).status_code == 303
 
 
 def test_a_chosen_filter_stays_shown_when_nothing_matches_it_any_more(live: LiveDesk) -> None:

@@ -609,3 +609,88 @@ def test_of_specialists_in_separate_processes_exactly_one_wins(url: str) -> None
         done = store.get("T")
         assert (done.version, len(done.history)) == (2, 2)
         assert done.history[-1].actor == done.reviewed_by
+
+
+# -- nothing answered and then lost (issue 10, items 1 and 2) ------------------------------------------------------
+
+
+def test_text_a_database_cannot_hold_is_normalised_the_same_way_on_every_database(store: DecisionStore) -> None:
+    ticket, decision = pair("odd", subject="Nul\x00byte", body="lone \ud800 surrogate")
+    ticket = replace(ticket, extra={"environment": "prod\udfff", "chan\x00nel": "mail"})
+    assert store.save_many([(ticket, decision)]) == 1
+    stored = store.get("odd")
+    assert (stored.subject, stored.body) == ("Nul\ufffdbyte", "lone \ufffd surrogate")
+    assert stored.fields == {"environment": "prod\ufffd", "chan\ufffdnel": "mail"}
+
+
+@pytest.mark.parametrize(
+    ("request_id", "message"),
+    [
+        ("x" * 201, "id is 201 characters long; ids may have at most 200"),
+        ("bad\ud800id", "id must not contain a lone surrogate ('\\ud800')"),
+        ("bad\x00id", "id must not contain a NUL character"),
+    ],
+)
+def test_ids_a_database_cannot_hold_are_refused_with_the_limit(
+    store: DecisionStore, request_id: str, message: str
+) -> None:
+    with pytest.raises(InputError) as refused:
+        store.save(*pair(request_id))
+    assert message in str(refused.value)
+    assert store.counts() == {}
+
+
+def test_a_bad_row_costs_only_itself_when_saved_row_by_row(store: DecisionStore) -> None:
+    pairs = [pair(f"N-{i}") for i in range(4)] + [pair("x" * 300)] + [pair(f"N-{i}") for i in range(4, 9)]
+    outcomes = store.save_each(pairs)
+    failed = [(t.id[:3], str(o)) for (t, _), o in zip(pairs, outcomes, strict=True) if o is not None]
+    assert failed == [("xxx", "id is 300 characters long; ids may have at most 200 (the store's column length)")]
+    assert store.counts() == {"pending": 9}
+    assert all(not o.retryable for o in outcomes if o is not None)
+
+
+def test_save_each_writes_a_good_batch_in_one_go(store: DecisionStore) -> None:
+    assert store.save_each([pair("A"), pair("B")]) == [None, None]
+    assert store.save_each([pair("A"), pair("B", severity=1)]) == [None, None]
+    assert (store.get("A").version, store.get("B").version) == (1, 2)
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from test_store import pair
+    from sevtriage.store import DecisionStore
+
+    store = DecisionStore.open({url!r})
+    start, first = float(sys.argv[1]), int(sys.argv[2])
+    time.sleep(max(0.0, start - time.time()))
+    for chunk in range(first, first + 300, 50):
+        store.save_many(pair(f"W-{{i:04d}}") for i in range(chunk, chunk + 50))
+    print("ok")
+    """
+)
+
+
+@pytest.mark.slow
+def test_writers_in_separate_processes_with_overlapping_ids_all_succeed(url: str) -> None:
+    """Two `classify --store` runs (or two service processes) over overlapping ids: no UniqueViolation."""
+    with DecisionStore.open(url):
+        pass  # migrated once, before the race
+    script = WRITER_SCRIPT.format(tests=str(Path(__file__).parent), url=url)
+    start = f"{time.time() + 2.0:.3f}"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, start, str(first)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for first in (0, 0, 100, 200)
+    ]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [(child.returncode, out.strip()) for child, (out, _) in zip(children, results, strict=True)] == [
+        (0, "ok")
+    ] * 4, [err[-2000:] for _, err in results]
+    with DecisionStore.open(url) as store:
+        assert store.counts() == {"pending": 500}
+        suggested = [a.request_id for a in store.actions(kinds=["suggested"])]
+        assert sorted(suggested) == [f"W-{i:04d}" for i in range(500)]
+        assert store.actions(kinds=["resuggested"]) == []

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +28,7 @@ from sevtriage.review.auth import (
     SESSION_MAX_AGE,
     Session,
     SessionCodec,
-    SignInThrottle,
+    SignInGuard,
     authenticate,
 )
 from sevtriage.review.desk import ReviewDesk
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from sevtriage.settings import Settings
 
 PREFIX = "/review"
+PASSWORD_CHECKS_AT_ONCE = 2
+_REFUSED_FOR = {"name": "for this name", "address": "from this address"}
 _HERE = Path(__file__).resolve().parent
 SEVERITY_NAMES = {int(s): s.label for s in Severity}
 SECURITY_HEADERS = {
@@ -61,13 +65,13 @@ def mount_review(app: FastAPI, settings: Settings) -> None:
     install(app, desk, secret_key=settings.resolved_secret_key())
 
 
-def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str) -> None:
-    """Wire an already built desk into `app` (tests use it to give the desk their own clock)."""
+def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str, guard: SignInGuard | None = None) -> None:
+    """Wire an already built desk into `app` (tests use it to give the desk their own clock or throttles)."""
     app.state.review_desk = desk
     if not isinstance(getattr(app.state, "decision_sinks", None), list):
         app.state.decision_sinks = []
     app.state.decision_sinks.append(desk.sink)
-    app.include_router(_Routes(desk, SessionCodec(secret_key)).router)
+    app.include_router(_Routes(desk, SessionCodec(secret_key), guard or SignInGuard()).router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="review-static")
 
 
@@ -174,10 +178,13 @@ def json_error(status: int, code: str, message: str) -> JSONResponse:
 class _Routes:
     """The desk's routes; one instance per app, holding the desk, the session codec and the templates."""
 
-    def __init__(self, desk: ReviewDesk, sessions: SessionCodec) -> None:
+    def __init__(self, desk: ReviewDesk, sessions: SessionCodec, guard: SignInGuard) -> None:
         self.desk = desk
         self.sessions = sessions
-        self.throttle = SignInThrottle()
+        self.guard = guard
+        # Password checks run in worker threads, at most this many at once: argon2 is slow on purpose and must
+        # neither block the event loop nor take every worker thread the other routes need.
+        self._checks: anyio.CapacityLimiter | None = None
         self.templates = _templates(desk)
         r = self.router = APIRouter(prefix=PREFIX, include_in_schema=False)
         r.add_api_route("", self.home, methods=["GET"])
@@ -258,28 +265,38 @@ class _Routes:
             self._set_session(request, response, fresh)
             return response
         now = self.desk.clock()
-        wait = self.throttle.wait(name, now)
-        if wait is not None:
-            minutes = max(1, -(-int(wait.total_seconds()) // 60))
-            error = f"Too many failed sign-ins for this name; try again in {minutes} min."
+        address = request.client.host if request.client is not None else "unknown"
+        refusal = self.guard.refusal(name, address, now)
+        if refusal is not None:
+            minutes = max(1, -(-int(refusal.wait.total_seconds()) // 60))
+            error = f"Too many failed sign-ins {_REFUSED_FOR[refusal.by]}; try again in {minutes} min."
             return self._page(
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=429, session=session
             )
-        user = authenticate(self.desk.store, name, password)
-        if user is None:
-            self.throttle.failed(name, now)
+        if self._checks is None:
+            self._checks = anyio.CapacityLimiter(PASSWORD_CHECKS_AT_ONCE)
+        signed = await anyio.to_thread.run_sync(self._sign_in, name, password, limiter=self._checks)
+        if signed is None:
+            self.guard.failed(name, address, now)
             error = "Wrong name or password (or the account is disabled)."
             return self._page(
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=401, session=session
             )
-        self.throttle.succeeded(name)
+        self.guard.succeeded(name)
+        response = _secure(RedirectResponse(next_url, status_code=303))
+        self._set_session(request, response, signed)
+        return response
+
+    def _sign_in(self, name: str, password: str) -> Session | None:
+        """Check the password and open a server-side session (in a worker thread: both are slow or block)."""
+        user = authenticate(self.desk.store, name, password)
+        if user is None:
+            return None
         # A new session (and CSRF token) at sign-in, so a token planted before sign-in is worthless after it.
         signed = Session.fresh(signed_in=True)
         assert signed.sid is not None
         self.desk.store.open_session(signed.sid, user.name, self.desk.clock() + timedelta(seconds=SESSION_MAX_AGE))
-        response = _secure(RedirectResponse(next_url, status_code=303))
-        self._set_session(request, response, signed)
-        return response
+        return signed
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()

@@ -31,15 +31,17 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
+from sevtriage.errors import ConfigError, InputError, NotStored, Problem, SevtriageError
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
 from sevtriage.store.schema import actions, requests, sessions, users
+from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Deadlines, Decision, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
@@ -53,6 +55,32 @@ class ReviewConflict(SevtriageError):
 
 class NotFound(SevtriageError):
     """No stored request (or user) has that id."""
+
+
+def _not_stored(error: Exception) -> NotStored:
+    """What to tell the caller about a failed write, without the SQL or the request text it carried."""
+    if isinstance(error, NotStored):
+        return error
+    if isinstance(error, SevtriageError):
+        return NotStored(str(error), retryable=False)
+    if isinstance(error, OperationalError | InterfaceError | TimeoutError):
+        orig = getattr(error, "orig", None) or error
+        first = str(orig).strip().splitlines()[0][:200] if str(orig).strip() else type(orig).__name__
+        return NotStored(f"the decision store is out of reach ({first}); try again", retryable=True)
+    orig = getattr(error, "orig", None) or error
+    return NotStored(
+        f"the decision store refused the request ({type(orig).__name__}); the server log has the details",
+        retryable=False,
+    )
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite 3.24+ and PostgreSQL 9.5+)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert
+    raise ConfigError(f"the decision store supports SQLite and PostgreSQL; got {conn.dialect.name}")
 
 
 class UserExists(SevtriageError):
@@ -272,68 +300,121 @@ class DecisionStore:
                 changed += self._save_batch(conn, batch, now)
         return changed
 
+    def save_each(self, pairs: Sequence[tuple[Ticket, Decision]]) -> list[NotStored | None]:
+        """Store each pair, and say for each whether it is stored (None) or why not (`NotStored`).
+
+        The pairs are written in one transaction first. If that fails, each pair is written again in a
+        transaction of its own, so that one request the database refuses costs only itself, never the requests
+        that happened to share its batch (the service coalesces concurrent calls into one batch).
+        """
+        if not pairs:
+            return []
+        try:
+            self.save_many(pairs)
+            return [None] * len(pairs)
+        except Exception as error:
+            if len(pairs) == 1:
+                return [_not_stored(error)]
+        outcomes: list[NotStored | None] = []
+        for one in pairs:
+            try:
+                self.save_many([one])
+                outcomes.append(None)
+            except Exception as error:
+                outcomes.append(_not_stored(error))
+        return outcomes
+
     def _save_batch(self, conn: Connection, batch: Sequence[tuple[Ticket, Decision]], now: datetime) -> int:
         by_id: dict[str, tuple[Ticket, Decision]] = {}
         for ticket, decision in batch:
             if ticket.id != decision.id:
                 raise InputError(f"ticket id {ticket.id!r} and decision id {decision.id!r} differ; pair them by id")
+            problem = id_problem(ticket.id)
+            if problem is not None:
+                raise InputError(problem)
             by_id[ticket.id] = (ticket, decision)
-        existing = {
-            row.id: row
-            for row in conn.execute(
-                select(
-                    requests.c.id,
-                    requests.c.status,
-                    requests.c.suggested_json,
-                    requests.c.subject,
-                    requests.c.body,
-                    requests.c.suggested_severity,
-                ).where(requests.c.id.in_(list(by_id)))
-            )
-        }
-        new_rows: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        changed = 0
         stamp = _utc(now)
-        for request_id, (ticket, decision) in by_id.items():
-            values = self._row_values(ticket, decision)
-            old = existing.get(request_id)
-            severity = int(decision.severity) if decision.severity is not None else None
-            if old is None:
-                new_rows.append({**values, "id": request_id, "created_at": stamp, "updated_at": stamp, "version": 1})
+        values = {request_id: self._row_values(t, d) for request_id, (t, d) in by_id.items()}
+        # Insert-or-skip in one statement (INSERT ... ON CONFLICT DO NOTHING), in id order so that two writers
+        # with overlapping ids take their locks in the same order. A select-then-insert would let two writers
+        # both see an id as new, and the second one would fail on the primary key (issue 10, item 2).
+        ordered = sorted(by_id)
+        inserted: set[str] = set()
+        if ordered:
+            statement = (
+                _dialect_insert(conn)(requests)
+                .on_conflict_do_nothing(index_elements=[requests.c.id])
+                .returning(requests.c.id)
+            )
+            rows = [{**values[i], "id": i, "created_at": stamp, "updated_at": stamp, "version": 1} for i in ordered]
+            inserted = {row.id for row in conn.execute(statement, rows)}
+        history: list[dict[str, Any]] = []
+        changed = len(inserted)
+        for request_id in ordered:
+            if request_id in inserted:
+                decision = by_id[request_id][1]
+                severity = int(decision.severity) if decision.severity is not None else None
                 history.append(self._history_row(request_id, now, "suggested", None, severity, decision))
-                changed += 1
-            elif old.status in REVIEWED:
-                continue
-            elif (old.suggested_json, old.subject, old.body) != (values["suggested_json"], ticket.subject, ticket.body):
+        known = [i for i in ordered if i not in inserted]
+        if known:
+            # Locked (on PostgreSQL) until the end of the transaction, so that two writers re-suggesting the same
+            # request take turns instead of both reading the old suggestion.
+            existing = {
+                row.id: row
+                for row in conn.execute(
+                    select(
+                        requests.c.id,
+                        requests.c.status,
+                        requests.c.suggested_json,
+                        requests.c.subject,
+                        requests.c.body,
+                        requests.c.suggested_severity,
+                    )
+                    .where(requests.c.id.in_(known))
+                    .order_by(requests.c.id)
+                    .with_for_update()
+                )
+            }
+            for request_id in known:
+                ticket, decision = by_id[request_id]
+                row_values = values[request_id]
+                old = existing[request_id]
+                severity = int(decision.severity) if decision.severity is not None else None
+                if old.status in REVIEWED:
+                    continue
+                current = (row_values["suggested_json"], row_values["subject"], row_values["body"])
+                if (old.suggested_json, old.subject, old.body) == current:
+                    continue
                 conn.execute(
                     update(requests)
                     .where(requests.c.id == request_id)
-                    .values(**values, updated_at=stamp, version=requests.c.version + 1)
+                    .values(**row_values, updated_at=stamp, version=requests.c.version + 1)
                 )
                 history.append(
                     self._history_row(request_id, now, "resuggested", old.suggested_severity, severity, decision)
                 )
                 changed += 1
-        if new_rows:
-            conn.execute(insert(requests), new_rows)
         if history:
             conn.execute(insert(actions), history)
         return changed
 
     @staticmethod
     def _row_values(ticket: Ticket, decision: Decision) -> dict[str, Any]:
-        fields = {str(k): str(v) for k, v in ticket.extra.items()}
+        # The same rule as the intake boundary (`sevtriage.text.storable`), for callers of the Python API.
+        fields = {storable(str(k)): storable(str(v)) for k, v in ticket.extra.items()}
         language = fields.get("language") or guess_language(ticket.text)
         initial = decision.deadlines.initial_response.due if decision.deadlines else None
+        plan = ticket.plan or decision.plan
+        if plan is not None and len(plan) > MAX_PLAN_LENGTH:
+            raise InputError(f"plan is {len(plan)} characters long; plans may have at most {MAX_PLAN_LENGTH}")
         return {
-            "subject": ticket.subject,
-            "body": ticket.body,
+            "subject": storable(ticket.subject),
+            "body": storable(ticket.body),
             "fields_json": json.dumps(fields, ensure_ascii=False, sort_keys=True),
-            "plan": ticket.plan or decision.plan,
+            "plan": storable(plan) if plan is not None else None,
             "received_at": _utc(ticket.received_at or decision.received_at),
-            "language": language[:8],
-            "suggested_json": decision_to_json(decision),
+            "language": storable(language[:8]),
+            "suggested_json": storable(decision_to_json(decision)),
             "suggested_severity": int(decision.severity) if decision.severity is not None else None,
             "suggested_source": decision.source,
             "confidence": float(decision.confidence),
