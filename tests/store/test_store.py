@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -259,6 +260,79 @@ def test_next_in_queue_follows_the_order_and_wraps(store: DecisionStore) -> None
     assert store.next_in_queue(done).id == "z"  # type: ignore[union-attr]
 
 
+def reference_next(store: DecisionStore, after: StoredRequest, where: QueueFilter) -> str | None:
+    """What `next_in_queue` answered before it became one query: load the whole queue and look in Python."""
+    ordered = store.queue(where, limit=None)
+    ids = [r.id for r in ordered]
+    if after.id in ids:
+        position = ids.index(after.id)
+        following = ordered[position + 1 :] + ordered[:position]
+        return following[0].id if following else None
+    if not ordered:
+        return None
+
+    def key(row: StoredRequest) -> tuple[int, datetime, datetime, str]:
+        initial = row.deadlines.initial_response.due if row.deadlines else None
+        low = datetime.min.replace(tzinfo=UTC)
+        group = 0 if initial is not None else 1 if row.suggested.severity is None else 2
+        return (group, initial or low, row.received_at or low, row.id)
+
+    later = [r for r in ordered if key(r) > key(after)]
+    return (later[0] if later else ordered[0]).id
+
+
+def varied_queue() -> list[tuple[Ticket, Decision]]:
+    """Deadlines equal and not, overdue, missing; arrivals equal and missing; no severity; two plans."""
+    pairs = []
+    for i in range(40):
+        severity = None if i % 7 == 0 else 1 + i % 4
+        due = None if severity is None or (severity >= 3 and i % 2) else NOW + timedelta(minutes=30 * (i % 5) - 60)
+        ticket, decision = pair(f"V-{i:02d}", severity, due=due, plan="premier" if i % 3 == 0 else "standard")
+        arrived = None if i % 5 == 0 else ARRIVAL + timedelta(minutes=10 * (i % 4))
+        pairs.append((replace(ticket, received_at=arrived), replace(decision, received_at=arrived)))
+    return pairs
+
+
+def test_next_in_queue_answers_as_the_whole_queue_did_on_a_varied_queue(store: DecisionStore) -> None:
+    store.save_many(varied_queue())
+    # Some leave the queue (reviewed), so `after` is sometimes no longer waiting.
+    left = [
+        store.review(
+            f"V-{i:02d}",
+            actor="alice",
+            expected_version=1,
+            action="change",
+            severity=4 if i % 4 != 3 else 1,
+            reason="checked",
+        )
+        for i in (1, 6, 13, 22)
+    ]
+    everyone = [store.get(f"V-{i:02d}") for i in range(40)]
+    for where in (QueueFilter(), QueueFilter(plan="premier"), QueueFilter(severity="none"), QueueFilter(severity=2)):
+        for after in [*everyone, *left]:
+            found = store.next_in_queue(after, where)
+            assert (found.id if found else None) == reference_next(store, after, where), (after.id, where)
+
+
+def test_next_in_queue_reads_one_row_not_the_whole_queue(store: DecisionStore) -> None:
+    from sqlalchemy import event
+
+    store.save_many(varied_queue())
+    after = store.get("V-03")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        store.next_in_queue(after)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1 and "LIMIT" in selects[0].upper(), selects
+
+
 def test_resaving_updates_an_unreviewed_suggestion_but_never_a_reviewed_one(store: DecisionStore) -> None:
     store.save_many([pair("open"), pair("done")])
     store.review("done", actor="alice", expected_version=1, action="accept")
@@ -358,7 +432,11 @@ def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(st
         store.review("T", actor="bob", expected_version=seen_by_bob, action="change", severity=1, reason="worse")
     assert str(caught.value) == (
         "request T was accepted by alice at 2026-11-24 12:00 UTC (severity 2) after you opened it (you saw "
-        "version 1, it is now version 2); nothing was saved. Reload the request, look at what changed, and act again."
+        "version 1, it is now version 2); nothing was saved. Look at the request as it is now and act again."
+    )
+    # The review desk shows it in its own zone: Bratislava is UTC+1 in November.
+    assert "accepted by alice at 2026-11-24 13:00 CET (severity 2)" in caught.value.describe(
+        ZoneInfo("Europe/Bratislava")
     )
     after = store.get("T")
     assert (after.final_severity, after.reviewed_by, [a.actor for a in after.history]) == (
@@ -366,6 +444,30 @@ def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(st
         "alice",
         ["sevtriage", "alice"],
     )
+
+
+def test_posting_the_same_accept_twice_records_it_once(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    first = store.review("T", actor="alice", expected_version=1, action="accept")
+    again = store.review("T", actor="alice", expected_version=1, action="accept")  # the form sent twice
+    pressed = store.review("T", actor="alice", expected_version=2, action="accept")  # "a" on the reviewed page
+    assert again == first and pressed == first and first.version == 2
+    assert [a.kind for a in store.get("T").history] == ["suggested", "accepted"]
+    assert len(store.actions(kinds=("accepted", "changed"))) == 1
+
+
+def test_posting_the_same_change_twice_records_it_once_but_a_different_one_conflicts(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    first = store.review("T", actor="alice", expected_version=1, action="change", severity=1, reason="payroll")
+    again = store.review("T", actor="alice", expected_version=1, action="change", severity=1, reason="payroll")
+    assert again == first
+    with pytest.raises(ReviewConflict):  # not the same action: another severity on the old version
+        store.review("T", actor="alice", expected_version=1, action="change", severity=3, reason="payroll")
+    with pytest.raises(ReviewConflict):  # nor someone else's
+        store.review("T", actor="bob", expected_version=1, action="change", severity=1, reason="payroll")
+    # A deliberate second review on the current version is a new action.
+    store.review("T", actor="bob", expected_version=2, action="change", severity=3, reason="only one team")
+    assert [a.kind for a in store.get("T").history] == ["suggested", "changed", "changed"]
 
 
 def test_a_new_suggestion_in_between_is_a_conflict_too(store: DecisionStore) -> None:
