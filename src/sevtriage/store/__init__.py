@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sevtriage.errors import NotStored
 from sevtriage.store.store import (
     EVENT_KINDS,
     Action,
@@ -24,6 +25,7 @@ __all__ = [
     "DecisionStore",
     "EventKind",
     "NotFound",
+    "NotStored",
     "QueueFilter",
     "RequestEvent",
     "ReviewConflict",
