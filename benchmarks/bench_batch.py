@@ -211,6 +211,7 @@ def clocked(function: Callable[[], object]) -> tuple[float, float]:
 def scaling(triage: Triage, source: Path, tmp: Path, counts: list[int], batch_size: int, cores: set[int]) -> None:
     """The end-to-end pipeline with 1, 2, ... worker processes (unpinned): wall-clock rate, same bytes out."""
     from sevtriage.intake.pipeline import run_parallel  # imported here so that the rest runs on older versions
+
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
     rows = source.read_bytes().count(b"\n")
