@@ -21,6 +21,7 @@ from sevtriage.model.corpus import (
     read_labelled,
     split,
     training_split,
+    validation_groups,
 )
 from sevtriage.types import Severity
 
@@ -65,6 +66,24 @@ def test_corpus_ids_are_unique(corpus: list[LabelledRequest]) -> None:
 def test_corpus_has_no_near_duplicates(corpus: list[LabelledRequest]) -> None:
     pairs = near_duplicates(corpus, threshold=0.9)
     assert [(p.first, p.second, round(p.similarity, 3)) for p in pairs] == []
+
+
+def test_no_near_duplicates_across_training_fresh_and_challenge_sets(corpus: list[LabelledRequest]) -> None:
+    # An evaluation request that paraphrases a training one measures memory, not generalisation.
+    others = read_labelled(DATA / "fresh" / "fresh.jsonl") + read_labelled(DATA / "challenge")
+    assert len(others) >= 600
+    pairs = near_duplicates([*corpus, *others], threshold=0.9)
+    assert [(p.first, p.second, round(p.similarity, 3)) for p in pairs] == []
+
+
+def test_challenge_set_has_every_language_and_severity_and_stays_out_of_training(
+    corpus: list[LabelledRequest],
+) -> None:
+    challenge = read_labelled(DATA / "challenge")
+    assert len(challenge) >= 300
+    table = Counter((r.language, int(r.severity)) for r in challenge)
+    assert all(table[(lang, sev)] >= 15 for lang in LANGUAGES for sev in (1, 2, 3, 4)), table
+    assert not {r.id for r in challenge} & {r.id for r in corpus}
 
 
 def test_heldout_split_is_a_stratified_fifth(corpus: list[LabelledRequest]) -> None:
@@ -197,3 +216,26 @@ def test_counts_and_near_duplicates() -> None:
     assert counts(records) == {"severity": {"1": 1, "2": 1, "4": 1}, "language": {"en": 2, "sk": 1}}
     (pair,) = near_duplicates(records)
     assert (pair.first, pair.second) == ("a", "b") and pair.similarity > 0.99
+
+
+def test_validation_groups_are_the_corpus_parts() -> None:
+    records = read_labelled(DATA)
+    grouping = validation_groups(records, folds=5)
+    assert grouping.method == "file"
+    parts = {str(p) for p in (DATA / "corpus").glob("*/part-*.jsonl")}
+    assert set(grouping.groups) == parts and grouping.count == len(parts)
+    assert all(r.origin.startswith(g + ":") for r, g in zip(records, grouping.groups, strict=True))
+    assert f"({len(parts)} files" in grouping.description
+
+
+def test_one_file_falls_back_to_contiguous_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("subject,severity\n" + "".join(f"request {i},{1 + i % 4}\n" for i in range(123)), encoding="utf-8")
+    grouping = validation_groups(read_labelled(path), folds=5)
+    assert grouping.method == "blocks" and grouping.count == 50
+    # Contiguous: a block's rows are neighbours in the file, and blocks differ by at most one row in size.
+    changes = sum(a != b for a, b in zip(grouping.groups, grouping.groups[1:], strict=False))
+    assert changes == 49
+    sizes = [grouping.groups.count(g) for g in set(grouping.groups)]
+    assert max(sizes) - min(sizes) <= 1
+    assert "50 contiguous blocks of about 2 rows in file order" in grouping.description

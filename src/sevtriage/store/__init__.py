@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from sevtriage.errors import NotStored
 from sevtriage.store.store import (
+    EVENT_KINDS,
     Action,
+    DeadlineRule,
     DecisionStore,
+    EventKind,
     NotFound,
     QueueFilter,
+    RequestEvent,
     ReviewConflict,
     StoredRequest,
     User,
@@ -14,10 +19,15 @@ from sevtriage.store.store import (
 )
 
 __all__ = [
+    "EVENT_KINDS",
     "Action",
+    "DeadlineRule",
     "DecisionStore",
+    "EventKind",
     "NotFound",
+    "NotStored",
     "QueueFilter",
+    "RequestEvent",
     "ReviewConflict",
     "StoredRequest",
     "User",

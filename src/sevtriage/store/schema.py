@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
 
+from sevtriage.text import MAX_ID_LENGTH, MAX_PLAN_LENGTH
+
 metadata = MetaData()
 
 # Every DateTime column holds UTC without an offset (portable between SQLite and PostgreSQL); the store
@@ -15,11 +17,11 @@ metadata = MetaData()
 requests = Table(
     "requests",
     metadata,
-    Column("id", String(200), primary_key=True),
+    Column("id", String(MAX_ID_LENGTH), primary_key=True),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("fields_json", Text, nullable=False),
-    Column("plan", String(40)),
+    Column("plan", String(MAX_PLAN_LENGTH)),
     Column("received_at", DateTime),
     Column("language", String(8), nullable=False),
     Column("suggested_json", Text, nullable=False),
@@ -38,19 +40,42 @@ requests = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # The SLA clock, kept in step with the events so that the waiting list is one indexed query: the first
+    # response stops the initial-response clock, the last one starts the next update's.
+    Column("first_response_at", DateTime),
+    Column("last_response_at", DateTime),
+    Column("resolved_at", DateTime),
 )
 
 actions = Table(
     "actions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("request_id", String(MAX_ID_LENGTH), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("from_severity", Integer),
     Column("to_severity", Integer),
     Column("reason", Text),
+)
+
+# What happened to a request, in the order it happened: received, follow_up (from the customer), response (from
+# support), severity_changed (by review or re-triage), resolved. `ref` is the caller's id of the event (a mail
+# Message-ID): the same ref is recorded once per request and kind.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("by", String(320)),
+    Column("from_severity", Integer),
+    Column("to_severity", Integer),
+    Column("ref", String(500)),
+    Column("note", Text),
+    Column("recorded_at", DateTime, nullable=False),
 )
 
 users = Table(

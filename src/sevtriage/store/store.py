@@ -12,8 +12,8 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,31 +28,96 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
+from sevtriage.errors import ConfigError, InputError, NotStored, Problem, SevtriageError
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
-from sevtriage.store.schema import actions, requests, sessions, users
+from sevtriage.store.schema import actions, events, requests, sessions, users
+from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Deadlines, Decision, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
+EventKind = Literal["received", "follow_up", "response", "severity_changed", "resolved"]
+EVENT_KINDS: tuple[EventKind, ...] = ("received", "follow_up", "response", "severity_changed", "resolved")
 SYSTEM_ACTOR = "sevtriage"
 REVIEWED: tuple[Status, ...] = ("accepted", "changed")
+# The review reason a reviewed request gets back when a customer's follow-up makes it more severe.
+ESCALATED = "escalated_by_follow_up"
+# The deadlines of a severity counted from arrival; `SlaPolicy.deadlines` has exactly this shape.
+DeadlineRule = Callable[[Severity, str | None, datetime], Deadlines | None]
 
 
 class ReviewConflict(SevtriageError):
-    """Someone else acted on the request after the specialist opened it; nothing was saved."""
+    """Someone else acted on the request after the specialist opened it; nothing was saved.
+
+    Carries what happened (`last`, the latest line of the request's history) so that a page can say it in its
+    own time zone (`describe`); `str()` says it in UTC.
+    """
+
+    def __init__(self, request_id: str, seen: int, now: int, last: Action | None) -> None:
+        self.request_id = request_id
+        self.seen = seen
+        self.now = now
+        self.last = last
+        super().__init__(self.describe(UTC))
+
+    def describe(self, zone: tzinfo) -> str:
+        what = "changed"
+        act = self.last
+        if act is not None:
+            when = act.at.astimezone(zone).strftime("%Y-%m-%d %H:%M ") + (act.at.astimezone(zone).tzname() or "")
+            if act.kind == "accepted":
+                what = f"accepted by {act.actor} at {when} (severity {_sev(act.to_severity)})"
+            elif act.kind == "changed":
+                what = (
+                    f"changed by {act.actor} at {when} (severity {_sev(act.from_severity)} → {_sev(act.to_severity)})"
+                )
+            else:
+                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
+                what = f"given a new suggestion at {when} (severity {sev})"
+        return (
+            f"request {self.request_id} was {what} after you opened it (you saw version {self.seen}, it is now "
+            f"version {self.now}); nothing was saved. Look at the request as it is now and act again."
+        )
 
 
 class NotFound(SevtriageError):
     """No stored request (or user) has that id."""
+
+
+def _not_stored(error: Exception) -> NotStored:
+    """What to tell the caller about a failed write, without the SQL or the request text it carried."""
+    if isinstance(error, NotStored):
+        return error
+    if isinstance(error, SevtriageError):
+        return NotStored(str(error), retryable=False)
+    if isinstance(error, OperationalError | InterfaceError | TimeoutError):
+        orig = getattr(error, "orig", None) or error
+        first = str(orig).strip().splitlines()[0][:200] if str(orig).strip() else type(orig).__name__
+        return NotStored(f"the decision store is out of reach ({first}); try again", retryable=True)
+    orig = getattr(error, "orig", None) or error
+    return NotStored(
+        f"the decision store refused the request ({type(orig).__name__}); the server log has the details",
+        retryable=False,
+    )
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite 3.24+ and PostgreSQL 9.5+)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert
+    raise ConfigError(f"the decision store supports SQLite and PostgreSQL; got {conn.dialect.name}")
 
 
 class UserExists(SevtriageError):
@@ -90,6 +155,27 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """One event in a request's life, for the SLA clock.
+
+    `kind` is ``received``, ``follow_up`` (the customer wrote again), ``response`` (support answered),
+    ``severity_changed`` (a review or a re-triage changed the severity in force) or ``resolved``. `at` is when it
+    happened (an aware UTC instant), `by` who did it (a mail address, a specialist, ``sevtriage``), `ref` the
+    caller's id for it (e.g. a Message-ID), `note` free text. `recorded_at` is when the store learnt of it.
+    """
+
+    request_id: str
+    kind: EventKind
+    at: datetime
+    by: str | None
+    from_severity: Severity | None
+    to_severity: Severity | None
+    ref: str | None
+    note: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRequest:
     """A request as the review desk sees it: the text, the suggestion, the outcome and its history."""
 
@@ -110,6 +196,10 @@ class StoredRequest:
     updated_at: datetime
     version: int
     history: tuple[Action, ...] = field(default=())
+    # The SLA clock (see `DecisionStore.record_response`); None until a response / resolution is recorded.
+    first_response_at: datetime | None = None
+    last_response_at: datetime | None = None
+    resolved_at: datetime | None = None
 
     @property
     def severity(self) -> Severity | None:
@@ -155,15 +245,19 @@ def _reasons_column(reasons: Iterable[str]) -> str:
     return f"|{joined}|" if joined else ""
 
 
+def _queue_group() -> Any:
+    # Requests with an initial-response deadline first (an overdue one is the earliest of all); then those with
+    # no severity yet (they may be critical), then those whose severity has no response target.
+    return case(
+        (requests.c.initial_due.is_not(None), 0),
+        (requests.c.suggested_severity.is_(None), 1),
+        else_=2,
+    )
+
+
 def _queue_order() -> list[Any]:
-    # Earliest initial-response deadline first (an overdue one is the earliest of all); then requests with no
-    # severity yet (they may be critical), then those whose severity has no response target.
     return [
-        case(
-            (requests.c.initial_due.is_not(None), 0),
-            (requests.c.suggested_severity.is_(None), 1),
-            else_=2,
-        ),
+        _queue_group(),
         requests.c.initial_due,
         # Explicit, because SQLite and PostgreSQL put NULLs at opposite ends by default.
         requests.c.received_at.asc().nulls_first(),
@@ -171,17 +265,23 @@ def _queue_order() -> list[Any]:
     ]
 
 
-def _queue_key(row: StoredRequest) -> tuple[int, datetime, datetime, str]:
-    """The same order as `_queue_order`, in Python, for finding the next request after one that left the queue."""
+def _queue_position(row: StoredRequest) -> tuple[int, datetime | None, datetime | None]:
+    """Where `row` stands in `_queue_order`: its group, initial-response due time and arrival (naive UTC)."""
     initial = row.deadlines.initial_response.due if row.deadlines else None
-    low = datetime.min.replace(tzinfo=UTC)
     group = 0 if initial is not None else 1 if row.suggested.severity is None else 2
-    return (
-        group,
-        initial.astimezone(UTC) if initial else low,
-        row.received_at.astimezone(UTC) if row.received_at else low,
-        row.id,
-    )
+    return group, _utc(initial), _utc(row.received_at)
+
+
+def _later_than(due: datetime | None, arrived: datetime | None, request_id: str) -> Any:
+    """Rows of the same group that come after (due, arrived, id) in `_queue_order` (NULL arrivals first)."""
+    c = requests.c
+    if arrived is None:
+        after_arrival = or_(c.received_at.is_not(None), and_(c.received_at.is_(None), c.id > request_id))
+    else:
+        after_arrival = or_(c.received_at > arrived, and_(c.received_at == arrived, c.id > request_id))
+    if due is None:  # groups 1 and 2: no deadline on either side
+        return after_arrival
+    return or_(c.initial_due > due, and_(c.initial_due == due, after_arrival))
 
 
 class DecisionStore:
@@ -272,68 +372,141 @@ class DecisionStore:
                 changed += self._save_batch(conn, batch, now)
         return changed
 
+    def save_each(self, pairs: Sequence[tuple[Ticket, Decision]]) -> list[NotStored | None]:
+        """Store each pair, and say for each whether it is stored (None) or why not (`NotStored`).
+
+        The pairs are written in one transaction first. If that fails, each pair is written again in a
+        transaction of its own, so that one request the database refuses costs only itself, never the requests
+        that happened to share its batch (the service coalesces concurrent calls into one batch).
+        """
+        if not pairs:
+            return []
+        try:
+            self.save_many(pairs)
+            return [None] * len(pairs)
+        except Exception as error:
+            if len(pairs) == 1:
+                return [_not_stored(error)]
+        outcomes: list[NotStored | None] = []
+        for one in pairs:
+            try:
+                self.save_many([one])
+                outcomes.append(None)
+            except Exception as error:
+                outcomes.append(_not_stored(error))
+        return outcomes
+
     def _save_batch(self, conn: Connection, batch: Sequence[tuple[Ticket, Decision]], now: datetime) -> int:
         by_id: dict[str, tuple[Ticket, Decision]] = {}
         for ticket, decision in batch:
             if ticket.id != decision.id:
                 raise InputError(f"ticket id {ticket.id!r} and decision id {decision.id!r} differ; pair them by id")
+            problem = id_problem(ticket.id)
+            if problem is not None:
+                raise InputError(problem)
             by_id[ticket.id] = (ticket, decision)
-        existing = {
-            row.id: row
-            for row in conn.execute(
-                select(
-                    requests.c.id,
-                    requests.c.status,
-                    requests.c.suggested_json,
-                    requests.c.subject,
-                    requests.c.body,
-                    requests.c.suggested_severity,
-                ).where(requests.c.id.in_(list(by_id)))
-            )
-        }
-        new_rows: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        changed = 0
         stamp = _utc(now)
-        for request_id, (ticket, decision) in by_id.items():
-            values = self._row_values(ticket, decision)
-            old = existing.get(request_id)
-            severity = int(decision.severity) if decision.severity is not None else None
-            if old is None:
-                new_rows.append({**values, "id": request_id, "created_at": stamp, "updated_at": stamp, "version": 1})
+        values = {request_id: self._row_values(t, d) for request_id, (t, d) in by_id.items()}
+        # Insert-or-skip in one statement (INSERT ... ON CONFLICT DO NOTHING), in id order so that two writers
+        # with overlapping ids take their locks in the same order. A select-then-insert would let two writers
+        # both see an id as new, and the second one would fail on the primary key (issue 10, item 2).
+        ordered = sorted(by_id)
+        inserted: set[str] = set()
+        if ordered:
+            statement = (
+                _dialect_insert(conn)(requests)
+                .on_conflict_do_nothing(index_elements=[requests.c.id])
+                .returning(requests.c.id)
+            )
+            rows = [{**values[i], "id": i, "created_at": stamp, "updated_at": stamp, "version": 1} for i in ordered]
+            inserted = {row.id for row in conn.execute(statement, rows)}
+        history: list[dict[str, Any]] = []
+        new_events: list[dict[str, Any]] = []
+        changed = len(inserted)
+        for request_id in ordered:
+            if request_id in inserted:
+                decision = by_id[request_id][1]
+                severity = int(decision.severity) if decision.severity is not None else None
                 history.append(self._history_row(request_id, now, "suggested", None, severity, decision))
-                changed += 1
-            elif old.status in REVIEWED:
-                continue
-            elif (old.suggested_json, old.subject, old.body) != (values["suggested_json"], ticket.subject, ticket.body):
+                arrived = values[request_id]["received_at"] or stamp
+                new_events.append(
+                    _event_row(request_id, "received", arrived, SYSTEM_ACTOR, stamp, to_severity=severity)
+                )
+        known = [i for i in ordered if i not in inserted]
+        if known:
+            # Locked (on PostgreSQL) until the end of the transaction, so that two writers re-suggesting the same
+            # request take turns instead of both reading the old suggestion.
+            existing = {
+                row.id: row
+                for row in conn.execute(
+                    select(
+                        requests.c.id,
+                        requests.c.status,
+                        requests.c.suggested_json,
+                        requests.c.subject,
+                        requests.c.body,
+                        requests.c.suggested_severity,
+                    )
+                    .where(requests.c.id.in_(known))
+                    .order_by(requests.c.id)
+                    .with_for_update()
+                )
+            }
+            for request_id in known:
+                ticket, decision = by_id[request_id]
+                row_values = values[request_id]
+                old = existing[request_id]
+                severity = int(decision.severity) if decision.severity is not None else None
+                if old.status in REVIEWED:
+                    continue
+                current = (row_values["suggested_json"], row_values["subject"], row_values["body"])
+                if (old.suggested_json, old.subject, old.body) == current:
+                    continue
                 conn.execute(
                     update(requests)
                     .where(requests.c.id == request_id)
-                    .values(**values, updated_at=stamp, version=requests.c.version + 1)
+                    .values(**row_values, updated_at=stamp, version=requests.c.version + 1)
                 )
                 history.append(
                     self._history_row(request_id, now, "resuggested", old.suggested_severity, severity, decision)
                 )
+                if old.suggested_severity != severity:
+                    new_events.append(
+                        _event_row(
+                            request_id,
+                            "severity_changed",
+                            stamp,
+                            SYSTEM_ACTOR,
+                            stamp,
+                            from_severity=old.suggested_severity,
+                            to_severity=severity,
+                            note="re-triaged",
+                        )
+                    )
                 changed += 1
-        if new_rows:
-            conn.execute(insert(requests), new_rows)
         if history:
             conn.execute(insert(actions), history)
+        if new_events:
+            conn.execute(insert(events), new_events)
         return changed
 
     @staticmethod
     def _row_values(ticket: Ticket, decision: Decision) -> dict[str, Any]:
-        fields = {str(k): str(v) for k, v in ticket.extra.items()}
+        # The same rule as the intake boundary (`sevtriage.text.storable`), for callers of the Python API.
+        fields = {storable(str(k)): storable(str(v)) for k, v in ticket.extra.items()}
         language = fields.get("language") or guess_language(ticket.text)
         initial = decision.deadlines.initial_response.due if decision.deadlines else None
+        plan = ticket.plan or decision.plan
+        if plan is not None and len(plan) > MAX_PLAN_LENGTH:
+            raise InputError(f"plan is {len(plan)} characters long; plans may have at most {MAX_PLAN_LENGTH}")
         return {
-            "subject": ticket.subject,
-            "body": ticket.body,
+            "subject": storable(ticket.subject),
+            "body": storable(ticket.body),
             "fields_json": json.dumps(fields, ensure_ascii=False, sort_keys=True),
-            "plan": ticket.plan or decision.plan,
+            "plan": storable(plan) if plan is not None else None,
             "received_at": _utc(ticket.received_at or decision.received_at),
-            "language": language[:8],
-            "suggested_json": decision_to_json(decision),
+            "language": storable(language[:8]),
+            "suggested_json": storable(decision_to_json(decision)),
             "suggested_severity": int(decision.severity) if decision.severity is not None else None,
             "suggested_source": decision.source,
             "confidence": float(decision.confidence),
@@ -386,8 +559,17 @@ class DecisionStore:
         with self._write() as conn:
             current = self._load(conn, request_id, with_history=False)
             if current.version != expected_version:
-                raise self._conflict(conn, current, expected_version)
+                last = self._last_action(conn, request_id)
+                if current.version == expected_version + 1 and _repeats(last, actor, action, severity):
+                    # The same specialist's same action on the same version, sent again (a re-posted form, a
+                    # double click): it happened once, and that is the answer.
+                    return self._load(conn, request_id, with_history=True)
+                raise ReviewConflict(current.id, expected_version, current.version, last)
             before = current.severity
+            if action == "accept" and current.reviewed and current.reviewed_by == actor:
+                # Accepting one's own decision again changes nothing, so nothing is recorded (it would count twice
+                # in the review load). Another specialist's accept is a second opinion and is recorded.
+                return self._load(conn, request_id, with_history=True)
             if action == "accept":
                 if before is None:
                     raise InputError(
@@ -433,7 +615,8 @@ class DecisionStore:
             )
             if result.rowcount != 1:
                 # Another process committed between our read and our write (possible on PostgreSQL).
-                raise self._conflict(conn, self._load(conn, request_id, with_history=False), expected_version)
+                moved = self._load(conn, request_id, with_history=False)
+                raise ReviewConflict(request_id, expected_version, moved.version, self._last_action(conn, request_id))
             conn.execute(
                 insert(actions).values(
                     request_id=request_id,
@@ -445,31 +628,219 @@ class DecisionStore:
                     reason=reason,
                 )
             )
+            if after != before:
+                conn.execute(
+                    insert(events).values(
+                        _event_row(
+                            request_id,
+                            "severity_changed",
+                            _utc(now),
+                            actor,
+                            _utc(now),
+                            from_severity=int(before) if before is not None else None,
+                            to_severity=int(after),
+                            note=reason,
+                        )
+                    )
+                )
             return self._load(conn, request_id, with_history=True)
 
-    def _conflict(self, conn: Connection, current: StoredRequest, expected: int) -> ReviewConflict:
+    @staticmethod
+    def _last_action(conn: Connection, request_id: str) -> Action | None:
         last = (
             conn.execute(
-                select(actions).where(actions.c.request_id == current.id).order_by(actions.c.id.desc()).limit(1)
+                select(actions).where(actions.c.request_id == request_id).order_by(actions.c.id.desc()).limit(1)
             )
             .mappings()
             .first()
         )
-        what = "changed"
-        if last is not None:
-            act = _action(last)
-            when = act.at.strftime("%Y-%m-%d %H:%M UTC")
-            if act.kind == "accepted":
-                what = f"accepted by {act.actor} at {when} (severity {_sev(act.to_severity)})"
-            elif act.kind == "changed":
-                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
-                what = f"changed by {act.actor} at {when} (severity {sev})"
-            else:
-                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
-                what = f"given a new suggestion at {when} (severity {sev})"
-        return ReviewConflict(
-            f"request {current.id} was {what} after you opened it (you saw version {expected}, it is now version "
-            f"{current.version}); nothing was saved. Reload the request, look at what changed, and act again."
+        return _action(last) if last is not None else None
+
+    # -- events: the SLA clock -------------------------------------------------------------------------------
+    def record_response(
+        self, request_id: str, at: datetime, by: str, *, ref: str | None = None, note: str | None = None
+    ) -> bool:
+        """Record that support answered the customer at `at` (`by`: who answered, e.g. the support address).
+
+        The first response stops the initial-response clock; the latest one starts the ongoing one (the next
+        update is due a target after it). Responses may be recorded in any order. With `ref` (e.g. the reply's
+        Message-ID) recording the same response again changes nothing, so a restarted mail import is safe.
+        Returns True when the response was new. Raises `NotFound` for an unknown request and `InputError` for a
+        naive time or one before the request arrived.
+        """
+        return self._record(request_id, "response", at, by, ref=ref, note=note)
+
+    def record_follow_up(
+        self,
+        request_id: str,
+        at: datetime,
+        decision: Decision | None = None,
+        *,
+        by: str | None = None,
+        ref: str | None = None,
+        note: str | None = None,
+        deadlines: DeadlineRule | None = None,
+    ) -> StoredRequest:
+        """Record that the customer wrote again at `at`, with the re-triage of the request (`decision`) if any.
+
+        When the re-triage gives another severity than the one in force, the request takes it and its deadlines
+        are recomputed from arrival (not from the follow-up) with `deadlines(severity, plan, received_at)`, e.g.
+        ``policy.deadlines``; a ``severity_changed`` event records it. A specialist's reviewed severity stands
+        against a milder re-triage, but a more severe one sends the request back to the review queue (reason
+        ``escalated_by_follow_up``) with the new suggestion in force. A follow-up reopens a resolved request.
+        `ref` makes the call idempotent like `record_response`. Returns the request afterwards.
+        """
+        if decision is not None and decision.id != request_id:
+            raise InputError(f"the decision is for {decision.id!r}, not {request_id!r}; pair them by id")
+        if decision is not None and decision.severity is not None and deadlines is None:
+            raise InputError(
+                "record_follow_up with a decision needs deadlines=..., the rule that gives a severity's deadlines "
+                "from arrival (pass SlaPolicy.deadlines)"
+            )
+        self._record(request_id, "follow_up", at, by, ref=ref, note=note, decision=decision, deadlines=deadlines)
+        return self.get(request_id)
+
+    def record_resolved(self, request_id: str, at: datetime, by: str, *, note: str | None = None) -> bool:
+        """Record that the request is solved: its clocks stop and it leaves the SLA lists until a follow-up."""
+        return self._record(request_id, "resolved", at, by, note=note)
+
+    def events(self, request_id: str) -> list[RequestEvent]:
+        """The request's events in the order they happened (ties in the order recorded); `NotFound` if unknown."""
+        with self._read() as conn:
+            found = conn.execute(select(requests.c.id).where(requests.c.id == request_id)).first()
+            if found is None:
+                raise NotFound(f"no stored request has the id {request_id!r}")
+            rows = conn.execute(
+                select(events).where(events.c.request_id == request_id).order_by(events.c.at, events.c.id)
+            ).mappings()
+            return [_event(row) for row in rows]
+
+    def open_requests(
+        self, *, waiting_only: bool = False, limit: int | None = None, ids: Sequence[str] | None = None
+    ) -> list[StoredRequest]:
+        """Unresolved requests for the SLA lists, earliest initial deadline first.
+
+        `waiting_only` keeps those that no response has reached yet; `ids` narrows to given requests.
+        """
+        query = select(requests).where(requests.c.resolved_at.is_(None))
+        if waiting_only:
+            query = query.where(requests.c.first_response_at.is_(None))
+        if ids is not None:
+            query = query.where(requests.c.id.in_(list(ids)))
+        query = query.order_by(*_queue_order())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_stored(row, ()) for row in conn.execute(query).mappings()]
+
+    def _record(
+        self,
+        request_id: str,
+        kind: EventKind,
+        at: datetime,
+        by: str | None,
+        *,
+        ref: str | None = None,
+        note: str | None = None,
+        decision: Decision | None = None,
+        deadlines: DeadlineRule | None = None,
+    ) -> bool:
+        when = _utc(at)
+        assert when is not None
+        now = self.clock()
+        ref = (ref or "").strip() or None
+        try:
+            with self._write() as conn:
+                current = self._load(conn, request_id, with_history=False)
+                if current.received_at is not None and at.astimezone(UTC) < current.received_at:
+                    raise InputError(
+                        f"a {kind.replace('_', ' ')} of {request_id} at {at.isoformat()} would be before the request "
+                        f"arrived ({current.received_at.isoformat()}); check the time and its UTC offset"
+                    )
+                if ref is not None and self._has_ref(conn, request_id, kind, ref):
+                    return False
+                conn.execute(
+                    insert(events).values(_event_row(request_id, kind, when, by, _utc(now), ref=ref, note=note))
+                )
+                clock: dict[str, Any] = {}
+                if kind == "response":
+                    first = current.first_response_at
+                    last = current.last_response_at
+                    clock["first_response_at"] = when if first is None or at < first else _utc(first)
+                    clock["last_response_at"] = when if last is None or at > last else _utc(last)
+                elif kind == "resolved":
+                    clock["resolved_at"] = when
+                elif kind == "follow_up" and current.resolved_at is not None and at > current.resolved_at:
+                    clock["resolved_at"] = None
+                if clock:
+                    conn.execute(update(requests).where(requests.c.id == request_id).values(**clock))
+                if decision is not None and decision.severity is not None and deadlines is not None:
+                    self._retriage(conn, current, decision, deadlines, now, by)
+                return True
+        except IntegrityError:
+            # Someone recorded the same ref between our check and our insert (PostgreSQL, two importers).
+            if ref is not None:
+                return False
+            raise
+
+    @staticmethod
+    def _has_ref(conn: Connection, request_id: str, kind: str, ref: str) -> bool:
+        query = select(events.c.id).where(events.c.request_id == request_id, events.c.kind == kind, events.c.ref == ref)
+        return conn.execute(query).first() is not None
+
+    def _retriage(
+        self,
+        conn: Connection,
+        current: StoredRequest,
+        decision: Decision,
+        deadlines: DeadlineRule,
+        now: datetime,
+        by: str | None,
+    ) -> None:
+        """Apply a follow-up's re-triage when it changes the severity in force (see `record_follow_up`)."""
+        before = current.severity
+        after = decision.severity
+        assert after is not None
+        if after == before:
+            return
+        if current.reviewed and before is not None and after > before:
+            return  # milder than the specialist's severity: the specialist's word stands
+        arrival = current.received_at or decision.received_at
+        new_deadlines = deadlines(after, current.plan, arrival) if arrival is not None else None
+        ticket = replace(current.ticket, received_at=arrival)
+        decided = replace(decision, received_at=arrival, deadlines=new_deadlines)
+        if current.reviewed:
+            # The specialist decided on a milder request; they must see what the customer wrote since.
+            reasons = (
+                decision.review_reasons
+                if ESCALATED in decision.review_reasons
+                else (*decision.review_reasons, ESCALATED)
+            )
+            decided = replace(decided, needs_review=True, review_reasons=reasons)
+        values = self._row_values(ticket, decided)
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == current.id)
+            .values(**values, updated_at=_utc(now), version=requests.c.version + 1)
+        )
+        stamp = _utc(now)
+        old = int(before) if before is not None else None
+        conn.execute(
+            insert(actions).values(self._history_row(current.id, now, "resuggested", old, int(after), decided))
+        )
+        conn.execute(
+            insert(events).values(
+                _event_row(
+                    current.id,
+                    "severity_changed",
+                    stamp,
+                    SYSTEM_ACTOR,
+                    stamp,
+                    from_severity=old,
+                    to_severity=int(after),
+                    note=f"re-triaged after a follow-up{f' from {by}' if by else ''}",
+                )
+            )
         )
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -520,19 +891,28 @@ class DecisionStore:
             return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
     def next_in_queue(self, after: StoredRequest, where: QueueFilter | None = None) -> StoredRequest | None:
-        """The waiting request after `after` in queue order, wrapping around; None when nothing else waits."""
-        ordered = self.queue(where, limit=None)
-        ids = [r.id for r in ordered]
-        if after.id in ids:
-            # Still waiting: the database's own order decides (its collation may order ids unlike Python).
-            position = ids.index(after.id)
-            following = ordered[position + 1 :] + ordered[:position]
-            return following[0] if following else None
-        if not ordered:
-            return None
-        key = _queue_key(after)
-        later = [r for r in ordered if _queue_key(r) > key]
-        return later[0] if later else ordered[0]
+        """The waiting request after `after` in queue order, wrapping around; None when nothing else waits.
+
+        One query that reads one row: the waiting requests whose queue key is above `after`'s come first, then
+        the rest (the wrap-around), each part in queue order. The comparison happens in the database, so its
+        collation orders ids the same way as the queue does. `after` need not be waiting any more (it was just
+        reviewed): its key then says where it would stand.
+        """
+        group, due, arrived = _queue_position(after)
+        key = _queue_group()
+        is_later = or_(
+            key > group,
+            and_(key == group, _later_than(due, arrived, after.id)),
+        )
+        query = (
+            self._filtered(where or QueueFilter())
+            .where(requests.c.id != after.id)
+            .order_by(case((is_later, 0), else_=1), *_queue_order())
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return _stored(row, ()) if row is not None else None
 
     def queue_facets(self) -> dict[str, list[str]]:
         """The plans, languages and review reasons present in the queue, for the filter menus."""
@@ -642,6 +1022,15 @@ class DecisionStore:
             return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
 
 
+def _repeats(last: Action | None, actor: str, action: str, severity: Severity | int | None) -> bool:
+    """Whether `last` is this very action by this very specialist (so sending it again must not add a second)."""
+    if last is None or last.actor != actor:
+        return False
+    if action == "accept":
+        return last.kind == "accepted"
+    return last.kind == "changed" and severity is not None and last.to_severity == Severity.parse(severity)
+
+
 def _session_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
@@ -668,6 +1057,49 @@ def _action(row: RowMapping) -> Action:
     )
 
 
+def _event_row(
+    request_id: str,
+    kind: EventKind,
+    at: datetime | None,
+    by: str | None,
+    recorded_at: datetime | None,
+    *,
+    from_severity: int | None = None,
+    to_severity: int | None = None,
+    ref: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """An `events` row; times are naive UTC already."""
+    return {
+        "request_id": request_id,
+        "kind": kind,
+        "at": at,
+        "by": by,
+        "from_severity": from_severity,
+        "to_severity": to_severity,
+        "ref": ref,
+        "note": note,
+        "recorded_at": recorded_at,
+    }
+
+
+def _event(row: RowMapping) -> RequestEvent:
+    at = _aware(row["at"])
+    recorded = _aware(row["recorded_at"])
+    assert at is not None and recorded is not None
+    return RequestEvent(
+        request_id=row["request_id"],
+        kind=row["kind"],
+        at=at,
+        by=row["by"],
+        from_severity=_maybe_severity(row["from_severity"]),
+        to_severity=_maybe_severity(row["to_severity"]),
+        ref=row["ref"],
+        note=row["note"],
+        recorded_at=recorded,
+    )
+
+
 def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
     created = _aware(row["created_at"])
     updated = _aware(row["updated_at"])
@@ -690,6 +1122,9 @@ def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
         updated_at=updated,
         version=int(row["version"]),
         history=history,
+        first_response_at=_aware(row["first_response_at"]),
+        last_response_at=_aware(row["last_response_at"]),
+        resolved_at=_aware(row["resolved_at"]),
     )
 
 
