@@ -60,9 +60,7 @@ def _top_terms_one_by_one(model: SeverityModel, text: str, label: int, top_k: in
     row = model.transform([text])
     coef = np.asarray(model.classifier.coef_, dtype=np.float64)
     weights = (coef - coef.mean(axis=0))[list(model.classifier.classes_).index(label)]
-    found = sorted(
-        (-value * weights[column], int(column)) for column, value in zip(row.indices, row.data, strict=True)
-    )
+    found = sorted((-value * weights[column], int(column)) for column, value in zip(row.indices, row.data, strict=True))
     positive = [column for minus, column in found if minus < 0]
     words = [str(model.feature_names[c]) for c in positive if c < model.n_word_features][:top_k]
     chars = [f"~{str(model.feature_names[c]).strip()}" for c in positive if c >= model.n_word_features][:top_k]
