@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sevtriage.errors import SevtriageError
 from sevtriage.intake.outputs import DecisionWriter, RejectsWriter, Renderer
 from sevtriage.intake.readers import IntakeRules, Reject
 from sevtriage.types import Decision, Ticket
@@ -31,7 +32,9 @@ class Classifier(Protocol):
     def classify_many(self, tickets: Iterable[Ticket]) -> list[Decision]: ...
 
 
-Sink = Callable[[Sequence[tuple[Ticket, Decision]]], None]
+# A sink keeps decisions (the review store): for each pair, None when kept, else why not (same order); a sink
+# that returns None kept them all.
+Sink = Callable[[Sequence[tuple[Ticket, Decision]]], Sequence[BaseException | None] | None]
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -111,11 +114,37 @@ def _classify_batch(
         for line, ticket in batch:
             try:
                 pairs.append((ticket, triage.classify(ticket)))
+            except SevtriageError as error:  # the request's own fault, e.g. a deadline past the calendar's end
+                failed.append(Reject(line, ticket.text, str(error), ticket.id))
             except Exception as error:
                 failed.append(
                     Reject(line, ticket.text, f"internal error while classifying: {type(error).__name__}", ticket.id)
                 )
         return pairs, failed
+
+
+def _keep(
+    pairs: list[tuple[Ticket, Decision]],
+    failed: list[Reject],
+    lines: dict[str, int],
+    sinks: Sequence[Sink],
+) -> list[tuple[Ticket, Decision]]:
+    """Hand a batch to the sinks; what a sink could not keep moves to `failed` (sorted by line at the end)."""
+    for sink in sinks:
+        # A decision a sink could not keep is a reject (with the reason, never the database's own text), not
+        # an output row: in = out + rejects holds, and the rejects file is what to send again.
+        outcomes = sink(pairs)
+        if outcomes is None:
+            continue
+        kept: list[tuple[Ticket, Decision]] = []
+        for (ticket, decision), outcome in zip(pairs, outcomes, strict=True):
+            if outcome is None:
+                kept.append((ticket, decision))
+            else:
+                failed.append(Reject(lines[ticket.id], ticket.text, f"not stored: {outcome}", ticket.id))
+        pairs = kept
+    failed.sort(key=lambda r: r.line)
+    return pairs
 
 
 def run(
@@ -134,11 +163,11 @@ def run(
     batch: list[tuple[int, Ticket]] = []
 
     def flush() -> None:
+        lines = {ticket.id: line for line, ticket in batch}
         pairs, failed = _classify_batch(triage, batch)
         batch.clear()
+        pairs = _keep(pairs, failed, lines, sinks)
         writer.write(pairs)
-        for sink in sinks:
-            sink(pairs)
         for reject in failed:
             rejects.write(reject)
         summary.rejects += len(failed)
@@ -229,8 +258,9 @@ def run_parallel(
     if context.get_start_method() == "fork":
         _worker_classifier = triage
     render = getattr(writer, "renderer", None)
-    renderer: Renderer | None = render() if callable(render) else None
-    want_decisions = bool(sinks)
+    # With sinks (the review store) the main process keeps the decisions first and writes only what they kept.
+    renderer: Renderer | None = render() if callable(render) and not sinks else None
+    want_decisions = renderer is None
 
     summary = Summary()
     started = time.perf_counter()
@@ -243,19 +273,19 @@ def run_parallel(
             return
         future, done = item
         result = future.result()
+        failed = list(result.failed)
         if result.text is not None:
             writer.write_text(result.text)  # type: ignore[attr-defined]
-        pairs: list[tuple[Ticket, Decision]] = []
-        if result.decisions is not None:
+            summary.add(result.summary)
+        else:
+            assert result.decisions is not None
             pairs = [(t, d) for (_, t), d in zip(done, result.decisions, strict=True) if d is not None]
-            if result.text is None:
-                writer.write(pairs)
-        for sink in sinks:
-            sink(pairs)
-        for reject in result.failed:
+            pairs = _keep(pairs, failed, {ticket.id: line for line, ticket in done}, sinks)
+            writer.write(pairs)
+            summary.count([d for _, d in pairs])
+        for reject in failed:
             rejects.write(reject)
-        summary.rejects += len(result.failed)
-        summary.add(result.summary)
+        summary.rejects += len(failed)
         if progress is not None:
             progress(summary.decisions + summary.rejects)
 
