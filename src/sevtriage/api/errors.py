@@ -100,6 +100,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # FastAPI reads and validates the body before it runs the route's dependencies, so a request without the
+    # token would learn from a 422 what the API accepts. Authentication comes first: check it here as well.
+    refused = _authentication_refused(request)
+    if refused is not None:
+        return refused
     # The offending input is not echoed back: it may be a long request text.
     details = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
@@ -108,6 +113,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         fields = ", ".join(d["field"] for d in details[:5])
         message = f"the request does not match the schema ({fields}); see /docs"
     return error_response(422, "validation_error", message, details)
+
+
+def _authentication_refused(request: Request) -> JSONResponse | None:
+    """The 401 answer when the matched route requires the token and the request does not carry it, else None."""
+    from sevtriage.api.deps import require_token  # deps imports this module
+
+    route = request.scope.get("route")
+    dependencies = getattr(route, "dependencies", ())
+    if not any(getattr(d, "dependency", None) is require_token for d in dependencies):
+        return None
+    try:
+        require_token(request)
+    except ApiError as error:
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+    return None
 
 
 async def _input_error(request: Request, exc: Exception) -> JSONResponse:
