@@ -11,7 +11,7 @@ Use `error_response(status, code, message)` to answer with it, or raise `ApiErro
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -115,18 +115,26 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", message, details)
 
 
-def _authentication_refused(request: Request) -> JSONResponse | None:
-    """The 401 answer when the matched route requires the token and the request does not carry it, else None."""
-    from sevtriage.api.deps import require_token  # deps imports this module
+_AUTHENTICATORS: set[Callable[[Request], None]] = set()
 
+
+def authenticator(check: Callable[[Request], None]) -> Callable[[Request], None]:
+    """Mark a route dependency as an authentication check, which must pass before a body is judged invalid."""
+    _AUTHENTICATORS.add(check)
+    return check
+
+
+def _authentication_refused(request: Request) -> JSONResponse | None:
+    """The 401 answer when the matched route's authentication check refuses the request, else None."""
     route = request.scope.get("route")
-    dependencies = getattr(route, "dependencies", ())
-    if not any(getattr(d, "dependency", None) is require_token for d in dependencies):
-        return None
-    try:
-        require_token(request)
-    except ApiError as error:
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
+    for dependency in getattr(route, "dependencies", ()):
+        check = getattr(dependency, "dependency", None)
+        if check not in _AUTHENTICATORS:
+            continue
+        try:
+            check(request)
+        except ApiError as error:
+            return error_response(error.status, error.code, error.message, error.details, error.headers)
     return None
 
 
