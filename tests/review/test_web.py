@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +27,7 @@ from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.web import install
 from sevtriage.sla import SlaPolicy
 from sevtriage.store import DecisionStore
-from sevtriage.types import Decision, RuleMatch, Severity, Ticket
+from sevtriage.types import Decision, ModelOpinion, RuleMatch, Severity, Ticket
 
 # Tuesday 24 November 2026; the desk's calendar is Europe/Bratislava (CET, UTC+1): 11:15 local.
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
@@ -400,6 +400,17 @@ def test_request_text_is_escaped_and_evidence_highlighted(live: LiveDesk) -> Non
     assert "how often these rules were right on our labelled requests" in said.group(1)
 
 
+def test_the_model_table_marks_the_suggestion_and_the_models_label_apart(live: LiveDesk) -> None:
+    # Going to review, the suggestion moved to 2, as probable as the model's (bias-adjusted) label 4.
+    ticket, decision = suggestion("T-9", 2, source="model", rules=())
+    opinion = ModelOpinion(Severity.LOW, {1: 0.05, 2: 0.45, 3: 0.05, 4: 0.45}, ("slow",))
+    live.desk.save([(ticket, replace(decision, model=opinion, confidence=0.45))])
+    page = live.signed_in().get("/review/requests/T-9").text
+    rows = dict(re.findall(r'<tr class="[^"]*"><th>(\d) [a-z]+</th>.*?<td class="note">([^<]*)</td></tr>', page))
+    assert rows == {"1": "", "2": "suggested", "3": "", "4": "model's label"}
+    assert "from <strong>model</strong>, 45 % likely right" in page
+
+
 def test_an_unknown_request_is_a_404_page_naming_it(live: LiveDesk) -> None:
     client = live.signed_in()
     page = client.get("/review/requests/nope")
@@ -652,3 +663,40 @@ def test_a_chosen_filter_stays_shown_when_nothing_matches_it_any_more(live: Live
     page = client.get("/review/queue?plan=enterprise")
     assert "<option selected>enterprise</option>" in page.text
     assert "Nothing waits with these filters." in page.text
+
+
+# -- SLA on the desk ----------------------------------------------------------------------------------------
+def _sla_cells(html: str, table: str) -> dict[str, str]:
+    """Request id -> the text of its SLA badge, from the queue or the SLA page."""
+    found: dict[str, str] = {}
+    body = html.split(f'id="{table}"', 1)[1] if f'id="{table}"' in html else ""
+    for row in re.findall(r"<tr class=\"row[^\"]*\".*?</tr>", body, re.S):
+        request_id = re.search(r'<span class="rid">([^<]+)</span>', row)
+        badge = re.search(r'<span class="badge [a-z]+">([^<]+)</span>', row)
+        assert request_id and badge, row
+        found[request_id.group(1)] = badge.group(1)
+    return found
+
+
+def test_the_queue_shows_each_requests_sla_and_an_answer_in_time_leaves_the_waiting_list(live: LiveDesk) -> None:
+    client = live.signed_in()
+    # 11:15 CET: T-2 (Premier severity 1, arrived 10:00) broke its 1 business hour; T-1 has until 14:00.
+    badges = _sla_cells(client.get("/review/queue").text, "queue")
+    assert badges["T-2"] == "breached · waiting since Tue 24 Nov, 10:00"
+    assert badges["T-1"] == "waiting · due Tue 24 Nov, 14:00"
+    assert badges["T-3"] == "no SLA: no severity yet"
+    assert set(_sla_cells(client.get("/review/sla").text, "sla")) == {"T-1", "T-2", "T-3", "T-4"}
+
+    live.store.record_response("T-1", NOW, "support@example.com")
+    badges = _sla_cells(client.get("/review/queue").text, "queue")
+    # Standard severity 2: the next update is due 1 business day (9 business hours) after the 11:15 response.
+    assert badges["T-1"] == "answered in time · update by Wed 25 Nov, 11:15"
+    waiting = _sla_cells(client.get("/review/sla?list=waiting").text, "sla")
+    assert "T-1" not in waiting and "T-2" in waiting
+    assert list(_sla_cells(client.get("/review/sla?list=breached").text, "sla")) == ["T-2"]
+
+
+def test_the_sla_page_refuses_an_unknown_list(live: LiveDesk) -> None:
+    response = live.signed_in().get("/review/sla?list=late")
+    assert response.status_code == 400
+    assert "list must be one of open, waiting, breached; got &#39;late&#39;" in response.text
