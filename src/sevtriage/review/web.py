@@ -368,6 +368,7 @@ class _Routes:
             "done": done if done in ("accepted", "changed") else None,
             "error": error,
             "typed": typed or {},
+            "snippet": self.desk.first_response(item),
         }
         return self._page(request, "request.html", context, status=status, session=signed[1])
 
