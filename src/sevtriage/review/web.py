@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -33,7 +34,7 @@ from sevtriage.review.auth import (
 )
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.present import highlight, local_time, short_time, time_left
-from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
+from sevtriage.store import Action, DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
 from sevtriage.types import Severity
 
 if TYPE_CHECKING:
@@ -310,7 +311,7 @@ class _Routes:
         return response
 
     # -- pages -----------------------------------------------------------------------------------------------
-    async def queue(self, request: Request) -> Response:
+    def queue(self, request: Request) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
@@ -330,11 +331,11 @@ class _Routes:
         }
         return self._page(request, "queue.html", context, session=signed[1])
 
-    async def request_page(self, request: Request, request_id: str) -> Response:
+    def request_page(self, request: Request, request_id: str) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
-        return self._render_request(request, request_id, signed, done=request.query_params.get("done"))
+        return self._render_request(request, request_id, signed)
 
     def _render_request(
         self,
@@ -342,8 +343,8 @@ class _Routes:
         request_id: str,
         signed: tuple[str, Session],
         *,
-        done: str | None = None,
         error: str | None = None,
+        conflict: bool = False,
         status: int = 200,
         typed: dict[str, str] | None = None,
     ) -> Response:
@@ -365,18 +366,23 @@ class _Routes:
             "probabilities": probabilities,
             "next": following,
             "query": _filter_query(where),
-            "done": done if done in ("accepted", "changed") else None,
+            "outcome": _outcome(item),
             "error": error,
+            "conflict": conflict,
             "typed": typed or {},
             "snippet": self.desk.first_response(item),
         }
         return self._page(request, "request.html", context, status=status, session=signed[1])
 
     async def request_action(self, request: Request, request_id: str) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        # The store work (and the page after a refused action) happens in a worker thread, off the event loop.
+        return await run_in_threadpool(self._act_on_form, request, request_id, form)
+
+    def _act_on_form(self, request: Request, request_id: str, form: dict[str, str]) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
         if not signed[1].csrf_ok(form.get("csrf_token")):
             return self._render_request(
                 request,
@@ -386,13 +392,11 @@ class _Routes:
                 status=403,
             )
         try:
-            action = _action(form.get("action"))
-            version = _version(form.get("version"))
-            done = self.desk.act(
+            self.desk.act(
                 request_id,
                 actor=signed[0],
-                version=version,
-                action=action,
+                version=_version(form.get("version")),
+                action=_action(form.get("action")),
                 severity=Severity.parse(form["severity"]) if form.get("severity") else None,
                 reason=form.get("reason"),
             )
@@ -400,14 +404,18 @@ class _Routes:
             return self._page(request, "error.html", {"message": str(missing)}, status=404, session=signed[1])
         except ReviewConflict as conflict:
             # What the specialist chose and wrote stays in the form; the page shows the request as it is now.
-            return self._render_request(request, request_id, signed, error=str(conflict), status=409, typed=form)
+            message = conflict.describe(self.desk.timezone)
+            return self._render_request(
+                request, request_id, signed, error=message, conflict=True, status=409, typed=form
+            )
         except (InputError, ValueError) as wrong:
             return self._render_request(request, request_id, signed, error=str(wrong), status=400, typed=form)
+        # Back to the request, which now shows its outcome from the store (nothing about it rides in the URL).
         query = request.url.query
-        back = f"{PREFIX}/requests/{quote(request_id, safe='')}?{urlencode({'done': done.status})}"
-        return _secure(RedirectResponse(back + (f"&{query}" if query else ""), status_code=303))
+        back = f"{PREFIX}/requests/{quote(request_id, safe='')}"
+        return _secure(RedirectResponse(back + (f"?{query}" if query else ""), status_code=303))
 
-    async def agreement(self, request: Request) -> Response:
+    def agreement(self, request: Request) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
@@ -421,7 +429,7 @@ class _Routes:
             return _secure_json(json_error(401, "sign_in_required", f"sign in at {PREFIX}/login first"))
         return signed
 
-    async def api_queue(self, request: Request) -> Response:
+    def api_queue(self, request: Request) -> Response:
         signed = self._api_user(request)
         if isinstance(signed, JSONResponse):
             return signed
@@ -437,7 +445,7 @@ class _Routes:
         }
         return _secure_json(JSONResponse(body))
 
-    async def api_request(self, request: Request, request_id: str) -> Response:
+    def api_request(self, request: Request, request_id: str) -> Response:
         signed = self._api_user(request)
         if isinstance(signed, JSONResponse):
             return signed
@@ -452,14 +460,18 @@ class _Routes:
             return signed
         if not signed[1].csrf_ok(request.headers.get("x-csrf-token")):
             return _secure_json(json_error(403, "csrf", "send the session's CSRF token in the X-CSRF-Token header"))
+        body = await request.body()
+        return await run_in_threadpool(self._api_act, request_id, signed[0], body)
+
+    def _api_act(self, request_id: str, actor: str, body: bytes) -> Response:
         try:
-            payload = json.loads(await request.body() or b"{}")
+            payload = json.loads(body or b"{}")
             if not isinstance(payload, dict):
                 raise InputError("the body must be a JSON object with action, version, severity and reason")
             severity = payload.get("severity")
             done = self.desk.act(
                 request_id,
-                actor=signed[0],
+                actor=actor,
                 version=_version(payload.get("version")),
                 action=_action(payload.get("action")),
                 severity=Severity.parse(severity) if severity is not None else None,
@@ -470,16 +482,24 @@ class _Routes:
         except NotFound as missing:
             return _secure_json(json_error(404, "not_found", str(missing)))
         except ReviewConflict as conflict:
-            return _secure_json(json_error(409, "conflict", str(conflict)))
+            return _secure_json(json_error(409, "conflict", conflict.describe(self.desk.timezone)))
         except (InputError, ValueError) as wrong:
             return _secure_json(json_error(400, "invalid", str(wrong)))
         return _secure_json(JSONResponse(request_json(done)))
 
-    async def api_agreement(self, request: Request) -> Response:
+    def api_agreement(self, request: Request) -> Response:
         signed = self._api_user(request)
         if isinstance(signed, JSONResponse):
             return signed
         return _secure_json(JSONResponse(self.desk.agreement().to_dict()))
+
+
+def _outcome(item: StoredRequest) -> Action | None:
+    """The specialist's action that decided a reviewed request (the latest accept or change), else None."""
+    if not item.reviewed:
+        return None
+    decided = [a for a in item.history if a.kind in ("accepted", "changed")]
+    return decided[-1] if decided else None
 
 
 def _action(value: object) -> Literal["accept", "change"]:
