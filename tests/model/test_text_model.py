@@ -145,3 +145,31 @@ def test_the_shipped_model_on_the_held_out_split(corpus: list[LabelledRequest]) 
     # Severity-1 requests are seldom called low or medium.
     critical = truth == int(Severity.CRITICAL)
     assert np.mean(prediction.labels[critical] >= 3) <= 0.05
+
+
+def test_grouped_folds_never_validate_on_wording_their_model_saw() -> None:
+    # Each writer's batch has its own pet words, and each batch is about one severity: a model validated on rows of
+    # a batch it trained on learns the pet words and looks perfect. Grouped by batch, the validation model has
+    # never seen a batch's pet words (they are unknown n-grams, as in a new request), and the shared filler says
+    # nothing about severity, so out-of-fold accuracy falls to about chance.
+    rng = np.random.default_rng(0)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    filler = [f"common{a}{b}" for a in letters[:6] for b in letters[:5]]
+    texts, labels, groups = [], [], []
+    for batch in range(24):
+        pet = f"zq{letters[batch]}x zw{letters[batch]}y"
+        for _ in range(12):
+            texts.append(f"{pet} {' '.join(rng.choice(filler, 6))}")
+            labels.append(LABELS[batch % 4])
+            groups.append(f"part-{batch:02d}")
+    settings = ModelSettings(cv_folds=4, min_df=1, tune_bias=False)
+    by_rows = SeverityModel.fit(texts, labels, settings).out_of_fold
+    by_batch = SeverityModel.fit(texts, labels, settings, groups=groups).out_of_fold
+    assert by_rows is not None and by_batch is not None
+    assert np.mean(by_rows.predicted == by_rows.y_true) > 0.95
+    assert np.mean(by_batch.predicted == by_batch.y_true) < 0.5
+
+
+def test_groups_must_match_the_texts() -> None:
+    with pytest.raises(ValueError, match="groups must have one entry per text; got 1 for 8 texts"):
+        SeverityModel.fit(["a b"] * 8, [1, 2, 3, 4] * 2, ModelSettings(cv_folds=2), groups=["x"])
