@@ -55,6 +55,28 @@ def test_opinions_explain_with_terms_from_the_request(small: TrainedModel) -> No
     )
 
 
+def _top_terms_one_by_one(model: SeverityModel, text: str, label: int, top_k: int) -> tuple[str, ...]:
+    """The top-terms rule written plainly for one text: contributions sorted, words first, n-grams fill in."""
+    row = model.transform([text])
+    coef = np.asarray(model.classifier.coef_, dtype=np.float64)
+    weights = (coef - coef.mean(axis=0))[list(model.classifier.classes_).index(label)]
+    found = sorted((-value * weights[column], int(column)) for column, value in zip(row.indices, row.data, strict=True))
+    positive = [column for minus, column in found if minus < 0]
+    words = [str(model.feature_names[c]) for c in positive if c < model.n_word_features][:top_k]
+    chars = [f"~{str(model.feature_names[c]).strip()}" for c in positive if c >= model.n_word_features][:top_k]
+    return tuple((words + chars)[:top_k])
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 5, 12])
+def test_top_terms_of_a_batch_are_those_of_each_request_alone(
+    small: TrainedModel, corpus: list[LabelledRequest], top_k: int
+) -> None:
+    texts = [model_text(r.subject, r.body) for r in corpus[::7]] + ["", "zz", "ok ok ok", "error"]
+    opinions = small.model.opinions(texts, top_k=top_k)
+    for text, opinion in zip(texts, opinions, strict=True):
+        assert opinion.top_terms == _top_terms_one_by_one(small.model, text, int(opinion.severity), top_k)
+
+
 def test_opinions_of_an_empty_batch_are_empty(small: TrainedModel) -> None:
     assert small.opinions([]) == []
 
