@@ -93,3 +93,31 @@ def test_a_malformed_candidate_gets_the_same_errors_as_rules_check(
     assert main(["rules", "check", str(bad), "--engine", "python"]) == 2
     assert capsys.readouterr().err == diff_err
     assert "unknown_key.yaml:9: [rule down] unknown key 'sevrity'" in diff_err
+
+
+def test_the_review_store_counts_specialists_final_severities_as_labels(
+    capsys: pytest.CaptureFixture[str], files: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from sevtriage import Ticket, Triage
+    from sevtriage.store import DecisionStore
+
+    old, new, _ = files
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    triage = Triage.load(engine="python")
+    arrived = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    tickets = [Ticket(id=r["id"], body=str(r["body"]), received_at=arrived) for r in REQUESTS]
+    with DecisionStore.open(url) as store:
+        for ticket in tickets:
+            decision = triage.classify(ticket)
+            store.save(ticket, replace(decision, needs_review=True))
+        item = store.get("A")
+        # The specialist confirms A at severity 2 (the workaround keeps it out of severity 1).
+        assert item.suggested.severity == 2
+        store.review("A", actor="alice", expected_version=item.version, action="accept")
+    assert main(["rules", "diff", str(old), str(new), "--store", url, "--engine", "python", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"] == 3 and report["labelled"] == 1
+    assert [(c["id"], c["label"]) for c in report["changes"]] == [("A", 2)]

@@ -227,10 +227,26 @@ def _read_requests(data: Path) -> list[tuple[Ticket, Severity | None]]:
     return out
 
 
+def _store_requests(url: str) -> list[tuple[Ticket, Severity | None]]:
+    """Reviewed requests (labelled by the specialist's final severity) and those waiting (unlabelled)."""
+    from sevtriage.store import DecisionStore
+
+    with DecisionStore.open(url) as store:
+        reviewed = [(item.ticket, item.final_severity) for item in store.reviewed()]
+        waiting: list[tuple[Ticket, Severity | None]] = [(item.ticket, None) for item in store.queue(limit=None)]
+    return reviewed + waiting
+
+
 @rules.command(name="diff")
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    help="Use the review store's requests instead of DATA (SQLAlchemy URL); specialists' final severities are labels.",
+)
 @_engine_option
 @click.option(
     "--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown", help="Output format."
@@ -249,7 +265,8 @@ def diff(
     ctx: click.Context,
     old: Path,
     new: Path,
-    data: Path,
+    data: Path | None,
+    store_url: str | None,
     engine: str | None,
     fmt: str,
     gates: tuple[str, ...],
@@ -269,14 +286,17 @@ def diff(
     except ConfigError as error:
         _print_problems(error)
         ctx.exit(EXIT_CONFIG)
-    rows = _read_requests(data)
+    if (data is None) == (store_url is None):
+        raise InputError("give DATA (a file or folder of requests) or --store URL, not both and not neither")
+    rows = _read_requests(data) if data is not None else _store_requests(str(store_url))
+    where = str(data) if data is not None else "the store"
     if not rows:
-        raise InputError(f"{data}: no requests found")
+        raise InputError(f"{where}: no requests found")
     tickets = [t for t, _ in rows]
     if explain_id is not None:
         found = [t for t in tickets if t.id == explain_id]
         if not found:
-            raise InputError(f"request {explain_id!r} is not in {data}")
+            raise InputError(f"request {explain_id!r} is not in {where}")
         for name, stage in (("old", old_stage), ("new", new_stage)):
             facts = stage.facts(found[0])
             verdict = stage.evaluate(found[0])
