@@ -189,16 +189,17 @@ def main() -> None:
     triage = Triage.load()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        result = bench_import(triage, args.messages, work)
-        print(
-            f"mail import: {result['messages']:,} messages ({result['requests']:,} new, {result['follow_ups']:,} "
-            f"follow-ups, {result['skipped']:,} skipped) in {result['mail_seconds']:.1f} s = "
-            f"{result['mail_rate']:,.0f} messages/s"
-        )
-        print(
-            f"baseline classify --store, same requests as JSONL: {result['batch_rate']:,.0f} requests/s "
-            f"(mail import runs at {result['mail_rate'] / result['batch_rate']:.2f}x of it)"
-        )
+        result = bench_import(triage, args.messages, work) if args.messages else None
+        if result is not None:
+            print(
+                f"mail import: {result['messages']:,} messages ({result['requests']:,} new, {result['follow_ups']:,} "
+                f"follow-ups, {result['skipped']:,} skipped) in {result['mail_seconds']:.1f} s = "
+                f"{result['mail_rate']:,.0f} messages/s"
+            )
+            print(
+                f"baseline classify --store, same requests as JSONL: {result['batch_rate']:,.0f} requests/s "
+                f"(mail import runs at {result['mail_rate'] / result['batch_rate']:.2f}x of it)"
+            )
         if args.watch:
             watch = bench_watch(triage, args.watch, work)
             for mode, latencies in watch.items():

@@ -199,9 +199,21 @@ class MailWatcher:
             client.idle_done()
 
     def _catch_up(self, client: Any, uidvalidity: int, last: int, stop: threading.Event) -> int:
-        """Handle every message after UID `last`; return the new last UID."""
-        # "n:*" always includes the highest UID even when it is below n (RFC 3501 6.4.8), hence the filter.
-        uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        """Handle every message after UID `last` until a search finds nothing new; return the new last UID.
+
+        Searching again until nothing is new matters: mail that arrives while a batch is stored and marked is
+        announced (EXISTS) in the answers to those commands, not in the IDLE that follows, so without a last
+        empty search it would wait for the next IDLE renewal.
+        """
+        while not stop.is_set():
+            # "n:*" always includes the highest UID even when it is below n (RFC 3501 6.4.8), hence the filter.
+            uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+            if not uids:
+                break
+            last = self._handle(client, uidvalidity, uids, stop, last)
+        return last
+
+    def _handle(self, client: Any, uidvalidity: int, uids: list[int], stop: threading.Event, last: int) -> int:
         for start in range(0, len(uids), self.config.batch):
             if stop.is_set():
                 break
