@@ -186,6 +186,12 @@ class MailWatcher:
         """Wait for the server to announce new mail (or the IDLE period to end, or `stop`)."""
         client.idle()
         try:
+            # Mail that arrived since the last search is announced (EXISTS) when IDLE starts, before the server's
+            # "+ idling"; imaplib files those lines away with the command's untagged responses, where idle_check
+            # never sees them. Without this look they would wait for the next IDLE renewal.
+            pending = getattr(getattr(client, "_imap", None), "untagged_responses", {})
+            if pending.pop("EXISTS", None) or pending.pop("RECENT", None):
+                return
             waited = 0.0
             # Short checks, so that `stop` is noticed within a second.
             while waited < self.config.idle_seconds and not stop.is_set():
