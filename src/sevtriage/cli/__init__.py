@@ -11,7 +11,7 @@ import sys
 import click
 
 from sevtriage import __version__
-from sevtriage.cli import classify_cmd, model_cmd, review_cmd, rules_cmd, serve_cmd, sla_cmd
+from sevtriage.cli import alerts_cmd, classify_cmd, model_cmd, review_cmd, rules_cmd, serve_cmd, sla_cmd
 from sevtriage.errors import SevtriageError
 
 EXIT_OK = 0
@@ -25,7 +25,7 @@ def cli() -> None:
     """Severity triage for support requests: rules first, a text model when unsure, SLA deadlines."""
 
 
-for _module in (classify_cmd, rules_cmd, sla_cmd, model_cmd, serve_cmd, review_cmd):
+for _module in (classify_cmd, rules_cmd, sla_cmd, model_cmd, serve_cmd, review_cmd, alerts_cmd):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 
