@@ -48,8 +48,45 @@ class RejectOut(BaseModel):
     )
 
 
+class ModelOpinionOut(BaseModel):
+    severity: int = Field(description="The model's label (1-4): a bias-adjusted arg-max of its scores.")
+    probabilities: dict[str, float] = Field(
+        description="The model's full calibrated distribution over severities '1'-'4' (sums to 1)."
+    )
+    top_terms: list[str] = Field(description="Terms that pushed toward the label; '~' marks character n-grams.")
+
+
+class DecisionOut(BaseModel):
+    """The decision record (DESIGN.md); deadlines, scope notes and versions are carried as documented there."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    severity: int | None = Field(description="1 critical .. 4 low; null only when nothing could decide.")
+    severity_name: str | None = Field(description="critical, high, medium or low.")
+    source: str | None = Field(description="Who decided: 'rules' or 'model'.")
+    confidence: float = Field(
+        description=(
+            "The estimated probability (0-1) that this decision's severity is right, whoever decided. "
+            "For source 'model': the calibrated probability of the decided severity (also when review moved the "
+            "suggestion off the model's label). For source 'rules': the precision of the rules that decided, "
+            "measured on the labelled training data when the model was trained and shrunk toward the rules' "
+            "pooled precision when a rule matched few requests (the model card's `rule_precision`)."
+        )
+    )
+    needs_review: bool = Field(
+        description=(
+            "false is a promise: auto-labelled decisions reach the card's precision target (95%), with "
+            "thresholds chosen on a 95% lower confidence bound of out-of-fold precision."
+        )
+    )
+    review_reasons: list[str] = Field(description="Why a specialist must look, e.g. no_rule, low_confidence.")
+    matched_rules: list[dict[str, Any]] = Field(description="Every rule that matched: id, severity, evidence, ...")
+    model: ModelOpinionOut | None = Field(description="The model's view, or null when it was not consulted.")
+
+
 class BatchOut(BaseModel):
-    decisions: list[dict[str, Any]]
+    decisions: list[DecisionOut]
     rejects: list[RejectOut]
 
 

@@ -114,8 +114,10 @@ def _store_sink(url: str) -> Sink:
 
     store = DecisionStore.open(url)
 
-    def save(pairs: Any) -> None:
-        store.save_many(pairs)
+    def save(pairs: Any) -> list[Any]:
+        # A batch in one transaction; when that fails, row by row, and each row the store refuses becomes a
+        # reject with the reason (never a traceback that would print the request texts).
+        return list(store.save_each(list(pairs)))
 
     return save
 

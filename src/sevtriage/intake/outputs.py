@@ -12,6 +12,7 @@ from typing import IO, Any, Literal, Protocol
 
 from sevtriage.errors import InputError
 from sevtriage.intake.readers import Reject
+from sevtriage.text import storable
 from sevtriage.types import Decision, Ticket
 
 OutputFormat = Literal["jsonl", "csv"]
@@ -87,8 +88,22 @@ def _probability(probabilities: Any, severity: int) -> float:
     return round(float(probabilities.get(severity, 0.0)), 4)
 
 
+# OWASP, "CSV Injection" (https://owasp.org/www-community/attacks/CSV_Injection): spreadsheet programs run a cell
+# that starts with =, +, -, @, tab or carriage return as a formula; a single quote in front makes it text.
+FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: the OWASP rule above, and U+FFFD for what no file can hold."""
+    cell = storable(cell)
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
 def csv_row(decision: Decision) -> list[str]:
-    """The flat record as CSV cells: empty for null, ``true``/``false``, ISO instants, lists joined by ``|``."""
+    """The flat record as CSV cells: empty for null, ``true``/``false``, ISO instants, lists joined by ``|``.
+
+    Cells are made safe for spreadsheets (`spreadsheet_safe`).
+    """
     cells: list[str] = []
     for value in flat_record(decision).values():
         if value is None:
@@ -96,11 +111,11 @@ def csv_row(decision: Decision) -> list[str]:
         elif isinstance(value, bool):
             cells.append("true" if value else "false")
         elif isinstance(value, list):
-            cells.append(LIST_SEPARATOR.join(str(v) for v in value))
+            cells.append(spreadsheet_safe(LIST_SEPARATOR.join(str(v) for v in value)))
         elif hasattr(value, "isoformat"):
             cells.append(value.isoformat())
         else:
-            cells.append(str(value))
+            cells.append(spreadsheet_safe(str(value)))
     return cells
 
 
@@ -121,7 +136,9 @@ class JsonlWriter:
 
     def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
         dumps = self._dumps
-        self._stream.write("".join(dumps(d.to_dict()) + "\n" for _, d in pairs))
+        # Decisions from the intake carry no lone surrogate (`sevtriage.text.storable` at the boundary); one from
+        # elsewhere must still not stop the file half-written.
+        self._stream.write(storable("".join(dumps(d.to_dict()) + "\n" for _, d in pairs)))
 
     def close(self) -> None:
         self._stream.flush()

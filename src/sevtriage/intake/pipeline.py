@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sevtriage.errors import SevtriageError
 from sevtriage.intake.outputs import DecisionWriter, RejectsWriter
 from sevtriage.intake.readers import IntakeRules, Reject
 from sevtriage.types import Decision, Ticket
@@ -31,7 +32,9 @@ class Classifier(Protocol):
     def classify_many(self, tickets: Iterable[Ticket]) -> list[Decision]: ...
 
 
-Sink = Callable[[Sequence[tuple[Ticket, Decision]]], None]
+# A sink keeps decisions (the review store): for each pair, None when kept, else why not (same order); a sink
+# that returns None kept them all.
+Sink = Callable[[Sequence[tuple[Ticket, Decision]]], Sequence[BaseException | None] | None]
 DEFAULT_BATCH_SIZE = 1000
 
 
@@ -104,6 +107,8 @@ def _classify_batch(
         for line, ticket in batch:
             try:
                 pairs.append((ticket, triage.classify(ticket)))
+            except SevtriageError as error:  # the request's own fault, e.g. a deadline past the calendar's end
+                failed.append(Reject(line, ticket.text, str(error), ticket.id))
             except Exception as error:
                 failed.append(
                     Reject(line, ticket.text, f"internal error while classifying: {type(error).__name__}", ticket.id)
@@ -127,11 +132,24 @@ def run(
     batch: list[tuple[int, Ticket]] = []
 
     def flush() -> None:
+        lines = {ticket.id: line for line, ticket in batch}
         pairs, failed = _classify_batch(triage, batch)
         batch.clear()
-        writer.write(pairs)
         for sink in sinks:
-            sink(pairs)
+            # A decision a sink could not keep is a reject (with the reason, never the database's own text), not
+            # an output row: in = out + rejects holds, and the rejects file is what to send again.
+            outcomes = sink(pairs)
+            if outcomes is None:
+                continue
+            kept: list[tuple[Ticket, Decision]] = []
+            for (ticket, decision), outcome in zip(pairs, outcomes, strict=True):
+                if outcome is None:
+                    kept.append((ticket, decision))
+                else:
+                    failed.append(Reject(lines[ticket.id], ticket.text, f"not stored: {outcome}", ticket.id))
+            pairs = kept
+        failed.sort(key=lambda r: r.line)
+        writer.write(pairs)
         for reject in failed:
             rejects.write(reject)
         summary.rejects += len(failed)
