@@ -313,3 +313,36 @@ def test_rows_the_store_refuses_are_rejects_with_a_clear_reason_and_no_request_t
     assert rejects[0]["reason"].startswith("not stored: the decision store refused the request (IntegrityError)")
     with DecisionStore.open(url) as store:
         assert sum(store.counts().values()) == 4
+
+
+@pytest.mark.parametrize("output", ["decisions.jsonl", "decisions.csv"])
+def test_several_workers_write_the_same_bytes_as_one_in_input_order(tmp_path: Path, output: str) -> None:
+    examples = example_requests_path().read_text(encoding="utf-8").splitlines()
+    lines: list[str] = []
+    for n in range(40):
+        record = json.loads(examples[n % len(examples)])
+        record["id"] = f"W-{n}"
+        lines.append(json.dumps(record, ensure_ascii=False))
+    # Bad rows between and inside batches: invalid JSON, a duplicate id, a naive time, an empty text.
+    lines.insert(3, "{not json")
+    lines.insert(11, json.dumps({"id": "W-2", "body": "again", "received_at": GOOD}))
+    lines.insert(20, json.dumps({"id": "N-1", "body": "down", "received_at": "2026-11-26 09:00"}))
+    lines.append(json.dumps({"id": "E-1", "subject": "", "body": "", "received_at": GOOD}))
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs = {}
+    for workers in ("1", "2", "3"):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        result = _run(
+            ["classify", "../in.jsonl", "-o", output, "--workers", workers, "--batch-size", "4", "-q"], cwd=folder
+        )
+        assert result.returncode == 3, result.stderr.decode()
+        outputs[workers] = ((folder / output).read_bytes(), (folder / "decisions.rejects.jsonl").read_bytes())
+    assert outputs["2"] == outputs["1"]
+    assert outputs["3"] == outputs["1"]
+    decisions, rejects = outputs["1"]
+    text = decisions.decode("utf-8-sig")
+    ids = [json.loads(line)["id"] for line in text.splitlines()] if output.endswith("jsonl") else None
+    if ids is not None:
+        assert ids == [f"W-{n}" for n in range(40)]
+    assert [json.loads(line)["line"] for line in rejects.decode().splitlines()] == [4, 12, 21, 44]

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
@@ -127,6 +128,30 @@ class DecisionWriter(Protocol):
     def close(self) -> None: ...
 
 
+class TextWriter(DecisionWriter, Protocol):
+    """A writer whose batches can be rendered elsewhere (in a worker process) and written as text here."""
+
+    def renderer(self) -> Renderer: ...
+
+    def write_text(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """What a worker needs to turn decisions into exactly the text the parent's writer would write."""
+
+    fmt: str
+    delimiter: str = ","
+
+    def render(self, pairs: Sequence[tuple[Ticket, Decision]]) -> str:
+        buffer = io.StringIO()
+        if self.fmt == "csv":
+            csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n").writerows(csv_row(d) for _, d in pairs)
+        else:
+            JsonlWriter(buffer).write(pairs)
+        return buffer.getvalue()
+
+
 class JsonlWriter:
     """One DESIGN.md decision record per line, UTF-8."""
 
@@ -140,6 +165,12 @@ class JsonlWriter:
         # elsewhere must still not stop the file half-written.
         self._stream.write(storable("".join(dumps(d.to_dict()) + "\n" for _, d in pairs)))
 
+    def renderer(self) -> Renderer:
+        return Renderer("jsonl")
+
+    def write_text(self, text: str) -> None:
+        self._stream.write(text)
+
     def close(self) -> None:
         self._stream.flush()
 
@@ -149,11 +180,18 @@ class CsvWriter:
 
     def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
         self._stream = stream
+        self._delimiter = delimiter
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\r\n")
         self._writer.writerow(FLAT_COLUMNS)
 
     def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
         self._writer.writerows(csv_row(d) for _, d in pairs)
+
+    def renderer(self) -> Renderer:
+        return Renderer("csv", self._delimiter)
+
+    def write_text(self, text: str) -> None:
+        self._stream.write(text)
 
     def close(self) -> None:
         self._stream.flush()
