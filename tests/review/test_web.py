@@ -597,6 +597,9 @@ def test_the_service_stores_what_it_classifies_and_serves_the_desk(tmp_path: Pat
             },
         )
         assert answer.status_code == 200, answer.text
+        # Not about a client, and nothing said about changes, workarounds or steps taken.
+        assert answer.json()["scope"] == []
+        assert answer.json()["missing_details"] == ["recent_changes", "workaround", "steps_taken"]
         assert client.get("/review/queue").status_code == 303
         assert sign_in(client, "alice", PASSWORD).status_code == 303
         stored = client.get("/review/api/requests/S-1").json()
@@ -663,3 +666,74 @@ def test_a_chosen_filter_stays_shown_when_nothing_matches_it_any_more(live: Live
     page = client.get("/review/queue?plan=enterprise")
     assert "<option selected>enterprise</option>" in page.text
     assert "Nothing waits with these filters." in page.text
+
+
+def test_the_request_page_shows_scope_notes_missing_details_and_a_reply_in_the_customers_language(
+    live: LiveDesk,
+) -> None:
+    from dataclasses import replace as with_
+
+    from sevtriage.types import ScopeNote
+
+    ticket, decision = suggestion(
+        "SK-7",
+        3,
+        subject="Aplikácia padá",
+        body="Mobilná aplikácia nám padá na Androide 6, prosím o pomoc, nefunguje to.",
+    )
+    note = ScopeNote("uncertified_environment", ("Androide 6",), "Android older than 8", "Client software running")
+    live.desk.save([(ticket, with_(decision, scope=(note,), missing_details=("recent_changes", "steps_taken")))])
+    client = live.signed_in()
+    page = client.get("/review/requests/SK-7").text
+    notes = re.search(r'<ul class="scope" id="scope-notes">(.*?)</ul>', page, re.S)
+    assert notes is not None and "<mark>Androide 6</mark>" in notes.group(1)
+    assert "Client software running" in notes.group(1)
+    assert re.findall(r'data-item="(\w+)"', page) == ["recent_changes", "steps_taken"]
+    reply = re.search(r'<textarea id="first-response"[^>]*>(.*?)</textarea>', page, re.S)
+    assert reply is not None
+    asked = [line for line in reply.group(1).splitlines() if line.startswith("- ")]
+    assert asked == [
+        "- čo sa vo Vašom systéme zmenilo krátko pred vznikom problému (aktualizácie, nové zariadenia, nastavenia), "
+        "prípadne že sa nič nezmenilo",
+        "- čo ste už skúsili na vyriešenie problému",
+    ]
+    stored = client.get("/review/api/requests/SK-7").json()["suggested"]
+    assert stored["missing_details"] == ["recent_changes", "steps_taken"]
+    assert stored["scope"][0]["evidence"] == ["Androide 6"]
+
+
+# -- SLA on the desk ----------------------------------------------------------------------------------------
+def _sla_cells(html: str, table: str) -> dict[str, str]:
+    """Request id -> the text of its SLA badge, from the queue or the SLA page."""
+    found: dict[str, str] = {}
+    body = html.split(f'id="{table}"', 1)[1] if f'id="{table}"' in html else ""
+    for row in re.findall(r"<tr class=\"row[^\"]*\".*?</tr>", body, re.S):
+        request_id = re.search(r'<span class="rid">([^<]+)</span>', row)
+        badge = re.search(r'<span class="badge [a-z]+">([^<]+)</span>', row)
+        assert request_id and badge, row
+        found[request_id.group(1)] = badge.group(1)
+    return found
+
+
+def test_the_queue_shows_each_requests_sla_and_an_answer_in_time_leaves_the_waiting_list(live: LiveDesk) -> None:
+    client = live.signed_in()
+    # 11:15 CET: T-2 (Premier severity 1, arrived 10:00) broke its 1 business hour; T-1 has until 14:00.
+    badges = _sla_cells(client.get("/review/queue").text, "queue")
+    assert badges["T-2"] == "breached · waiting since Tue 24 Nov, 10:00"
+    assert badges["T-1"] == "waiting · due Tue 24 Nov, 14:00"
+    assert badges["T-3"] == "no SLA: no severity yet"
+    assert set(_sla_cells(client.get("/review/sla").text, "sla")) == {"T-1", "T-2", "T-3", "T-4"}
+
+    live.store.record_response("T-1", NOW, "support@example.com")
+    badges = _sla_cells(client.get("/review/queue").text, "queue")
+    # Standard severity 2: the next update is due 1 business day (9 business hours) after the 11:15 response.
+    assert badges["T-1"] == "answered in time · update by Wed 25 Nov, 11:15"
+    waiting = _sla_cells(client.get("/review/sla?list=waiting").text, "sla")
+    assert "T-1" not in waiting and "T-2" in waiting
+    assert list(_sla_cells(client.get("/review/sla?list=breached").text, "sla")) == ["T-2"]
+
+
+def test_the_sla_page_refuses_an_unknown_list(live: LiveDesk) -> None:
+    response = live.signed_in().get("/review/sla?list=late")
+    assert response.status_code == 400
+    assert "list must be one of open, waiting, breached; got &#39;late&#39;" in response.text
