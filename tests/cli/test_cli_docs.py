@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,6 +51,15 @@ def test_every_command_is_in_the_readme(command: tuple[str, ...]) -> None:
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["triage-everything"]) == 2
     assert "No such command 'triage-everything'" in capsys.readouterr().err
+
+
+def test_the_readme_stands_alone() -> None:
+    # The design notes are not in the repository: the README must not send a reader to them.
+    assert "DESIGN.md" not in README
+    root = Path(__file__).resolve().parents[2]
+    targets = re.findall(r"\]\(([^)#\s]+)", README)
+    missing = [t for t in targets if "://" not in t and not (root / t).exists()]
+    assert not missing, f"the README links files that are not in the repository: {missing}"
 
 
 def test_the_lazy_listing_says_what_each_command_says_of_itself() -> None:
