@@ -415,7 +415,7 @@ def test_a_utf16_file_is_explained_and_reads_with_the_encoding_option(codec: str
         _read(data, name="excel.csv")
     message = str(error.value)
     assert message == (
-        'excel.csv: the file is UTF-16, not UTF-8 (Excel\'s "Unicode text"); run again with --encoding utf-16, '
+        f'excel.csv: the file is UTF-16, not UTF-8 (Excel\'s "Unicode text"); run again with --encoding {codec}, '
         'or save it as "CSV UTF-8"'
     )
     assert "\x00" not in message
