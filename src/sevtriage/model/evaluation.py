@@ -103,6 +103,45 @@ class SystemMetrics:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceHonesty:
+    """The combined system's decisions by one source: mean stated `confidence` against the share right."""
+
+    source: str
+    decisions: int
+    mean_confidence: float
+    accuracy: float
+    auto_labelled: int
+    auto_accuracy: float | None
+
+
+def source_honesty(truth: npt.ArrayLike, decisions: Sequence[Decision]) -> tuple[SourceHonesty, ...]:
+    """Per source (rules, model): how sure the decisions said they were and how often they were right."""
+    y = np.asarray(truth, dtype=np.int64)
+    source = np.asarray([d.source or "" for d in decisions])
+    pred = np.asarray([int(d.severity) if d.severity else ABSTAIN for d in decisions], dtype=np.int64)
+    conf = np.asarray([d.confidence for d in decisions], dtype=np.float64)
+    auto = np.asarray([not d.needs_review for d in decisions], dtype=bool)
+    out = []
+    for name in ("rules", "model"):
+        mine = source == name
+        if not mine.any():
+            continue
+        right = pred[mine] == y[mine]
+        kept = auto[mine]
+        out.append(
+            SourceHonesty(
+                name,
+                int(mine.sum()),
+                float(conf[mine].mean()),
+                float(right.mean()),
+                int(kept.sum()),
+                float(right[kept].mean()) if kept.any() else None,
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     """Rules only, model only (None without a model) and combined, on the same requests."""
 
@@ -113,6 +152,8 @@ class Evaluation:
     model_version: str | None
     # The model alone on the rule file's examples: text written by other people than the corpus.
     other_authors: SystemMetrics | None = None
+    # Whether `confidence` means what it says: the combined decisions per source, stated against observed.
+    honesty: tuple[SourceHonesty, ...] = ()
 
     def system(self, name: str) -> SystemMetrics | None:
         return next((s for s in self.systems if s.name == name), None)
@@ -272,7 +313,15 @@ def evaluate(triage: Triage, records: Sequence[LabelledRequest], *, other_author
     if other_authors and triage.model is not None:
         examples = rule_examples(triage)
         outside = model_only_metrics(triage.model, examples) if examples else None
-    return Evaluation(tuple(systems), by_language, under, triage.rules_version, triage.model_version, outside)
+    return Evaluation(
+        tuple(systems),
+        by_language,
+        under,
+        triage.rules_version,
+        triage.model_version,
+        outside,
+        source_honesty(truth, decisions),
+    )
 
 
 def rule_examples(triage: Triage) -> list[LabelledRequest]:
