@@ -17,17 +17,25 @@ from pathlib import Path
 from typing import Any
 
 from sevtriage.errors import ConfigError, Problem
-from sevtriage.model.text_model import CARD_FORMAT, ModelCard, SeverityModel, TrainedModel, library_versions
+from sevtriage.model.compiled import CompiledModel
+from sevtriage.model.text_model import CARD_FORMAT, ModelCard, SeverityModel, TrainedModel
 from sevtriage.types import LABELS
 
 PARTS_FORMAT = "sevtriage-model-parts/1"
 CARD_SUFFIX = ".card.json"
+ARRAYS_SUFFIX = ".arrays.npz"
 
 
 def card_path(model_path: str | Path) -> Path:
     """Where the card of a model file lives: `name.joblib` -> `name.card.json`."""
     path = Path(model_path)
     return path.with_name(path.stem + CARD_SUFFIX)
+
+
+def arrays_path(model_path: str | Path) -> Path:
+    """Where the prediction arrays of a model file live: `name.joblib` -> `name.arrays.npz`."""
+    path = Path(model_path)
+    return path.with_name(path.stem + ARRAYS_SUFFIX)
 
 
 def retrain_command(model_path: str | Path) -> str:
@@ -42,8 +50,11 @@ def save(trained: TrainedModel, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump({"format": PARTS_FORMAT, "parts": trained.model.parts()}, path, compress=3)
+    arrays = arrays_path(path)
+    trained.model.compiled.save(arrays)
     card = trained.card.to_dict()
     card["file"] = {"name": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
+    card["arrays_file"] = {"name": arrays.name, "sha256": _sha256(arrays), "bytes": arrays.stat().st_size}
     target = card_path(path)
     target.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
@@ -81,7 +92,7 @@ def check_compatible(card: ModelCard, model_path: str | Path) -> None:
     """Refuse a model made with another scikit-learn version or for another label set."""
     where = str(card_path(model_path))
     fix = f"retrain it with: {retrain_command(model_path)}"
-    installed = library_versions()["scikit-learn"]
+    installed = installed_version("scikit-learn")
     made_with = card.libraries.get("scikit-learn")
     if made_with != installed:
         raise ConfigError(
@@ -104,8 +115,6 @@ def check_compatible(card: ModelCard, model_path: str | Path) -> None:
 
 def load(path: str | Path) -> TrainedModel:
     """Load a model file and its card; `ConfigError` with the fix when it is missing or does not fit."""
-    import joblib
-
     model_path = Path(path)
     if not model_path.is_file():
         raise ConfigError(
@@ -124,13 +133,38 @@ def load(path: str | Path) -> TrainedModel:
                 f"different trainings; {fix}",
             )
         )
-    try:
-        stored = joblib.load(model_path)
-    except Exception as error:  # a damaged pickle can raise almost anything
-        raise ConfigError(Problem(str(model_path), None, f"cannot be loaded ({error}); {fix}")) from None
-    if not isinstance(stored, dict) or stored.get("format") != PARTS_FORMAT:
-        raise ConfigError(Problem(str(model_path), None, f"is not a sevtriage model file ({PARTS_FORMAT}); {fix}"))
-    return TrainedModel(SeverityModel.from_parts(stored["parts"], card.settings), card)
+
+    def unpickle() -> SeverityModel:
+        import joblib
+
+        try:
+            stored = joblib.load(model_path)
+        except Exception as error:  # a damaged pickle can raise almost anything
+            raise ConfigError(Problem(str(model_path), None, f"cannot be loaded ({error}); {fix}")) from None
+        if not isinstance(stored, dict) or stored.get("format") != PARTS_FORMAT:
+            raise ConfigError(Problem(str(model_path), None, f"is not a sevtriage model file ({PARTS_FORMAT}); {fix}"))
+        return SeverityModel.from_parts(stored["parts"], card.settings)
+
+    # The arrays that predict, written with the model (no pickle, no scikit-learn import); when they are missing
+    # (a model file from before they existed) the joblib file is unpickled at once and predicts the same.
+    arrays = arrays_path(model_path)
+    listed = raw.get("arrays_file") or {}
+    if listed.get("name") == arrays.name and arrays.is_file():
+        if listed.get("sha256") != _sha256(arrays):
+            raise ConfigError(Problem(str(arrays), None, f"the file does not match its card (SHA-256 differs); {fix}"))
+        try:
+            compiled = CompiledModel.load(arrays)
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(Problem(str(arrays), None, f"cannot be loaded ({error}); {fix}")) from None
+        return TrainedModel(None, card, compiled, unpickle)
+    return TrainedModel(unpickle(), card)
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of a package, read from its metadata (importing scikit-learn takes a second)."""
+    from importlib.metadata import version
+
+    return version(distribution)
 
 
 def _sha256(path: Path) -> str:
