@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from sevtriage.errors import ConfigError, InputError
 from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest, UserExists, migrations
 from sevtriage.store.codec import decision_from_json, decision_to_json
 from sevtriage.store.schema import metadata
-from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
+from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, ScopeNote, Severity, Ticket
 
 ARRIVAL = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -610,8 +611,18 @@ def test_the_decision_codec_round_trips(
         matched_rules=(RuleMatch("r", Severity.LOW, "why", tuple(evidence), "weak"),),
         model=ModelOpinion(Severity.LOW, dict(zip(range(1, 5), probabilities, strict=True)), tuple(evidence)),
         received_at=ARRIVAL.astimezone(zone),
+        scope=(ScopeNote("third_party", tuple(evidence), "a third party", "policy line"),),
+        missing_details=("workaround",) if evidence else (),
     )
     assert decision_from_json(decision_to_json(decision)) == decision
+
+
+def test_decisions_stored_before_scope_existed_read_back_without_notes() -> None:
+    _, decision = pair("T")
+    record = json.loads(decision_to_json(decision))
+    del record["scope"], record["missing_details"]
+    old = decision_from_json(json.dumps(record))
+    assert (old.scope, old.missing_details) == ((), ())
 
 
 @settings(max_examples=25, deadline=None)
