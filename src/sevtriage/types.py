@@ -263,3 +263,22 @@ class Decision:
             "rules_version": self.rules_version,
             "model_version": self.model_version,
         }
+
+
+MailKind = Literal["request", "follow_up", "response"]
+
+
+@dataclass(frozen=True, slots=True)
+class MailRecord:
+    """Where one e-mail message went: the request it opened or belongs to, for finding threads later.
+
+    `subject_key` is the subject without reply prefixes, folded (`sevtriage.intake.mail.thread_subject`), the
+    fallback for replies whose client dropped In-Reply-To and References; `sender` is the From address.
+    """
+
+    message_id: str
+    request_id: str
+    kind: MailKind
+    subject_key: str
+    sender: str
+    at: datetime

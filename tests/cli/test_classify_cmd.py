@@ -216,6 +216,22 @@ def test_store_option_saves_decisions(
         assert stored.ticket.id == decision["id"]
 
 
+@pytest.mark.parametrize("engine", ["python", "durable"])
+def test_the_engine_option_chooses_the_rules_engine(capsys: pytest.CaptureFixture[str], engine: str) -> None:
+    code = main(["classify", "--engine", engine, "--json", "--text", "Production is down, nobody can log in."])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["severity"] == 1
+
+
+def test_policy_is_a_hidden_alias_of_sla_for_classify(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    policy = tmp_path / "sla.yaml"
+    policy.write_text("calendar: {timezone: Mars/Olympus, week: {}}\n", encoding="utf-8")
+    for flag in ("--sla", "--policy"):
+        assert main(["classify", flag, str(policy), "--text", "Production is down."]) == 2
+        assert f"{policy}:1: the policy file must have plans" in capsys.readouterr().err
+
+
 # -- a batch that never dies (issue 10, item 3) ------------------------------------------------------------------
 
 

@@ -775,3 +775,39 @@ def test_writers_in_separate_processes_with_overlapping_ids_all_succeed(url: str
         suggested = [a.request_id for a in store.actions(kinds=["suggested"])]
         assert sorted(suggested) == [f"W-{i:04d}" for i in range(500)]
         assert store.actions(kinds=["resuggested"]) == []
+
+
+def test_a_store_at_version_4_gets_the_mail_tables(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrations.migrate(conn, target=4)
+    assert "mail_messages" not in inspect(engine).get_table_names()
+    engine.dispose()
+    with DecisionStore.open(url, clock=lambda: NOW) as upgraded:
+        assert upgraded.schema_version() == migrations.LATEST == 5
+    engine = create_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"mail_messages", "mail_cursors"} <= tables
+
+
+def test_mail_records_and_imap_cursors_round_trip(store: DecisionStore) -> None:
+    from sevtriage.types import MailRecord
+
+    ticket, decision = pair("mail-1")
+    first = MailRecord("a@acme.example", "mail-1", "request", "export fails", "jan@acme.example", ARRIVAL)
+    store.save_mail([(ticket, decision)], [first])
+    later = MailRecord("b@acme.example", "mail-1", "follow_up", "export fails", "jan@acme.example", NOW)
+    store.remember_mail([later, first])  # a known message is left as it is
+    assert store.mail_known("a@acme.example") == first
+    assert store.mail_known("zzz@acme.example") is None
+    assert store.mail_request(["nope@x", "b@acme.example"]) == "mail-1"
+    assert store.mail_request_by_subject("export fails", ["jan@acme.example"]) == "mail-1"
+    assert store.mail_request_by_subject("export fails", ["eva@acme.example"]) is None
+    assert store.mail_request_by_subject("export fails", [], domain="acme.example") == "mail-1"
+    assert store.mail_request_by_subject("export fails", [], domain="cme.example") is None
+    assert [r.message_id for r in store.mail_messages("mail-1")] == ["a@acme.example", "b@acme.example"]
+    assert store.imap_cursor("u@h:993/INBOX") is None
+    store.save_imap_cursor("u@h:993/INBOX", 7, 10)
+    store.save_imap_cursor("u@h:993/INBOX", 7, 12)
+    assert store.imap_cursor("u@h:993/INBOX") == (7, 12)
