@@ -346,3 +346,19 @@ def test_several_workers_write_the_same_bytes_as_one_in_input_order(tmp_path: Pa
     if ids is not None:
         assert ids == [f"W-{n}" for n in range(40)]
     assert [json.loads(line)["line"] for line in rejects.decode().splitlines()] == [4, 12, 21, 44]
+
+
+def test_a_utf16_export_is_explained_without_nul_bytes_and_reads_with_the_encoding(tmp_path: Path) -> None:
+    _write_csv(
+        tmp_path / "unicode.csv", [["U-1", "Prihlásenie", "Nikto sa nevie prihlásiť", GOOD, "premier"]], ";", "utf-16"
+    )
+    refused = _run(["classify", "unicode.csv", "-o", "out.csv"], tmp_path)
+    assert refused.returncode == 2
+    assert b"\x00" not in refused.stderr
+    assert "run again with --encoding utf-16" in refused.stderr.decode()
+    done = _run(["classify", "unicode.csv", "-o", "out.csv", "--encoding", "utf-16"], tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    rows = list(
+        csv.reader(io.StringIO((tmp_path / "out.csv").read_bytes().decode("utf-8-sig"), newline=""), delimiter=";")
+    )
+    assert rows[1][0] == "U-1"

@@ -79,3 +79,15 @@ def test_help_lists_every_command_without_importing_them() -> None:
     assert result.stdout.rstrip().endswith("[]")
     for name in LAZY_COMMANDS:
         assert f"  {name} " in result.stdout
+
+
+def test_every_command_module_is_in_the_lazy_table() -> None:
+    import importlib
+    import pkgutil
+
+    import sevtriage.cli as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"sevtriage.cli.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            assert LAZY_COMMANDS.get(command.name, ("",))[0] == module.__name__, f"add {command.name} to LAZY_COMMANDS"
