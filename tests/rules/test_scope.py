@@ -99,6 +99,8 @@ def test_every_note_quotes_a_line_of_the_support_policy(stage: RuleStage) -> Non
             "Mobilna aplikacia na Androide pada. Skusali sme ju preinstalovat, po aktualizacii to zacalo.",
             ["android_version", "workaround"],
         ),
+        # a usage question is not an incident: nothing is asked of it
+        ("Jak nastavím víkendové příplatky v prohlížeči?", []),
         # Czech with diacritics; not about a client, so no version is asked for
         ("Export mezd končí chybou. Nic jsme neměnili, zkusili jsme to znovu. Jiné řešení nemáme.", []),
     ],

@@ -111,7 +111,23 @@ def test(ctx: click.Context, path: Path | None, engine: str | None, verbose: boo
 
 
 def read_labelled(path: Path) -> Iterator[tuple[Ticket, Severity]]:
-    """Rows of a labelled CSV or JSONL file (columns subject, body, severity; others become fields)."""
+    """Rows of a labelled CSV or JSONL file (columns subject, body, severity; others become fields).
+
+    A folder is read as `train` and `evaluate` read it: `data/` means every data file under `data/corpus/`, any
+    other folder every CSV/JSONL file below it.
+    """
+    if path.is_dir():
+        from sevtriage.model.corpus import CORPUS_DIR, corpus_files
+
+        files = [f for f in corpus_files(path) if f.suffix.lower() in _FOLDER_SUFFIXES]
+        if not files:
+            raise InputError(
+                f"{path}: no labelled data files found; expected {CORPUS_DIR}/<language>/*.jsonl or files ending "
+                f"in {', '.join(_FOLDER_SUFFIXES)} below it"
+            )
+        for file in files:
+            yield from read_labelled(file)
+        return
     if not path.exists():
         raise InputError(f"{path}: file not found; give a labelled CSV or JSONL file (columns subject, body, severity)")
     with path.open(encoding="utf-8", newline="") as handle:
@@ -132,6 +148,9 @@ def read_labelled(path: Path) -> Iterator[tuple[Ticket, Severity]]:
                 )
             # Row numbers count the header as line 1, as a spreadsheet shows them.
             yield from _tickets(path, ((n, dict(row)) for n, row in enumerate(reader, start=2)), "line")
+
+
+_FOLDER_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 
 
 def _json_row(path: Path, number: int, line: str) -> dict[str, object]:

@@ -37,7 +37,7 @@ _SCOPE_KEYS = ("uncertified_environment", "altered_software", "third_party", "de
 _ENVIRONMENT_KEYS = ("policy", "android_min", "browsers")
 _BROWSER_KEYS = ("min", "names")
 _SIGNAL_NOTE_KEYS = ("policy", "signals")
-_DETAILS_KEYS = ("policy", "web_client", "android_client", "recent_changes", "workaround", "steps_taken")
+_DETAILS_KEYS = ("policy", "web_client", "android_client", "recent_changes", "workaround", "steps_taken", "not_for")
 UNSUPPORTED = "unsupported"
 _NEGATION_KEYS = ("window", "words")
 _SIGNAL_KEYS = ("description", "phrases", "patterns", "fields", "negatable")
@@ -178,6 +178,8 @@ class DetailsSpec:
     recent_changes: tuple[str, ...]
     workaround: tuple[str, ...]
     steps_taken: tuple[str, ...]
+    # Requests with one of these signals (a usage question, a suggestion) are not incidents: nothing is asked.
+    not_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,13 +648,16 @@ class _Checker:
         self.keys(item, _DETAILS_KEYS, what)
         policy = self.text(item.get("policy"), _line_of(item, "policy", d_line), f"{what} policy")
         lists: dict[str, tuple[str, ...]] = {}
-        for key in _DETAILS_KEYS[1:]:
+        not_for: tuple[str, ...] = ()
+        if "not_for" in item:
+            not_for = self.signal_list(item["not_for"], _line_of(item, "not_for", d_line), f"{what} not_for", signals)
+        for key in _DETAILS_KEYS[1:-1]:
             if key not in item:
                 self.problem(d_line, f"{what} needs '{key}': the signals that show it, e.g. {key}: [{key}]")
                 lists[key] = ()
                 continue
             lists[key] = self.signal_list(item[key], _line_of(item, key, d_line), f"{what} {key}", signals)
-        return DetailsSpec(policy=policy, **lists)
+        return DetailsSpec(policy=policy, not_for=not_for, **lists)
 
     # -- rules
 

@@ -81,7 +81,7 @@ class ScopeReader:
                 notes.append(ScopeNote(kind=kind, evidence=found, detail=_DETAIL[kind], policy=spec.policy))
         missing: list[str] = []
         details = scope.details
-        if details is not None:
+        if details is not None and not _evidence(details.not_for, evidence):
             if _evidence(details.web_client, evidence) and not browser_given:
                 missing.append("browser_version")
             if _evidence(details.android_client, evidence) and not android_given:
