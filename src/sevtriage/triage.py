@@ -33,11 +33,15 @@ class Triage:
         sla: SlaPolicy | None = None,
         *,
         second_opinion: bool = True,
+        familiarity: bool = True,
     ) -> None:
         self.rule_stage = rule_stage
         self.model = model
         self.sla = sla
         self.second_opinion = second_opinion
+        # Whether the model measures how familiar each request is (`unfamiliar`, `too_vague`); off only to
+        # measure what the check changes.
+        self.familiarity = familiarity
 
     @classmethod
     def load(
@@ -102,7 +106,8 @@ class Triage:
         ]
         if consulted:
             texts = [model_text(tickets[i].subject, tickets[i].body) for i in consulted]
-            for index, opinion in zip(consulted, self.model.opinions(texts), strict=True):
+            measured = self.model.opinions(texts, familiarity=self.familiarity)
+            for index, opinion in zip(consulted, measured, strict=True):
                 opinions[index] = opinion
         return opinions
 

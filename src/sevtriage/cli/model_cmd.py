@@ -13,6 +13,7 @@ from sevtriage.model.thresholds import Targets
 from sevtriage.resources import default_model_path
 
 if TYPE_CHECKING:
+    from sevtriage.model.evaluation import FamiliarityEffect
     from sevtriage.model.text_model import TrainedModel
     from sevtriage.triage import Triage
 
@@ -100,6 +101,8 @@ def train_command(
         trained.card.metrics["heldout"] = {s.name: s.summary() for s in result.systems}
         if result.other_authors is not None:
             trained.card.metrics["rule_file_examples"] = {"model": result.other_authors.summary()}
+        if result.familiarity is not None:
+            trained.card.metrics["heldout_familiarity"] = familiarity_summary(result.familiarity)
     card = model_store.save(trained, output)
     cv = trained.card.metrics["cross_validation"]
     click.echo(f"wrote {output} and {card} (model version {trained.version})")
@@ -110,10 +113,30 @@ def train_command(
     auto = trained.card.thresholds.auto_label
     shown = ", ".join(f"{k}: {'review always' if v is None else f'{v:.2f}'}" for k, v in sorted(auto.items()))
     click.echo(f"auto-label thresholds {shown}; critical alert {trained.card.thresholds.critical_alert:.2f}")
+    cut = trained.card.familiarity
+    if cut is not None:
+        click.echo(
+            f"unfamiliar below: known words {cut.known_words:.2f}, known character n-grams {cut.known_chars:.2f}, "
+            f"nearest training request {cut.nearest:.2f} (the {cut.quantile:.1%} quantile out of fold)"
+        )
     for name, numbers in trained.card.metrics.get("heldout", {}).items():
         click.echo(_line(f"held-out {name}", numbers))
     for name, numbers in trained.card.metrics.get("rule_file_examples", {}).items():
         click.echo(_line(f"rule examples {name}", numbers))
+
+
+def familiarity_summary(effect: FamiliarityEffect) -> dict[str, object]:
+    """The familiarity check's effect, for the model card."""
+    return {
+        "caught": {c.reason: c.caught for c in effect.reasons},
+        "would_auto_wrong": {c.reason: c.would_auto_wrong for c in effect.reasons},
+        "auto_before": [round(effect.auto_coverage_before, 4), _round(effect.auto_precision_before)],
+        "auto_after": [round(effect.auto_coverage_after, 4), _round(effect.auto_precision_after)],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
 
 
 def _triage_with(trained: TrainedModel, rules: Path | None, engine: str | None) -> Triage:
@@ -169,7 +192,7 @@ def evaluate_command(
     used whole.
     """
     from sevtriage.model.evaluation import evaluate
-    from sevtriage.model.report import summary_table, to_markdown, write_report
+    from sevtriage.model.report import familiarity_blocks, summary_table, to_markdown, write_report
     from sevtriage.triage import Triage
 
     parts = training_split(data)
@@ -189,6 +212,8 @@ def evaluate_command(
     click.echo(to_markdown([summary_table(result)]), nl=False)
     if result.other_authors is not None:
         click.echo(_line(f"model on the rule file's {result.other_authors.n} examples", result.other_authors.summary()))
+    if result.familiarity is not None:
+        click.echo(to_markdown(familiarity_blocks(result.familiarity)[2:]), nl=False)
     if report_dir is not None:
         written = write_report(result, report_dir, title="sevtriage evaluation", data_label=label)
         click.echo(f"report: {report_dir / 'report.md'} and report.html ({len(written)} files)")

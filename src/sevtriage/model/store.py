@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtriage.errors import ConfigError, Problem
+from sevtriage.model.familiarity import FamiliarityIndex, Lexicon
 from sevtriage.model.text_model import CARD_FORMAT, ModelCard, SeverityModel, TrainedModel, library_versions
 from sevtriage.types import LABELS
 
@@ -41,7 +42,11 @@ def save(trained: TrainedModel, path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"format": PARTS_FORMAT, "parts": trained.model.parts()}, path, compress=3)
+    parts = trained.model.parts()
+    if trained.familiarity is not None:
+        # The training vectors (cut to their heaviest terms) that the nearest-request similarity reads.
+        parts["familiarity_reference"] = trained.familiarity.reference_t
+    joblib.dump({"format": PARTS_FORMAT, "parts": parts}, path, compress=3)
     card = trained.card.to_dict()
     card["file"] = {"name": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
     target = card_path(path)
@@ -102,8 +107,11 @@ def check_compatible(card: ModelCard, model_path: str | Path) -> None:
         )
 
 
-def load(path: str | Path) -> TrainedModel:
-    """Load a model file and its card; `ConfigError` with the fix when it is missing or does not fit."""
+def load(path: str | Path, lexicon: str | Path | None = None) -> TrainedModel:
+    """Load a model file and its card; `ConfigError` with the fix when it is missing or does not fit.
+
+    `lexicon` is the product-area and symptom list for the `too_vague` check (default: the bundled one).
+    """
     import joblib
 
     model_path = Path(path)
@@ -130,7 +138,14 @@ def load(path: str | Path) -> TrainedModel:
         raise ConfigError(Problem(str(model_path), None, f"cannot be loaded ({error}); {fix}")) from None
     if not isinstance(stored, dict) or stored.get("format") != PARTS_FORMAT:
         raise ConfigError(Problem(str(model_path), None, f"is not a sevtriage model file ({PARTS_FORMAT}); {fix}"))
-    return TrainedModel(SeverityModel.from_parts(stored["parts"], card.settings), card)
+    parts = stored["parts"]
+    model = SeverityModel.from_parts(parts, card.settings)
+    familiarity = None
+    if card.familiarity is not None and "familiarity_reference" in parts:
+        familiarity = FamiliarityIndex.from_vectorizers(
+            model.vectorizer, parts["familiarity_reference"], card.familiarity, Lexicon.load(lexicon)
+        )
+    return TrainedModel(model, card, familiarity)
 
 
 def _sha256(path: Path) -> str:

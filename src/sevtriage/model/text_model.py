@@ -19,7 +19,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash
+from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
 from sevtriage.model.features import FastUnion
 from sevtriage.model.thresholds import Targets, choose_thresholds
 from sevtriage.text import model_text
@@ -192,11 +193,14 @@ class SeverityModel:
         """Labels (bias-adjusted arg-max) and calibrated probabilities for prepared texts."""
         return self._predict_features(self.transform(texts))
 
-    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
+    def opinions(
+        self, texts: Sequence[str], top_k: int = 5, features: sparse.csr_matrix | None = None
+    ) -> list[ModelOpinion]:
         """One `ModelOpinion` per prepared text, with the terms that pushed toward the answer."""
         if not texts:
             return []
-        features = self.transform(texts)
+        if features is None:
+            features = self.transform(texts)
         prediction = self._predict_features(features)
         opinions: list[ModelOpinion] = []
         for row, label in enumerate(prediction.labels):
@@ -424,6 +428,8 @@ class ModelCard:
     # Display-only numbers (cross-validation, held-out evaluation); nothing in the core reads them.
     metrics: dict[str, Any] = field(default_factory=dict)
     format: str = CARD_FORMAT
+    # Below these a request is `unfamiliar` (None: a model trained before the familiarity check).
+    familiarity: FamiliarityCutoffs | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -439,6 +445,7 @@ class ModelCard:
             "training_data": self.training_data.to_dict(),
             "training_seconds": round(self.training_seconds, 3),
             "metrics": self.metrics,
+            "familiarity": self.familiarity.to_dict() if self.familiarity is not None else None,
         }
 
     @classmethod
@@ -457,6 +464,7 @@ class ModelCard:
             training_data=TrainingData.from_dict(data["training_data"]),
             training_seconds=float(data["training_seconds"]),
             metrics=dict(data.get("metrics") or {}),
+            familiarity=FamiliarityCutoffs.from_dict(data["familiarity"]) if data.get("familiarity") else None,
         )
 
 
@@ -466,6 +474,8 @@ class TrainedModel:
 
     model: SeverityModel
     card: ModelCard
+    # How far requests are from the training data (None for a model stored without it).
+    familiarity: FamiliarityIndex | None = None
 
     @property
     def version(self) -> str:
@@ -475,8 +485,16 @@ class TrainedModel:
     def thresholds(self) -> ReviewThresholds:
         return self.card.thresholds
 
-    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
-        return self.model.opinions(texts, top_k)
+    def opinions(self, texts: Sequence[str], top_k: int = 5, *, familiarity: bool = True) -> list[ModelOpinion]:
+        """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
+        if not texts:
+            return []
+        features = self.model.transform(texts)
+        opinions = self.model.opinions(texts, top_k, features=features)
+        if not familiarity or self.familiarity is None:
+            return opinions
+        measured = self.familiarity.assess(texts, features)
+        return [replace(o, familiarity=f) for o, f in zip(opinions, measured, strict=True)]
 
 
 def library_versions() -> dict[str, str]:
@@ -501,6 +519,7 @@ def train(
     settings: ModelSettings | None = None,
     targets: Targets | None = None,
     now: datetime | None = None,
+    lexicon: Lexicon | None = None,
 ) -> TrainedModel:
     """Fit the model on labelled requests and choose its review thresholds on out-of-fold predictions."""
     from sevtriage import __version__
@@ -512,6 +531,19 @@ def train(
     oof = model.out_of_fold
     assert oof is not None  # set by fit
     thresholds = choose_thresholds(oof.y_true, oof.predicted, oof.probabilities, targets)
+    familiarity = fit_familiarity(
+        model.vectorizer,
+        texts,
+        model.transform(texts),
+        groups=[r.origin.rsplit(":", 1)[0] for r in records],
+        out_of_fold=(oof.y_true, oof.predicted, oof.probabilities),
+        auto_label=thresholds.auto_label,
+        target_precision=targets.auto_precision,
+        min_df=settings.min_df,
+        folds=settings.cv_folds,
+        seed=settings.random_state,
+        lexicon=lexicon or Lexicon.load(),
+    )
     digest = data_hash(records)
     created = (now or datetime.now(UTC)).replace(microsecond=0)
     card = ModelCard(
@@ -531,5 +563,6 @@ def train(
                 "accuracy": round(float(np.mean(oof.y_true == oof.predicted)), 4),
             }
         },
+        familiarity=familiarity.cutoffs,
     )
-    return TrainedModel(model, card)
+    return TrainedModel(model, card, familiarity)
