@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from sevtriage.corpus import HELDOUT_FILE, choose_heldout, near_duplicates, read_heldout_ids, read_labelled
+from sevtriage.model.corpus import HELDOUT_FILE, choose_heldout, near_duplicates, read_heldout_ids, read_labelled
 
 DATA = Path(__file__).resolve().parent
 LANGUAGES = ("en", "sk", "cs")

@@ -38,3 +38,15 @@ class ConfigError(SevtriageError):
 
 class InputError(SevtriageError):
     """A request (or a row of an input file) is unusable; the message says why."""
+
+
+class NotStored(SevtriageError):
+    """A decision that could not be stored; the caller must not treat it as done.
+
+    `retryable`: the store was out of reach, so the same call may succeed later. Otherwise the store refused
+    this request itself; the message says why, without the request's text.
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

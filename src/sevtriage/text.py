@@ -156,6 +156,38 @@ def _subject_and_body(subject: str, cleaned: str) -> str:
     return subject or cleaned
 
 
+# -- what a database can hold ------------------------------------------------------------------------------------
+# Lone UTF-16 surrogates (JSON lets a client write "\ud800") cannot be encoded as UTF-8, the text encoding of
+# SQLite and of our PostgreSQL databases, and PostgreSQL text cannot contain NUL at all ("The character with
+# the code zero cannot be stored", PostgreSQL manual, section 8.3 "Character Types"). Both become U+FFFD, the
+# Unicode replacement character, at every boundary, so that SQLite and PostgreSQL keep the same text.
+REPLACEMENT = "\ufffd"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# The length of the store's id column (`sevtriage.store.schema`): one rule for both databases, although SQLite
+# would not enforce it.
+MAX_ID_LENGTH = 200
+MAX_PLAN_LENGTH = 40
+
+
+def storable(text: str) -> str:
+    """`text` with each lone surrogate and NUL character replaced by U+FFFD (see the README, "Odd text")."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def id_problem(request_id: str) -> str | None:
+    """Why a request id cannot be stored (ids are never rewritten: two ids must stay two), or None if it can."""
+    if len(request_id) > MAX_ID_LENGTH:
+        return (
+            f"id is {len(request_id)} characters long; ids may have at most {MAX_ID_LENGTH} (the store's column length)"
+        )
+    found = _UNSTORABLE.search(request_id)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "id must not contain a NUL character; remove it from the id"
+    return f"id must not contain a lone surrogate ({found.group()!r}); send the id as valid Unicode text"
+
+
 def model_text(subject: str, body: str) -> str:
     """What the model reads: the cleaned request text, folded (lower case, no diacritics)."""
     return fold(request_text(subject, body))

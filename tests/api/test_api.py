@@ -465,20 +465,33 @@ def test_decision_sinks_receive_every_decision(triage: Triage) -> None:
     app = create_app(Settings.load(store_url=""), triage)
     received: list[tuple[Ticket, dict[str, Any]]] = []
     app.state.decision_sinks.append(lambda pairs: received.extend((t, d.to_dict()) for t, d in pairs))
+    with ThreadServer(app) as running, httpx.Client(base_url=running.url, timeout=30) as http:
+        one = http.post("/v1/classify", json=REQUEST).json()
+        batch = http.post(
+            "/v1/classify/batch", json={"requests": [{**REQUEST, "id": "K-1"}, {"id": "K-2", "body": ""}]}
+        ).json()
+    assert [(t.id, d) for t, d in received] == [("T-1", one), ("K-1", batch["decisions"][0])]
+    assert received[0][0].body == REQUEST["body"]
+
+
+def test_a_failing_sink_means_no_decision_is_given_but_a_retryable_error(triage: Triage) -> None:
+    """Nothing answered and then lost: what a sink did not keep is answered 503 with Retry-After."""
+    app = create_app(Settings.load(store_url=""), triage)
 
     def broken_sink(pairs: Any) -> None:
         raise OSError("disk full")
 
     app.state.decision_sinks.append(broken_sink)
     with ThreadServer(app) as running, httpx.Client(base_url=running.url, timeout=30) as http:
-        one = http.post("/v1/classify", json=REQUEST).json()
-        batch = http.post(
-            "/v1/classify/batch", json={"requests": [{**REQUEST, "id": "K-1"}, {"id": "K-2", "body": ""}]}
-        ).json()
+        one = http.post("/v1/classify", json=REQUEST)
+        batch = http.post("/v1/classify/batch", json={"requests": [{**REQUEST, "id": "K-1"}]})
         metrics = http.get("/metrics").text
-    assert [(t.id, d) for t, d in received] == [("T-1", one), ("K-1", batch["decisions"][0])]
-    assert received[0][0].body == REQUEST["body"]
+    for response in (one, batch):
+        body = _assert_error(response, 503, "not_stored")
+        assert response.headers["retry-after"] == "1"
+        assert "disk full" not in body["message"]
     assert "sevtriage_sink_errors_total 2" in metrics.splitlines()
+    assert "sevtriage_not_stored_total 2" in metrics.splitlines()
 
 
 @pytest.mark.parametrize("with_text", [False, True])

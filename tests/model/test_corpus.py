@@ -67,6 +67,24 @@ def test_corpus_has_no_near_duplicates(corpus: list[LabelledRequest]) -> None:
     assert [(p.first, p.second, round(p.similarity, 3)) for p in pairs] == []
 
 
+def test_no_near_duplicates_across_training_fresh_and_challenge_sets(corpus: list[LabelledRequest]) -> None:
+    # An evaluation request that paraphrases a training one measures memory, not generalisation.
+    others = read_labelled(DATA / "fresh" / "fresh.jsonl") + read_labelled(DATA / "challenge")
+    assert len(others) >= 600
+    pairs = near_duplicates([*corpus, *others], threshold=0.9)
+    assert [(p.first, p.second, round(p.similarity, 3)) for p in pairs] == []
+
+
+def test_challenge_set_has_every_language_and_severity_and_stays_out_of_training(
+    corpus: list[LabelledRequest],
+) -> None:
+    challenge = read_labelled(DATA / "challenge")
+    assert len(challenge) >= 300
+    table = Counter((r.language, int(r.severity)) for r in challenge)
+    assert all(table[(lang, sev)] >= 15 for lang in LANGUAGES for sev in (1, 2, 3, 4)), table
+    assert not {r.id for r in challenge} & {r.id for r in corpus}
+
+
 def test_heldout_split_is_a_stratified_fifth(corpus: list[LabelledRequest]) -> None:
     held = read_heldout_ids(DATA)
     ids = {r.id for r in corpus}

@@ -152,11 +152,20 @@ def test_a_specialist_signs_in_accepts_one_changes_one_and_signs_out(
     page.wait_for_url(re.compile(rf"/review/requests/{first}$"))
     suggested = desk.store.get(first).severity
     assert suggested is not None
-    page.keyboard.press("a")
-    page.wait_for_url(re.compile(r"done=accepted"))
-    assert f"Severity {int(suggested)} ({suggested.label}) accepted." in page.locator("#outcome").inner_text()
+    with page.expect_navigation():
+        page.keyboard.press("a")
+    assert page.url == f"{base}/review/requests/{first}"  # nothing about the outcome rides in the address
+    assert f"Severity {int(suggested)} ({suggested.label}) accepted by alice" in page.locator("#outcome").inner_text()
     history = page.locator("#history tbody tr").last.inner_text()
     assert re.search(rf"alice\s+accepted\s+{int(suggested)} → {int(suggested)}", history), history
+    # Reviewed: the page shows the outcome, not the Decide card, and "a" again records nothing.
+    assert page.locator("#outcome-card h2").inner_text() == "Outcome"
+    assert page.locator("#accept-form").count() == 0
+    assert not page.locator("#change-form").is_visible()  # folded under "Change the outcome"
+    page.keyboard.press("a")
+    page.wait_for_timeout(300)
+    assert page.url == f"{base}/review/requests/{first}"
+    assert [a.kind for a in desk.store.get(first).history].count("accepted") == 1
 
     # "n" goes to the next request; change it with "1" and a reason.
     page.keyboard.press("n")
@@ -167,13 +176,13 @@ def test_a_specialist_signs_in_accepts_one_changes_one_and_signs_out(
     page.keyboard.press(str(int(target)))
     assert page.locator(f"#change-form input[value='{int(target)}']").is_checked()
     page.keyboard.type("Invoices cannot be sent; the customer's billing is halted.")
-    page.click("#change-form button[type=submit]")
-    page.wait_for_url(re.compile(r"done=changed"))
+    with page.expect_navigation():
+        page.click("#change-form button[type=submit]")
     expected = desk.policy.deadlines(target, stored.plan, stored.received_at)  # type: ignore[arg-type]
     due = expected.initial_response.due
     shown = local_time(due, desk.timezone) if due else "no target"
     assert page.locator("#initial-due").inner_text() == shown
-    assert f"Severity changed to {int(target)} ({target.label})." in page.locator("#outcome").inner_text()
+    assert f"Severity changed to {int(target)} ({target.label}) by alice" in page.locator("#outcome").inner_text()
     history = page.locator("#history tbody tr").last.inner_text()
     assert "alice" in history and "changed" in history and "billing is halted" in history
     assert desk.store.get(second).final_severity == target

@@ -203,3 +203,23 @@ def test_the_sign_in_throttle_lets_a_name_try_again_when_old_failures_age_out() 
     assert throttle.wait("alice", NOW + timedelta(minutes=10)) == timedelta(minutes=1)
     throttle.succeeded("alice")
     assert throttle.wait("alice", NOW + timedelta(minutes=10)) is None
+
+
+def test_the_sign_in_throttle_keeps_at_most_its_cap_of_keys_and_forgets_expired_ones() -> None:
+    # A flood of wrong sign-ins under fresh names must not grow the throttle without end.
+    throttle = SignInThrottle(limit=3, window=timedelta(minutes=10), max_keys=50)
+    for i in range(1000):
+        throttle.failed(f"fresh-{i}", NOW + timedelta(seconds=i))
+    assert len(throttle) <= 50
+    # The most recent names are the ones kept (least recently failed go first).
+    throttle.failed("fresh-999", NOW + timedelta(seconds=1000))
+    throttle.failed("fresh-999", NOW + timedelta(seconds=1001))
+    assert throttle.wait("fresh-999", NOW + timedelta(seconds=1002)) is not None
+    # Once every failure is older than the window, the next failure sweeps them all out.
+    throttle.failed("late", NOW + timedelta(hours=2))
+    assert len(throttle) == 1
+
+
+def test_the_sign_in_throttle_refuses_a_bad_cap() -> None:
+    with pytest.raises(ValueError, match="max_keys must be at least 1; got 0"):
+        SignInThrottle(max_keys=0)

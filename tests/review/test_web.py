@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sevtriage.review.auth import SESSION_COOKIE, SessionCodec, create_user, hash_password
+from sevtriage.review.auth import SESSION_COOKIE, SessionCodec, SignInGuard, create_user, hash_password
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.web import install
 from sevtriage.sla import SlaPolicy
@@ -406,9 +406,9 @@ def test_an_unknown_request_is_a_404_page_naming_it(live: LiveDesk) -> None:
 def test_accept_records_who_and_keeps_the_deadline(live: LiveDesk) -> None:
     client = live.signed_in()
     response = act(client, "T-1", action="accept")
-    assert response.status_code == 303 and response.headers["location"] == "/review/requests/T-1?done=accepted"
+    assert response.status_code == 303 and response.headers["location"] == "/review/requests/T-1"
     page = client.get(response.headers["location"])
-    assert "Severity 2 (high) accepted." in page.text
+    assert "Severity 2 (high) accepted by alice on Tue 24 Nov 2026, 11:15 CET." in page.text
     assert re.search(r"<td>alice</td><td>accepted</td>\s*<td>2 → 2</td>", page.text)
     assert live.store.get("T-1").status == "accepted"
     assert "T-1" not in client.get("/review/queue").text
@@ -419,8 +419,8 @@ def test_change_recomputes_the_deadline_from_arrival_and_shows_it_at_once(live: 
     response = act(client, "T-1", action="change", severity="1", reason="The export feeds payroll; it is critical.")
     page = client.get(response.headers["location"])
     assert (
-        "Severity changed to 1 (critical). Initial response due Tue 24 Nov 2026, 11:00 CET (overdue by 15 min)."
-        in page.text
+        "Severity changed to 1 (critical) by alice on Tue 24 Nov 2026, 11:15 CET. Initial response due "
+        "Tue 24 Nov 2026, 11:00 CET (overdue by 15 min)." in page.text
     )
     assert re.search(
         r"<td>alice</td><td>changed</td>\s*<td>2 → 1</td><td>The export feeds payroll; it is critical.</td>", page.text
@@ -468,12 +468,42 @@ def test_the_second_specialist_sees_a_conflict_and_nothing_is_overwritten(live: 
         },
     )
     assert response.status_code == 409
-    assert "request T-1 was accepted by alice at 2026-11-24 10:15 UTC (severity 2) after you opened it" in response.text
-    assert "nothing was saved" in response.text
+    # In the page's own zone (Bratislava, UTC+1), and no advice to reload: a reload would send the form again.
+    assert "request T-1 was accepted by alice at 2026-11-24 11:15 CET (severity 2) after you opened it" in response.text
+    assert "nothing was saved" in response.text and "eload" not in response.text
+    assert re.search(r'<a href="/review/requests/T-1" id="current-link">', response.text)
     assert re.search(r'value="4"\s+checked', response.text) and ">minor</textarea>" in response.text
     assert 'name="version" value="2"' in response.text  # acting again applies to what alice left
     stored = live.store.get("T-1")
     assert (stored.final_severity, stored.reviewed_by) == (Severity.HIGH, "alice")
+
+
+def test_sending_the_same_accept_form_twice_records_one_review(live: LiveDesk) -> None:
+    client = live.signed_in()
+    page = client.get("/review/requests/T-1")
+    form = {"csrf_token": csrf_of(page.text), "version": "1", "action": "accept"}
+    assert client.post("/review/requests/T-1", data=form).status_code == 303
+    assert client.post("/review/requests/T-1", data=form).status_code == 303  # sent again: the same outcome
+    assert [a.kind for a in live.store.get("T-1").history] == ["suggested", "accepted"]
+    assert client.get("/review/api/agreement").json()["per_day"][0]["accepted"] == 1
+
+
+def test_a_reviewed_request_shows_its_outcome_instead_of_the_decide_card(live: LiveDesk) -> None:
+    client = live.signed_in()
+    act(client, "T-1", action="accept")
+    page = client.get("/review/requests/T-1").text
+    assert 'id="accept-form"' not in page and ">Decide<" not in page
+    assert re.search(r'<section class="card outcome" id="outcome-card">\s*<h2>Outcome</h2>', page)
+    assert "Severity 2 (high) accepted by alice on Tue 24 Nov 2026, 11:15 CET." in page
+    # A waiting request still offers the Decide card, and no outcome.
+    waiting = client.get("/review/requests/T-2").text
+    assert 'id="accept-form"' in waiting and 'id="outcome"' not in waiting
+
+
+@pytest.mark.parametrize("done", ["accepted", "changed"])
+def test_the_outcome_comes_from_the_stored_request_not_the_address(live: LiveDesk, done: str) -> None:
+    page = live.signed_in().get(f"/review/requests/T-3?done={done}").text
+    assert 'id="outcome"' not in page and "Severity None" not in page and "(none) accepted" not in page
 
 
 def test_accepting_a_request_without_a_suggestion_asks_for_a_severity(live: LiveDesk) -> None:
@@ -495,7 +525,10 @@ def test_the_json_api_acts_with_the_csrf_header_and_reports_conflicts(live: Live
     assert (record["final_severity"], record["status"], record["version"]) == (1, "changed", 2)
     assert record["deadlines"]["initial_response"]["due"] == "2026-11-24T11:00:00+01:00"
     again = client.post("/review/api/requests/T-1", json=body, headers={"X-CSRF-Token": token})
-    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    assert again.status_code == 200 and again.json() == record  # the same action sent again: done once
+    other = client.post("/review/api/requests/T-1", json={**body, "severity": 3}, headers={"X-CSRF-Token": token})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "conflict"
+    assert "2026-11-24 11:15 CET" in other.json()["error"]["message"]
     bad = client.post("/review/api/requests/T-2", content=b"[1", headers={"X-CSRF-Token": token})
     assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("the body is not JSON")
 
@@ -587,6 +620,26 @@ def test_after_five_failed_sign_ins_a_name_must_wait(live: LiveDesk) -> None:
     assert refused.status_code == 429
     assert "Too many failed sign-ins for this name; try again in 15 min." in refused.text
     assert sign_in(live.client(), "bob", PASSWORD).status_code == 303
+
+
+def test_wrong_sign_ins_under_fresh_names_from_one_address_are_throttled(
+    live: LiveDesk, switch: tuple[str, Switch]
+) -> None:
+    # Fresh names dodge the per-name limit; the address they come from does not. A small limit keeps it quick.
+    app = FastAPI()
+    install(app, live.desk, secret_key=SECRET, guard=SignInGuard(per_address=4))
+    switch[1].app = app
+    client = live.client()
+    assert [sign_in(client, f"guess-{i}", "not the password").status_code for i in range(4)] == [401] * 4
+    refused = sign_in(client, "someone-new", "not the password")
+    assert refused.status_code == 429
+    assert "Too many failed sign-ins from this address; try again in 15 min." in refused.text
+    # The right password from that address waits too: the address is what is throttled, not the names.
+    assert sign_in(client, "alice", PASSWORD).status_code == 429
+    # Another client address (as a trusted local proxy reports it) may still sign in.
+    other = live.client()
+    other.headers["X-Forwarded-For"] = "192.0.2.7"
+    assert sign_in(other, "alice", PASSWORD).status_code == 303
 
 
 def test_a_chosen_filter_stays_shown_when_nothing_matches_it_any_more(live: LiveDesk) -> None:

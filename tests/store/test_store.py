@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -259,6 +260,79 @@ def test_next_in_queue_follows_the_order_and_wraps(store: DecisionStore) -> None
     assert store.next_in_queue(done).id == "z"  # type: ignore[union-attr]
 
 
+def reference_next(store: DecisionStore, after: StoredRequest, where: QueueFilter) -> str | None:
+    """What `next_in_queue` answered before it became one query: load the whole queue and look in Python."""
+    ordered = store.queue(where, limit=None)
+    ids = [r.id for r in ordered]
+    if after.id in ids:
+        position = ids.index(after.id)
+        following = ordered[position + 1 :] + ordered[:position]
+        return following[0].id if following else None
+    if not ordered:
+        return None
+
+    def key(row: StoredRequest) -> tuple[int, datetime, datetime, str]:
+        initial = row.deadlines.initial_response.due if row.deadlines else None
+        low = datetime.min.replace(tzinfo=UTC)
+        group = 0 if initial is not None else 1 if row.suggested.severity is None else 2
+        return (group, initial or low, row.received_at or low, row.id)
+
+    later = [r for r in ordered if key(r) > key(after)]
+    return (later[0] if later else ordered[0]).id
+
+
+def varied_queue() -> list[tuple[Ticket, Decision]]:
+    """Deadlines equal and not, overdue, missing; arrivals equal and missing; no severity; two plans."""
+    pairs = []
+    for i in range(40):
+        severity = None if i % 7 == 0 else 1 + i % 4
+        due = None if severity is None or (severity >= 3 and i % 2) else NOW + timedelta(minutes=30 * (i % 5) - 60)
+        ticket, decision = pair(f"V-{i:02d}", severity, due=due, plan="premier" if i % 3 == 0 else "standard")
+        arrived = None if i % 5 == 0 else ARRIVAL + timedelta(minutes=10 * (i % 4))
+        pairs.append((replace(ticket, received_at=arrived), replace(decision, received_at=arrived)))
+    return pairs
+
+
+def test_next_in_queue_answers_as_the_whole_queue_did_on_a_varied_queue(store: DecisionStore) -> None:
+    store.save_many(varied_queue())
+    # Some leave the queue (reviewed), so `after` is sometimes no longer waiting.
+    left = [
+        store.review(
+            f"V-{i:02d}",
+            actor="alice",
+            expected_version=1,
+            action="change",
+            severity=4 if i % 4 != 3 else 1,
+            reason="checked",
+        )
+        for i in (1, 6, 13, 22)
+    ]
+    everyone = [store.get(f"V-{i:02d}") for i in range(40)]
+    for where in (QueueFilter(), QueueFilter(plan="premier"), QueueFilter(severity="none"), QueueFilter(severity=2)):
+        for after in [*everyone, *left]:
+            found = store.next_in_queue(after, where)
+            assert (found.id if found else None) == reference_next(store, after, where), (after.id, where)
+
+
+def test_next_in_queue_reads_one_row_not_the_whole_queue(store: DecisionStore) -> None:
+    from sqlalchemy import event
+
+    store.save_many(varied_queue())
+    after = store.get("V-03")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        store.next_in_queue(after)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1 and "LIMIT" in selects[0].upper(), selects
+
+
 def test_resaving_updates_an_unreviewed_suggestion_but_never_a_reviewed_one(store: DecisionStore) -> None:
     store.save_many([pair("open"), pair("done")])
     store.review("done", actor="alice", expected_version=1, action="accept")
@@ -358,7 +432,11 @@ def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(st
         store.review("T", actor="bob", expected_version=seen_by_bob, action="change", severity=1, reason="worse")
     assert str(caught.value) == (
         "request T was accepted by alice at 2026-11-24 12:00 UTC (severity 2) after you opened it (you saw "
-        "version 1, it is now version 2); nothing was saved. Reload the request, look at what changed, and act again."
+        "version 1, it is now version 2); nothing was saved. Look at the request as it is now and act again."
+    )
+    # The review desk shows it in its own zone: Bratislava is UTC+1 in November.
+    assert "accepted by alice at 2026-11-24 13:00 CET (severity 2)" in caught.value.describe(
+        ZoneInfo("Europe/Bratislava")
     )
     after = store.get("T")
     assert (after.final_severity, after.reviewed_by, [a.actor for a in after.history]) == (
@@ -366,6 +444,30 @@ def test_the_second_specialist_gets_a_conflict_and_the_first_ones_work_stands(st
         "alice",
         ["sevtriage", "alice"],
     )
+
+
+def test_posting_the_same_accept_twice_records_it_once(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    first = store.review("T", actor="alice", expected_version=1, action="accept")
+    again = store.review("T", actor="alice", expected_version=1, action="accept")  # the form sent twice
+    pressed = store.review("T", actor="alice", expected_version=2, action="accept")  # "a" on the reviewed page
+    assert again == first and pressed == first and first.version == 2
+    assert [a.kind for a in store.get("T").history] == ["suggested", "accepted"]
+    assert len(store.actions(kinds=("accepted", "changed"))) == 1
+
+
+def test_posting_the_same_change_twice_records_it_once_but_a_different_one_conflicts(store: DecisionStore) -> None:
+    store.save(*pair("T"))
+    first = store.review("T", actor="alice", expected_version=1, action="change", severity=1, reason="payroll")
+    again = store.review("T", actor="alice", expected_version=1, action="change", severity=1, reason="payroll")
+    assert again == first
+    with pytest.raises(ReviewConflict):  # not the same action: another severity on the old version
+        store.review("T", actor="alice", expected_version=1, action="change", severity=3, reason="payroll")
+    with pytest.raises(ReviewConflict):  # nor someone else's
+        store.review("T", actor="bob", expected_version=1, action="change", severity=1, reason="payroll")
+    # A deliberate second review on the current version is a new action.
+    store.review("T", actor="bob", expected_version=2, action="change", severity=3, reason="only one team")
+    assert [a.kind for a in store.get("T").history] == ["suggested", "changed", "changed"]
 
 
 def test_a_new_suggestion_in_between_is_a_conflict_too(store: DecisionStore) -> None:
@@ -609,3 +711,88 @@ def test_of_specialists_in_separate_processes_exactly_one_wins(url: str) -> None
         done = store.get("T")
         assert (done.version, len(done.history)) == (2, 2)
         assert done.history[-1].actor == done.reviewed_by
+
+
+# -- nothing answered and then lost (issue 10, items 1 and 2) ------------------------------------------------------
+
+
+def test_text_a_database_cannot_hold_is_normalised_the_same_way_on_every_database(store: DecisionStore) -> None:
+    ticket, decision = pair("odd", subject="Nul\x00byte", body="lone \ud800 surrogate")
+    ticket = replace(ticket, extra={"environment": "prod\udfff", "chan\x00nel": "mail"})
+    assert store.save_many([(ticket, decision)]) == 1
+    stored = store.get("odd")
+    assert (stored.subject, stored.body) == ("Nul\ufffdbyte", "lone \ufffd surrogate")
+    assert stored.fields == {"environment": "prod\ufffd", "chan\ufffdnel": "mail"}
+
+
+@pytest.mark.parametrize(
+    ("request_id", "message"),
+    [
+        ("x" * 201, "id is 201 characters long; ids may have at most 200"),
+        ("bad\ud800id", "id must not contain a lone surrogate ('\\ud800')"),
+        ("bad\x00id", "id must not contain a NUL character"),
+    ],
+)
+def test_ids_a_database_cannot_hold_are_refused_with_the_limit(
+    store: DecisionStore, request_id: str, message: str
+) -> None:
+    with pytest.raises(InputError) as refused:
+        store.save(*pair(request_id))
+    assert message in str(refused.value)
+    assert store.counts() == {}
+
+
+def test_a_bad_row_costs_only_itself_when_saved_row_by_row(store: DecisionStore) -> None:
+    pairs = [pair(f"N-{i}") for i in range(4)] + [pair("x" * 300)] + [pair(f"N-{i}") for i in range(4, 9)]
+    outcomes = store.save_each(pairs)
+    failed = [(t.id[:3], str(o)) for (t, _), o in zip(pairs, outcomes, strict=True) if o is not None]
+    assert failed == [("xxx", "id is 300 characters long; ids may have at most 200 (the store's column length)")]
+    assert store.counts() == {"pending": 9}
+    assert all(not o.retryable for o in outcomes if o is not None)
+
+
+def test_save_each_writes_a_good_batch_in_one_go(store: DecisionStore) -> None:
+    assert store.save_each([pair("A"), pair("B")]) == [None, None]
+    assert store.save_each([pair("A"), pair("B", severity=1)]) == [None, None]
+    assert (store.get("A").version, store.get("B").version) == (1, 2)
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from test_store import pair
+    from sevtriage.store import DecisionStore
+
+    store = DecisionStore.open({url!r})
+    start, first = float(sys.argv[1]), int(sys.argv[2])
+    time.sleep(max(0.0, start - time.time()))
+    for chunk in range(first, first + 300, 50):
+        store.save_many(pair(f"W-{{i:04d}}") for i in range(chunk, chunk + 50))
+    print("ok")
+    """
+)
+
+
+@pytest.mark.slow
+def test_writers_in_separate_processes_with_overlapping_ids_all_succeed(url: str) -> None:
+    """Two `classify --store` runs (or two service processes) over overlapping ids: no UniqueViolation."""
+    with DecisionStore.open(url):
+        pass  # migrated once, before the race
+    script = WRITER_SCRIPT.format(tests=str(Path(__file__).parent), url=url)
+    start = f"{time.time() + 2.0:.3f}"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, start, str(first)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for first in (0, 0, 100, 200)
+    ]
+    results = [child.communicate(timeout=120) for child in children]
+    assert [(child.returncode, out.strip()) for child, (out, _) in zip(children, results, strict=True)] == [
+        (0, "ok")
+    ] * 4, [err[-2000:] for _, err in results]
+    with DecisionStore.open(url) as store:
+        assert store.counts() == {"pending": 500}
+        suggested = [a.request_id for a in store.actions(kinds=["suggested"])]
+        assert sorted(suggested) == [f"W-{i:04d}" for i in range(500)]
+        assert store.actions(kinds=["resuggested"]) == []

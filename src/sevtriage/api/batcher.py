@@ -9,7 +9,7 @@ latency. One batch runs at a time, in a worker thread, so the event loop keeps a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -19,13 +19,24 @@ from sevtriage.types import Decision, Ticket
 MAX_BATCH = 64
 
 
-Sink = Callable[[list[tuple[Ticket, Decision]]], None]
+# The sinks of a batch: for each pair handed in, None when it is stored, else why not (same order).
+Sink = Callable[[list[tuple[Ticket, Decision]]], Sequence[BaseException | None]]
 
 
 def _classify(engines: Engines, tickets: list[Ticket], after: Sink | None) -> list[Decision | BaseException]:
     results = _decide(engines, tickets)
     if after is not None:
-        after([(t, d) for t, d in zip(tickets, results, strict=True) if isinstance(d, Decision)])
+        decided: list[int] = []
+        pairs: list[tuple[Ticket, Decision]] = []
+        for i, (ticket, result) in enumerate(zip(tickets, results, strict=True)):
+            if isinstance(result, Decision):
+                decided.append(i)
+                pairs.append((ticket, result))
+        outcomes = after(pairs)
+        # Each request is answered by its own outcome: a decision that is not stored is not answered as one.
+        for i, outcome in zip(decided, outcomes, strict=True):
+            if outcome is not None:
+                results[i] = outcome
     return results
 
 
@@ -47,7 +58,9 @@ def _decide(engines: Engines, tickets: list[Ticket]) -> list[Decision | BaseExce
 class Batcher:
     """`await batcher.classify(ticket)`; call from the event loop only.
 
-    `after` runs in the worker thread with each batch's decisions (the decision sinks: one store write per batch).
+    `after` runs in the worker thread with each batch's decisions (the decision sinks: one store write per batch,
+    retried row by row when it fails) and says for each whether it is stored; a request whose decision is not
+    stored gets that error instead of the decision.
     """
 
     def __init__(self, engines: Engines, after: Sink | None = None, max_batch: int = MAX_BATCH) -> None:

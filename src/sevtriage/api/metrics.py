@@ -55,6 +55,7 @@ class Metrics:
         self.decisions = 0
         self.rejects = 0
         self.sink_errors = 0
+        self.not_stored = 0
         self.reloads = 0
         self.reload_failures = 0
 
@@ -79,9 +80,9 @@ class Metrics:
                 self.needs_review += decision.needs_review
             self.rejects += rejects
 
-    def count(self, name: str) -> None:
+    def count(self, name: str, by: int = 1) -> None:
         with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
+            setattr(self, name, getattr(self, name) + by)
 
     def render(self, info: dict[str, str], batches: int = 0, batched: int = 0) -> str:
         """The exposition text."""
@@ -157,8 +158,14 @@ class Metrics:
             family(
                 "sevtriage_sink_errors_total",
                 "counter",
-                "Decisions that a sink (the decision store) failed to take.",
+                "Sink calls (decision store writes) in which at least one decision was not kept.",
                 [("sevtriage_sink_errors_total", self.sink_errors)],
+            )
+            family(
+                "sevtriage_not_stored_total",
+                "counter",
+                "Decisions a sink did not keep; each was answered with 503 (not_stored) or a retryable reject.",
+                [("sevtriage_not_stored_total", self.not_stored)],
             )
             family(
                 "sevtriage_reloads_total",

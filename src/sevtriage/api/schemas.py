@@ -43,6 +43,9 @@ class RejectOut(BaseModel):
     index: int
     id: str | None
     reason: str
+    retryable: bool = Field(
+        default=False, description="True when the request was fine but could not be stored: send it again."
+    )
 
 
 class BatchOut(BaseModel):
@@ -97,4 +100,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorOut, "description": "Body over the size limit."},
     422: {"model": ErrorOut, "description": "The request is not valid."},
     500: {"model": ErrorOut, "description": "Internal error."},
+    503: {"model": ErrorOut, "description": "Not stored (code not_stored): send the request again after Retry-After."},
 }

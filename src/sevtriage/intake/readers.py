@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sevtriage.errors import InputError
+from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Ticket
 
 if TYPE_CHECKING:
@@ -291,7 +292,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bool | dict | list):
-        raise ValueError(f"must be text; got {json.dumps(value, ensure_ascii=False)[:40]}")
+        raise ValueError(f"must be text; got {storable(json.dumps(value, ensure_ascii=False)[:40])}")
     if isinstance(value, int | float):
         return str(value)
     raise ValueError(f"must be text; got {type(value).__name__}")
@@ -324,9 +325,13 @@ def ticket_from_fields(fields: Mapping[str, Any], rules: IntakeRules) -> Ticket:
     if ticket_id is None or not ticket_id.strip():
         raise ValueError("missing id: every request needs a non-empty 'id'")
     ticket_id = ticket_id.strip()
+    problem = id_problem(ticket_id)
+    if problem is not None:
+        raise ValueError(problem)
     try:
-        subject = _text(fields.get("subject")) or ""
-        body = _text(fields.get("body")) or ""
+        # Text a database cannot hold becomes U+FFFD here, the one boundary of the CLI and the API (README).
+        subject = storable(_text(fields.get("subject")) or "")
+        body = storable(_text(fields.get("body")) or "")
     except ValueError as error:
         raise ValueError(f"subject/body {error}") from None
     if not subject.strip() and not body.strip():
@@ -352,16 +357,19 @@ def ticket_from_fields(fields: Mapping[str, Any], rules: IntakeRules) -> Ticket:
     if plan_raw is None or (isinstance(plan_raw, str) and not plan_raw.strip()):
         plan = rules.default_plan
     elif isinstance(plan_raw, str):
-        plan = plan_raw.strip().lower()
+        plan = storable(plan_raw.strip().lower())
         if rules.plans is not None and plan not in rules.plans:
             raise ValueError(f"unknown plan {plan_raw!r}; plan must be one of {', '.join(sorted(rules.plans))}")
+        if len(plan) > MAX_PLAN_LENGTH:
+            raise ValueError(f"plan is {len(plan)} characters long; plans may have at most {MAX_PLAN_LENGTH}")
     else:
         raise ValueError(f"plan must be text; got {plan_raw!r}")
     extra: dict[str, str] = {}
     for key, value in fields.items():
         if key in CORE_FIELDS or value is None or value == "":
             continue
-        extra[str(key)] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        extra[storable(str(key))] = storable(shown)
     return Ticket(id=ticket_id, subject=subject, body=body, received_at=received, plan=plan, extra=extra)
 
 

@@ -11,7 +11,7 @@ import hmac
 import re
 import secrets
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -112,37 +112,108 @@ class SessionCodec:
 
 
 class SignInThrottle:
-    """Refuses sign-in for a name after `limit` failures within `window`, until the oldest of them ages out.
+    """Refuses sign-in for a key after `limit` failures within `window`, until the oldest of them ages out.
 
-    Keyed by the name, not the address (behind a proxy every address is the proxy's): it stops password guessing
-    against an account at the price of letting someone lock that account out for a while. Kept in memory, per
-    service process.
+    Kept in memory, per service process, for at most `max_keys` keys: the least recently failed key is forgotten
+    first, and keys whose failures all aged out are swept away whenever a failure is recorded. So a flood of
+    fresh names costs bounded memory (issue 10: an unbounded dict kept every name it ever saw).
     """
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15), max_keys: int = 10_000) -> None:
+        if max_keys < 1:
+            raise ValueError(f"max_keys must be at least 1; got {max_keys}")
         self.limit = limit
         self.window = window
-        self._failures: dict[str, deque[datetime]] = {}
+        self.max_keys = max_keys
+        # Oldest failure first within a key; least recently failed key first in the dict.
+        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def wait(self, name: str, now: datetime) -> timedelta | None:
-        """How long `name` must wait before trying again, or None when it may try now."""
+    def __len__(self) -> int:
         with self._lock:
-            recent = self._recent(name.lower(), now)
-            if len(recent) < self.limit:
-                return None
-            return recent[0] + self.window - now
+            return len(self._failures)
 
-    def failed(self, name: str, now: datetime) -> None:
+    def wait(self, key: str, now: datetime) -> timedelta | None:
+        """How long `key` must wait before trying again, or None when it may try now."""
         with self._lock:
-            self._recent(name.lower(), now).append(now)
+            times = self._failures.get(key.lower())
+            if times is None:
+                return None
+            _age_out(times, now - self.window)
+            if len(times) < self.limit:
+                return None
+            return times[0] + self.window - now
+
+    def failed(self, key: str, now: datetime) -> None:
+        with self._lock:
+            key = key.lower()
+            times = self._failures.pop(key, None) or deque(maxlen=self.limit)
+            times.append(now)
+            self._failures[key] = times  # now the most recent
+            self._sweep(now)
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key.lower(), None)
+
+    def _sweep(self, now: datetime) -> None:
+        oldest = now - self.window
+        # The front holds the least recently failed keys: once one has a live failure, later ones do too.
+        while self._failures:
+            key, times = next(iter(self._failures.items()))
+            if times and times[-1] > oldest and len(self._failures) <= self.max_keys:
+                break
+            del self._failures[key]
+
+
+def _age_out(times: deque[datetime], oldest: datetime) -> None:
+    while times and times[0] <= oldest:
+        times.popleft()
+
+
+FAILURES_PER_NAME = 5
+FAILURES_PER_ADDRESS = 30
+SIGN_IN_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a sign-in is refused before its password is checked: too many failures for the name or the address."""
+
+    by: str  # "name" or "address"
+    wait: timedelta
+
+
+class SignInGuard:
+    """Sign-in throttles by name and by client address.
+
+    By name: stops password guessing against one account (at the price of letting someone lock that account out
+    for a while). By address: stops one client from trying fresh names (which the per-name count never sees) and
+    from keeping the password check busy. Behind a reverse proxy the address is the proxy's unless the service
+    trusts the proxy's X-Forwarded-For (uvicorn's --forwarded-allow-ips), so the per-address limit is higher.
+    """
+
+    def __init__(
+        self,
+        per_name: int = FAILURES_PER_NAME,
+        per_address: int = FAILURES_PER_ADDRESS,
+        window: timedelta = SIGN_IN_WINDOW,
+        max_keys: int = 10_000,
+    ) -> None:
+        self.by_name = SignInThrottle(per_name, window, max_keys)
+        self.by_address = SignInThrottle(per_address, window, max_keys)
+
+    def refusal(self, name: str, address: str, now: datetime) -> Refusal | None:
+        wait = self.by_address.wait(address, now)
+        if wait is not None:
+            return Refusal("address", wait)
+        wait = self.by_name.wait(name, now)
+        return Refusal("name", wait) if wait is not None else None
+
+    def failed(self, name: str, address: str, now: datetime) -> None:
+        self.by_name.failed(name, now)
+        self.by_address.failed(address, now)
 
     def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name.lower(), None)
-
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] + self.window <= now:
-            times.popleft()
-        return times
+        # The address keeps its count: one right password must not reset a flood of wrong ones.
+        self.by_name.succeeded(name)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
-from sevtriage.errors import SevtriageError
+from sevtriage.errors import NotStored, SevtriageError
 from sevtriage.review.agreement import AgreementReport, agreement
 from sevtriage.sla import SlaPolicy
 from sevtriage.store import DecisionStore, StoredRequest
@@ -55,9 +55,13 @@ class ReviewDesk:
         """Store suggestions for review (one transaction)."""
         return self.store.save_many((t, self.with_deadlines(t, d)) for t, d in pairs)
 
-    def sink(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
-        """The callable the service calls after each classification (`app.state.decision_sinks`)."""
-        self.save(pairs)
+    def sink(self, pairs: Sequence[tuple[Ticket, Decision]]) -> list[NotStored | None]:
+        """The callable the service calls after each classification (`app.state.decision_sinks`).
+
+        Each pair is stored or gets its own reason (`DecisionStore.save_each`): one request the database
+        refuses does not cost the others of its batch.
+        """
+        return self.store.save_each([(t, self.with_deadlines(t, d)) for t, d in pairs])
 
     def act(
         self,

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -26,18 +29,20 @@ from sevtriage.review.auth import (
     SESSION_MAX_AGE,
     Session,
     SessionCodec,
-    SignInThrottle,
+    SignInGuard,
     authenticate,
 )
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.present import highlight, local_time, short_time, time_left
-from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
+from sevtriage.store import Action, DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
 from sevtriage.types import Severity
 
 if TYPE_CHECKING:
     from sevtriage.settings import Settings
 
 PREFIX = "/review"
+PASSWORD_CHECKS_AT_ONCE = 2
+_REFUSED_FOR = {"name": "for this name", "address": "from this address"}
 _HERE = Path(__file__).resolve().parent
 SEVERITY_NAMES = {int(s): s.label for s in Severity}
 SECURITY_HEADERS = {
@@ -61,13 +66,13 @@ def mount_review(app: FastAPI, settings: Settings) -> None:
     install(app, desk, secret_key=settings.resolved_secret_key())
 
 
-def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str) -> None:
-    """Wire an already built desk into `app` (tests use it to give the desk their own clock)."""
+def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str, guard: SignInGuard | None = None) -> None:
+    """Wire an already built desk into `app` (tests use it to give the desk their own clock or throttles)."""
     app.state.review_desk = desk
     if not isinstance(getattr(app.state, "decision_sinks", None), list):
         app.state.decision_sinks = []
     app.state.decision_sinks.append(desk.sink)
-    app.include_router(_Routes(desk, SessionCodec(secret_key)).router)
+    app.include_router(_Routes(desk, SessionCodec(secret_key), guard or SignInGuard()).router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="review-static")
 
 
@@ -174,10 +179,13 @@ def json_error(status: int, code: str, message: str) -> JSONResponse:
 class _Routes:
     """The desk's routes; one instance per app, holding the desk, the session codec and the templates."""
 
-    def __init__(self, desk: ReviewDesk, sessions: SessionCodec) -> None:
+    def __init__(self, desk: ReviewDesk, sessions: SessionCodec, guard: SignInGuard) -> None:
         self.desk = desk
         self.sessions = sessions
-        self.throttle = SignInThrottle()
+        self.guard = guard
+        # Password checks run in worker threads, at most this many at once: argon2 is slow on purpose and must
+        # neither block the event loop nor take every worker thread the other routes need.
+        self._checks: anyio.CapacityLimiter | None = None
         self.templates = _templates(desk)
         r = self.router = APIRouter(prefix=PREFIX, include_in_schema=False)
         r.add_api_route("", self.home, methods=["GET"])
@@ -258,28 +266,38 @@ class _Routes:
             self._set_session(request, response, fresh)
             return response
         now = self.desk.clock()
-        wait = self.throttle.wait(name, now)
-        if wait is not None:
-            minutes = max(1, -(-int(wait.total_seconds()) // 60))
-            error = f"Too many failed sign-ins for this name; try again in {minutes} min."
+        address = request.client.host if request.client is not None else "unknown"
+        refusal = self.guard.refusal(name, address, now)
+        if refusal is not None:
+            minutes = max(1, -(-int(refusal.wait.total_seconds()) // 60))
+            error = f"Too many failed sign-ins {_REFUSED_FOR[refusal.by]}; try again in {minutes} min."
             return self._page(
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=429, session=session
             )
-        user = authenticate(self.desk.store, name, password)
-        if user is None:
-            self.throttle.failed(name, now)
+        if self._checks is None:
+            self._checks = anyio.CapacityLimiter(PASSWORD_CHECKS_AT_ONCE)
+        signed = await anyio.to_thread.run_sync(self._sign_in, name, password, limiter=self._checks)
+        if signed is None:
+            self.guard.failed(name, address, now)
             error = "Wrong name or password (or the account is disabled)."
             return self._page(
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=401, session=session
             )
-        self.throttle.succeeded(name)
+        self.guard.succeeded(name)
+        response = _secure(RedirectResponse(next_url, status_code=303))
+        self._set_session(request, response, signed)
+        return response
+
+    def _sign_in(self, name: str, password: str) -> Session | None:
+        """Check the password and open a server-side session (in a worker thread: both are slow or block)."""
+        user = authenticate(self.desk.store, name, password)
+        if user is None:
+            return None
         # A new session (and CSRF token) at sign-in, so a token planted before sign-in is worthless after it.
         signed = Session.fresh(signed_in=True)
         assert signed.sid is not None
         self.desk.store.open_session(signed.sid, user.name, self.desk.clock() + timedelta(seconds=SESSION_MAX_AGE))
-        response = _secure(RedirectResponse(next_url, status_code=303))
-        self._set_session(request, response, signed)
-        return response
+        return signed
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
@@ -293,7 +311,7 @@ class _Routes:
         return response
 
     # -- pages -----------------------------------------------------------------------------------------------
-    async def queue(self, request: Request) -> Response:
+    def queue(self, request: Request) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
@@ -313,11 +331,11 @@ class _Routes:
         }
         return self._page(request, "queue.html", context, session=signed[1])
 
-    async def request_page(self, request: Request, request_id: str) -> Response:
+    def request_page(self, request: Request, request_id: str) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
-        return self._render_request(request, request_id, signed, done=request.query_params.get("done"))
+        return self._render_request(request, request_id, signed)
 
     def _render_request(
         self,
@@ -325,8 +343,8 @@ class _Routes:
         request_id: str,
         signed: tuple[str, Session],
         *,
-        done: str | None = None,
         error: str | None = None,
+        conflict: bool = False,
         status: int = 200,
         typed: dict[str, str] | None = None,
     ) -> Response:
@@ -348,17 +366,22 @@ class _Routes:
             "probabilities": probabilities,
             "next": following,
             "query": _filter_query(where),
-            "done": done if done in ("accepted", "changed") else None,
+            "outcome": _outcome(item),
             "error": error,
+            "conflict": conflict,
             "typed": typed or {},
         }
         return self._page(request, "request.html", context, status=status, session=signed[1])
 
     async def request_action(self, request: Request, request_id: str) -> Response:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        # The store work (and the page after a refused action) happens in a worker thread, off the event loop.
+        return await run_in_threadpool(self._act_on_form, request, request_id, form)
+
+    def _act_on_form(self, request: Request, request_id: str, form: dict[str, str]) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
-        form = {k: str(v) for k, v in (await request.form()).items()}
         if not signed[1].csrf_ok(form.get("csrf_token")):
             return self._render_request(
                 request,
@@ -368,13 +391,11 @@ class _Routes:
                 status=403,
             )
         try:
-            action = _action(form.get("action"))
-            version = _version(form.get("version"))
-            done = self.desk.act(
+            self.desk.act(
                 request_id,
                 actor=signed[0],
-                version=version,
-                action=action,
+                version=_version(form.get("version")),
+                action=_action(form.get("action")),
                 severity=Severity.parse(form["severity"]) if form.get("severity") else None,
                 reason=form.get("reason"),
             )
@@ -382,14 +403,18 @@ class _Routes:
             return self._page(request, "error.html", {"message": str(missing)}, status=404, session=signed[1])
         except ReviewConflict as conflict:
             # What the specialist chose and wrote stays in the form; the page shows the request as it is now.
-            return self._render_request(request, request_id, signed, error=str(conflict), status=409, typed=form)
+            message = conflict.describe(self.desk.timezone)
+            return self._render_request(
+                request, request_id, signed, error=message, conflict=True, status=409, typed=form
+            )
         except (InputError, ValueError) as wrong:
             return self._render_request(request, request_id, signed, error=str(wrong), status=400, typed=form)
+        # Back to the request, which now shows its outcome from the store (nothing about it rides in the URL).
         query = request.url.query
-        back = f"{PREFIX}/requests/{quote(request_id, safe='')}?{urlencode({'done': done.status})}"
-        return _secure(RedirectResponse(back + (f"&{query}" if query else ""), status_code=303))
+        back = f"{PREFIX}/requests/{quote(request_id, safe='')}"
+        return _secure(RedirectResponse(back + (f"?{query}" if query else ""), status_code=303))
 
-    async def agreement(self, request: Request) -> Response:
+    def agreement(self, request: Request) -> Response:
         signed = self._signed_in(request)
         if signed is None:
             return self._to_login(request)
@@ -403,7 +428,7 @@ class _Routes:
             return _secure_json(json_error(401, "sign_in_required", f"sign in at {PREFIX}/login first"))
         return signed
 
-    async def api_queue(self, request: Request) -> Response:
+    def api_queue(self, request: Request) -> Response:
         signed = self._api_user(request)
         if isinstance(signed, JSONResponse):
             return signed
@@ -419,7 +444,7 @@ class _Routes:
         }
         return _secure_json(JSONResponse(body))
 
-    async def api_request(self, request: Request, request_id: str) -> Response:
+    def api_request(self, request: Request, request_id: str) -> Response:
         signed = self._api_user(request)
         if isinstance(signed, JSONResponse):
             return signed
@@ -434,14 +459,18 @@ class _Routes:
             return signed
         if not signed[1].csrf_ok(request.headers.get("x-csrf-token")):
             return _secure_json(json_error(403, "csrf", "send the session's CSRF token in the X-CSRF-Token header"))
+        body = await request.body()
+        return await run_in_threadpool(self._api_act, request_id, signed[0], body)
+
+    def _api_act(self, request_id: str, actor: str, body: bytes) -> Response:
         try:
-            payload = json.loads(await request.body() or b"{}")
+            payload = json.loads(body or b"{}")
             if not isinstance(payload, dict):
                 raise InputError("the body must be a JSON object with action, version, severity and reason")
             severity = payload.get("severity")
             done = self.desk.act(
                 request_id,
-                actor=signed[0],
+                actor=actor,
                 version=_version(payload.get("version")),
                 action=_action(payload.get("action")),
                 severity=Severity.parse(severity) if severity is not None else None,
@@ -452,16 +481,24 @@ class _Routes:
         except NotFound as missing:
             return _secure_json(json_error(404, "not_found", str(missing)))
         except ReviewConflict as conflict:
-            return _secure_json(json_error(409, "conflict", str(conflict)))
+            return _secure_json(json_error(409, "conflict", conflict.describe(self.desk.timezone)))
         except (InputError, ValueError) as wrong:
             return _secure_json(json_error(400, "invalid", str(wrong)))
         return _secure_json(JSONResponse(request_json(done)))
 
-    async def api_agreement(self, request: Request) -> Response:
+    def api_agreement(self, request: Request) -> Response:
         signed = self._api_user(request)
         if isinstance(signed, JSONResponse):
             return signed
         return _secure_json(JSONResponse(self.desk.agreement().to_dict()))
+
+
+def _outcome(item: StoredRequest) -> Action | None:
+    """The specialist's action that decided a reviewed request (the latest accept or change), else None."""
+    if not item.reviewed:
+        return None
+    decided = [a for a in item.history if a.kind in ("accepted", "changed")]
+    return decided[-1] if decided else None
 
 
 def _action(value: object) -> Literal["accept", "change"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sevtriage.errors import NotStored
 from sevtriage.store.store import (
     Action,
     DecisionStore,
@@ -17,6 +18,7 @@ __all__ = [
     "Action",
     "DecisionStore",
     "NotFound",
+    "NotStored",
     "QueueFilter",
     "ReviewConflict",
     "StoredRequest",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
 
+from sevtriage.text import MAX_ID_LENGTH, MAX_PLAN_LENGTH
+
 metadata = MetaData()
 
 # Every DateTime column holds UTC without an offset (portable between SQLite and PostgreSQL); the store
@@ -15,11 +17,11 @@ metadata = MetaData()
 requests = Table(
     "requests",
     metadata,
-    Column("id", String(200), primary_key=True),
+    Column("id", String(MAX_ID_LENGTH), primary_key=True),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("fields_json", Text, nullable=False),
-    Column("plan", String(40)),
+    Column("plan", String(MAX_PLAN_LENGTH)),
     Column("received_at", DateTime),
     Column("language", String(8), nullable=False),
     Column("suggested_json", Text, nullable=False),
@@ -44,7 +46,7 @@ actions = Table(
     "actions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("request_id", String(MAX_ID_LENGTH), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("at", DateTime, nullable=False),
     Column("kind", String(16), nullable=False),

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,18 +28,21 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
+from sevtriage.errors import ConfigError, InputError, NotStored, Problem, SevtriageError
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
 from sevtriage.store.schema import actions, requests, sessions, users
+from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Deadlines, Decision, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
@@ -48,11 +51,67 @@ REVIEWED: tuple[Status, ...] = ("accepted", "changed")
 
 
 class ReviewConflict(SevtriageError):
-    """Someone else acted on the request after the specialist opened it; nothing was saved."""
+    """Someone else acted on the request after the specialist opened it; nothing was saved.
+
+    Carries what happened (`last`, the latest line of the request's history) so that a page can say it in its
+    own time zone (`describe`); `str()` says it in UTC.
+    """
+
+    def __init__(self, request_id: str, seen: int, now: int, last: Action | None) -> None:
+        self.request_id = request_id
+        self.seen = seen
+        self.now = now
+        self.last = last
+        super().__init__(self.describe(UTC))
+
+    def describe(self, zone: tzinfo) -> str:
+        what = "changed"
+        act = self.last
+        if act is not None:
+            when = act.at.astimezone(zone).strftime("%Y-%m-%d %H:%M ") + (act.at.astimezone(zone).tzname() or "")
+            if act.kind == "accepted":
+                what = f"accepted by {act.actor} at {when} (severity {_sev(act.to_severity)})"
+            elif act.kind == "changed":
+                what = (
+                    f"changed by {act.actor} at {when} (severity {_sev(act.from_severity)} → {_sev(act.to_severity)})"
+                )
+            else:
+                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
+                what = f"given a new suggestion at {when} (severity {sev})"
+        return (
+            f"request {self.request_id} was {what} after you opened it (you saw version {self.seen}, it is now "
+            f"version {self.now}); nothing was saved. Look at the request as it is now and act again."
+        )
 
 
 class NotFound(SevtriageError):
     """No stored request (or user) has that id."""
+
+
+def _not_stored(error: Exception) -> NotStored:
+    """What to tell the caller about a failed write, without the SQL or the request text it carried."""
+    if isinstance(error, NotStored):
+        return error
+    if isinstance(error, SevtriageError):
+        return NotStored(str(error), retryable=False)
+    if isinstance(error, OperationalError | InterfaceError | TimeoutError):
+        orig = getattr(error, "orig", None) or error
+        first = str(orig).strip().splitlines()[0][:200] if str(orig).strip() else type(orig).__name__
+        return NotStored(f"the decision store is out of reach ({first}); try again", retryable=True)
+    orig = getattr(error, "orig", None) or error
+    return NotStored(
+        f"the decision store refused the request ({type(orig).__name__}); the server log has the details",
+        retryable=False,
+    )
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite 3.24+ and PostgreSQL 9.5+)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert
+    raise ConfigError(f"the decision store supports SQLite and PostgreSQL; got {conn.dialect.name}")
 
 
 class UserExists(SevtriageError):
@@ -155,15 +214,19 @@ def _reasons_column(reasons: Iterable[str]) -> str:
     return f"|{joined}|" if joined else ""
 
 
+def _queue_group() -> Any:
+    # Requests with an initial-response deadline first (an overdue one is the earliest of all); then those with
+    # no severity yet (they may be critical), then those whose severity has no response target.
+    return case(
+        (requests.c.initial_due.is_not(None), 0),
+        (requests.c.suggested_severity.is_(None), 1),
+        else_=2,
+    )
+
+
 def _queue_order() -> list[Any]:
-    # Earliest initial-response deadline first (an overdue one is the earliest of all); then requests with no
-    # severity yet (they may be critical), then those whose severity has no response target.
     return [
-        case(
-            (requests.c.initial_due.is_not(None), 0),
-            (requests.c.suggested_severity.is_(None), 1),
-            else_=2,
-        ),
+        _queue_group(),
         requests.c.initial_due,
         # Explicit, because SQLite and PostgreSQL put NULLs at opposite ends by default.
         requests.c.received_at.asc().nulls_first(),
@@ -171,17 +234,23 @@ def _queue_order() -> list[Any]:
     ]
 
 
-def _queue_key(row: StoredRequest) -> tuple[int, datetime, datetime, str]:
-    """The same order as `_queue_order`, in Python, for finding the next request after one that left the queue."""
+def _queue_position(row: StoredRequest) -> tuple[int, datetime | None, datetime | None]:
+    """Where `row` stands in `_queue_order`: its group, initial-response due time and arrival (naive UTC)."""
     initial = row.deadlines.initial_response.due if row.deadlines else None
-    low = datetime.min.replace(tzinfo=UTC)
     group = 0 if initial is not None else 1 if row.suggested.severity is None else 2
-    return (
-        group,
-        initial.astimezone(UTC) if initial else low,
-        row.received_at.astimezone(UTC) if row.received_at else low,
-        row.id,
-    )
+    return group, _utc(initial), _utc(row.received_at)
+
+
+def _later_than(due: datetime | None, arrived: datetime | None, request_id: str) -> Any:
+    """Rows of the same group that come after (due, arrived, id) in `_queue_order` (NULL arrivals first)."""
+    c = requests.c
+    if arrived is None:
+        after_arrival = or_(c.received_at.is_not(None), and_(c.received_at.is_(None), c.id > request_id))
+    else:
+        after_arrival = or_(c.received_at > arrived, and_(c.received_at == arrived, c.id > request_id))
+    if due is None:  # groups 1 and 2: no deadline on either side
+        return after_arrival
+    return or_(c.initial_due > due, and_(c.initial_due == due, after_arrival))
 
 
 class DecisionStore:
@@ -272,68 +341,121 @@ class DecisionStore:
                 changed += self._save_batch(conn, batch, now)
         return changed
 
+    def save_each(self, pairs: Sequence[tuple[Ticket, Decision]]) -> list[NotStored | None]:
+        """Store each pair, and say for each whether it is stored (None) or why not (`NotStored`).
+
+        The pairs are written in one transaction first. If that fails, each pair is written again in a
+        transaction of its own, so that one request the database refuses costs only itself, never the requests
+        that happened to share its batch (the service coalesces concurrent calls into one batch).
+        """
+        if not pairs:
+            return []
+        try:
+            self.save_many(pairs)
+            return [None] * len(pairs)
+        except Exception as error:
+            if len(pairs) == 1:
+                return [_not_stored(error)]
+        outcomes: list[NotStored | None] = []
+        for one in pairs:
+            try:
+                self.save_many([one])
+                outcomes.append(None)
+            except Exception as error:
+                outcomes.append(_not_stored(error))
+        return outcomes
+
     def _save_batch(self, conn: Connection, batch: Sequence[tuple[Ticket, Decision]], now: datetime) -> int:
         by_id: dict[str, tuple[Ticket, Decision]] = {}
         for ticket, decision in batch:
             if ticket.id != decision.id:
                 raise InputError(f"ticket id {ticket.id!r} and decision id {decision.id!r} differ; pair them by id")
+            problem = id_problem(ticket.id)
+            if problem is not None:
+                raise InputError(problem)
             by_id[ticket.id] = (ticket, decision)
-        existing = {
-            row.id: row
-            for row in conn.execute(
-                select(
-                    requests.c.id,
-                    requests.c.status,
-                    requests.c.suggested_json,
-                    requests.c.subject,
-                    requests.c.body,
-                    requests.c.suggested_severity,
-                ).where(requests.c.id.in_(list(by_id)))
-            )
-        }
-        new_rows: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
-        changed = 0
         stamp = _utc(now)
-        for request_id, (ticket, decision) in by_id.items():
-            values = self._row_values(ticket, decision)
-            old = existing.get(request_id)
-            severity = int(decision.severity) if decision.severity is not None else None
-            if old is None:
-                new_rows.append({**values, "id": request_id, "created_at": stamp, "updated_at": stamp, "version": 1})
+        values = {request_id: self._row_values(t, d) for request_id, (t, d) in by_id.items()}
+        # Insert-or-skip in one statement (INSERT ... ON CONFLICT DO NOTHING), in id order so that two writers
+        # with overlapping ids take their locks in the same order. A select-then-insert would let two writers
+        # both see an id as new, and the second one would fail on the primary key (issue 10, item 2).
+        ordered = sorted(by_id)
+        inserted: set[str] = set()
+        if ordered:
+            statement = (
+                _dialect_insert(conn)(requests)
+                .on_conflict_do_nothing(index_elements=[requests.c.id])
+                .returning(requests.c.id)
+            )
+            rows = [{**values[i], "id": i, "created_at": stamp, "updated_at": stamp, "version": 1} for i in ordered]
+            inserted = {row.id for row in conn.execute(statement, rows)}
+        history: list[dict[str, Any]] = []
+        changed = len(inserted)
+        for request_id in ordered:
+            if request_id in inserted:
+                decision = by_id[request_id][1]
+                severity = int(decision.severity) if decision.severity is not None else None
                 history.append(self._history_row(request_id, now, "suggested", None, severity, decision))
-                changed += 1
-            elif old.status in REVIEWED:
-                continue
-            elif (old.suggested_json, old.subject, old.body) != (values["suggested_json"], ticket.subject, ticket.body):
+        known = [i for i in ordered if i not in inserted]
+        if known:
+            # Locked (on PostgreSQL) until the end of the transaction, so that two writers re-suggesting the same
+            # request take turns instead of both reading the old suggestion.
+            existing = {
+                row.id: row
+                for row in conn.execute(
+                    select(
+                        requests.c.id,
+                        requests.c.status,
+                        requests.c.suggested_json,
+                        requests.c.subject,
+                        requests.c.body,
+                        requests.c.suggested_severity,
+                    )
+                    .where(requests.c.id.in_(known))
+                    .order_by(requests.c.id)
+                    .with_for_update()
+                )
+            }
+            for request_id in known:
+                ticket, decision = by_id[request_id]
+                row_values = values[request_id]
+                old = existing[request_id]
+                severity = int(decision.severity) if decision.severity is not None else None
+                if old.status in REVIEWED:
+                    continue
+                current = (row_values["suggested_json"], row_values["subject"], row_values["body"])
+                if (old.suggested_json, old.subject, old.body) == current:
+                    continue
                 conn.execute(
                     update(requests)
                     .where(requests.c.id == request_id)
-                    .values(**values, updated_at=stamp, version=requests.c.version + 1)
+                    .values(**row_values, updated_at=stamp, version=requests.c.version + 1)
                 )
                 history.append(
                     self._history_row(request_id, now, "resuggested", old.suggested_severity, severity, decision)
                 )
                 changed += 1
-        if new_rows:
-            conn.execute(insert(requests), new_rows)
         if history:
             conn.execute(insert(actions), history)
         return changed
 
     @staticmethod
     def _row_values(ticket: Ticket, decision: Decision) -> dict[str, Any]:
-        fields = {str(k): str(v) for k, v in ticket.extra.items()}
+        # The same rule as the intake boundary (`sevtriage.text.storable`), for callers of the Python API.
+        fields = {storable(str(k)): storable(str(v)) for k, v in ticket.extra.items()}
         language = fields.get("language") or guess_language(ticket.text)
         initial = decision.deadlines.initial_response.due if decision.deadlines else None
+        plan = ticket.plan or decision.plan
+        if plan is not None and len(plan) > MAX_PLAN_LENGTH:
+            raise InputError(f"plan is {len(plan)} characters long; plans may have at most {MAX_PLAN_LENGTH}")
         return {
-            "subject": ticket.subject,
-            "body": ticket.body,
+            "subject": storable(ticket.subject),
+            "body": storable(ticket.body),
             "fields_json": json.dumps(fields, ensure_ascii=False, sort_keys=True),
-            "plan": ticket.plan or decision.plan,
+            "plan": storable(plan) if plan is not None else None,
             "received_at": _utc(ticket.received_at or decision.received_at),
-            "language": language[:8],
-            "suggested_json": decision_to_json(decision),
+            "language": storable(language[:8]),
+            "suggested_json": storable(decision_to_json(decision)),
             "suggested_severity": int(decision.severity) if decision.severity is not None else None,
             "suggested_source": decision.source,
             "confidence": float(decision.confidence),
@@ -386,8 +508,17 @@ class DecisionStore:
         with self._write() as conn:
             current = self._load(conn, request_id, with_history=False)
             if current.version != expected_version:
-                raise self._conflict(conn, current, expected_version)
+                last = self._last_action(conn, request_id)
+                if current.version == expected_version + 1 and _repeats(last, actor, action, severity):
+                    # The same specialist's same action on the same version, sent again (a re-posted form, a
+                    # double click): it happened once, and that is the answer.
+                    return self._load(conn, request_id, with_history=True)
+                raise ReviewConflict(current.id, expected_version, current.version, last)
             before = current.severity
+            if action == "accept" and current.reviewed and current.reviewed_by == actor:
+                # Accepting one's own decision again changes nothing, so nothing is recorded (it would count twice
+                # in the review load). Another specialist's accept is a second opinion and is recorded.
+                return self._load(conn, request_id, with_history=True)
             if action == "accept":
                 if before is None:
                     raise InputError(
@@ -433,7 +564,8 @@ class DecisionStore:
             )
             if result.rowcount != 1:
                 # Another process committed between our read and our write (possible on PostgreSQL).
-                raise self._conflict(conn, self._load(conn, request_id, with_history=False), expected_version)
+                moved = self._load(conn, request_id, with_history=False)
+                raise ReviewConflict(request_id, expected_version, moved.version, self._last_action(conn, request_id))
             conn.execute(
                 insert(actions).values(
                     request_id=request_id,
@@ -447,30 +579,16 @@ class DecisionStore:
             )
             return self._load(conn, request_id, with_history=True)
 
-    def _conflict(self, conn: Connection, current: StoredRequest, expected: int) -> ReviewConflict:
+    @staticmethod
+    def _last_action(conn: Connection, request_id: str) -> Action | None:
         last = (
             conn.execute(
-                select(actions).where(actions.c.request_id == current.id).order_by(actions.c.id.desc()).limit(1)
+                select(actions).where(actions.c.request_id == request_id).order_by(actions.c.id.desc()).limit(1)
             )
             .mappings()
             .first()
         )
-        what = "changed"
-        if last is not None:
-            act = _action(last)
-            when = act.at.strftime("%Y-%m-%d %H:%M UTC")
-            if act.kind == "accepted":
-                what = f"accepted by {act.actor} at {when} (severity {_sev(act.to_severity)})"
-            elif act.kind == "changed":
-                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
-                what = f"changed by {act.actor} at {when} (severity {sev})"
-            else:
-                sev = f"{_sev(act.from_severity)} → {_sev(act.to_severity)}"
-                what = f"given a new suggestion at {when} (severity {sev})"
-        return ReviewConflict(
-            f"request {current.id} was {what} after you opened it (you saw version {expected}, it is now version "
-            f"{current.version}); nothing was saved. Reload the request, look at what changed, and act again."
-        )
+        return _action(last) if last is not None else None
 
     # -- reading ---------------------------------------------------------------------------------------------
     def get(self, request_id: str) -> StoredRequest:
@@ -520,19 +638,28 @@ class DecisionStore:
             return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
     def next_in_queue(self, after: StoredRequest, where: QueueFilter | None = None) -> StoredRequest | None:
-        """The waiting request after `after` in queue order, wrapping around; None when nothing else waits."""
-        ordered = self.queue(where, limit=None)
-        ids = [r.id for r in ordered]
-        if after.id in ids:
-            # Still waiting: the database's own order decides (its collation may order ids unlike Python).
-            position = ids.index(after.id)
-            following = ordered[position + 1 :] + ordered[:position]
-            return following[0] if following else None
-        if not ordered:
-            return None
-        key = _queue_key(after)
-        later = [r for r in ordered if _queue_key(r) > key]
-        return later[0] if later else ordered[0]
+        """The waiting request after `after` in queue order, wrapping around; None when nothing else waits.
+
+        One query that reads one row: the waiting requests whose queue key is above `after`'s come first, then
+        the rest (the wrap-around), each part in queue order. The comparison happens in the database, so its
+        collation orders ids the same way as the queue does. `after` need not be waiting any more (it was just
+        reviewed): its key then says where it would stand.
+        """
+        group, due, arrived = _queue_position(after)
+        key = _queue_group()
+        is_later = or_(
+            key > group,
+            and_(key == group, _later_than(due, arrived, after.id)),
+        )
+        query = (
+            self._filtered(where or QueueFilter())
+            .where(requests.c.id != after.id)
+            .order_by(case((is_later, 0), else_=1), *_queue_order())
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return _stored(row, ()) if row is not None else None
 
     def queue_facets(self) -> dict[str, list[str]]:
         """The plans, languages and review reasons present in the queue, for the filter menus."""
@@ -640,6 +767,15 @@ class DecisionStore:
     def list_users(self) -> list[User]:
         with self._read() as conn:
             return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
+
+
+def _repeats(last: Action | None, actor: str, action: str, severity: Severity | int | None) -> bool:
+    """Whether `last` is this very action by this very specialist (so sending it again must not add a second)."""
+    if last is None or last.actor != actor:
+        return False
+    if action == "accept":
+        return last.kind == "accepted"
+    return last.kind == "changed" and severity is not None and last.to_severity == Severity.parse(severity)
 
 
 def _session_key(session_id: str) -> str:

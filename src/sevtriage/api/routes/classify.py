@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
 from sevtriage.api.errors import ApiError
 from sevtriage.api.schemas import ERROR_RESPONSES, BatchIn, BatchOut, TicketIn
+from sevtriage.errors import NotStored
 from sevtriage.intake.readers import ticket_from_fields
 from sevtriage.types import Decision, Ticket
 
@@ -20,17 +21,47 @@ log = logging.getLogger("sevtriage.api")
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["classify"])
 
 
-def run_sinks(app: FastAPI, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
-    """Hand decisions to the sinks (the review store). Blocking: call from a worker thread."""
+def run_sinks(app: FastAPI, pairs: Sequence[tuple[Ticket, Decision]]) -> list[NotStored | None]:
+    """Hand decisions to the sinks (the review store); for each pair, None if every sink kept it, else why not.
+
+    Blocking: call from a worker thread. A sink returns one outcome per pair (`DecisionStore.save_each`), or
+    None when it kept them all; a sink that raises has kept none of them. Nothing may be answered as decided
+    that a sink failed to keep: the caller answers those requests with a retryable error instead.
+    """
+    outcomes: list[NotStored | None] = [None] * len(pairs)
     if not pairs:
-        return
+        return outcomes
     for sink in app.state.decision_sinks:
         try:
-            sink(pairs)
-        except Exception:
-            # The caller still gets its decision; the failure is counted and logged for the operator.
+            returned = sink(pairs)
+            each: Sequence[BaseException | None] = [None] * len(pairs) if returned is None else returned
+        except Exception as error:
+            log.error("a decision sink failed for %d decisions: %s", len(pairs), type(error).__name__, exc_info=error)
+            each = [NotStored(f"a decision sink failed ({type(error).__name__})", retryable=True)] * len(pairs)
+        failed = 0
+        for i, outcome in enumerate(each):
+            if outcome is None:
+                continue
+            failed += 1
+            if outcomes[i] is None:
+                outcomes[i] = (
+                    outcome if isinstance(outcome, NotStored) else NotStored(type(outcome).__name__, retryable=True)
+                )
+        if failed:
             app.state.metrics.count("sink_errors")
-            log.exception("a decision sink failed for %d decisions", len(pairs))
+            app.state.metrics.count("not_stored", failed)
+            log.error("%d of %d decisions were not stored and were answered with an error", failed, len(pairs))
+    return outcomes
+
+
+def not_stored_error(error: NotStored) -> ApiError:
+    """503 with Retry-After: the decision was not stored, so the client must send the request again."""
+    return ApiError(
+        503,
+        f"the decision was not stored, so it is not given: {error}; send the request again",
+        code="not_stored",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _record(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects: int = 0) -> None:
@@ -63,7 +94,10 @@ async def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
     except ValueError as error:
         raise ApiError(422, str(error)) from None
     # Concurrent calls are classified together (see `sevtriage.api.batcher`); the sinks run there too.
-    decision = await request.app.state.batcher.classify(ticket)
+    try:
+        decision = await request.app.state.batcher.classify(ticket)
+    except NotStored as error:
+        raise not_stored_error(error) from None
     _record(request, [(ticket, decision)])
     return JSONResponse(decision.to_dict())
 
@@ -94,16 +128,25 @@ def classify_batch(payload: BatchIn, request: Request) -> JSONResponse:
         try:
             ticket = ticket_from_fields(fields, rules)
         except ValueError as error:
-            rejects.append({"index": index, "id": shown, "reason": str(error)})
+            rejects.append({"index": index, "id": shown, "reason": str(error), "retryable": False})
             continue
         if ticket.id in first_index:
             reason = f"duplicate id {ticket.id!r}: request {first_index[ticket.id]} has the same id"
-            rejects.append({"index": index, "id": ticket.id, "reason": reason})
+            rejects.append({"index": index, "id": ticket.id, "reason": reason, "retryable": False})
             continue
         first_index[ticket.id] = index
         tickets.append(ticket)
     decisions = loaded.triage.classify_many(tickets) if tickets else []
-    pairs = list(zip(tickets, decisions, strict=True))
-    run_sinks(request.app, pairs)
+    decided = list(zip(tickets, decisions, strict=True))
+    pairs: list[tuple[Ticket, Decision]] = []
+    for (ticket, decision), outcome in zip(decided, run_sinks(request.app, decided), strict=True):
+        if outcome is None:
+            pairs.append((ticket, decision))
+        else:
+            reason = f"not stored: {outcome}; send this request again"
+            rejects.append({"index": first_index[ticket.id], "id": ticket.id, "reason": reason, "retryable": True})
+    if decided and not pairs:
+        raise not_stored_error(NotStored("no decision of the batch could be stored", retryable=True))
+    rejects.sort(key=lambda r: int(str(r["index"])))
     _record(request, pairs, len(rejects))
-    return JSONResponse({"decisions": [d.to_dict() for d in decisions], "rejects": rejects})
+    return JSONResponse({"decisions": [d.to_dict() for _, d in pairs], "rejects": rejects})

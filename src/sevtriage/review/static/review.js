@@ -38,13 +38,16 @@
         else if (key === "Enter" || key === "o") { window.location.href = rows[selected].getAttribute("data-href"); }
         return;
       }
+      if (!document.getElementById("request-text")) { return; }  // not a request page
+      // A reviewed request has no accept form: "a" does nothing there, and 1-4 unfold "Change the outcome".
       var accept = document.getElementById("accept-form");
-      if (!accept) { return; }  // not a request page
       if (key >= "1" && key <= "4") {
         var radio = document.querySelector('#change-form input[name="severity"][value="' + key + '"]');
+        var folded = document.getElementById("correct");
+        if (folded) { folded.open = true; }
         if (radio) { radio.checked = true; document.querySelector('#change-form textarea').focus(); event.preventDefault(); }
       } else if (key === "a") {
-        var button = accept.querySelector("button");
+        var button = accept && accept.querySelector("button");
         if (button && !button.disabled) { accept.submit(); }
       } else if (key === "n" || key === "j") {
         go(document.getElementById("next-link"));
