@@ -19,6 +19,7 @@ from sevtriage.model.familiarity import (
     calibrate,
     char_wb_ngrams,
     nearest_similarity,
+    precision_upper_bound,
     reference_vectors,
 )
 from sevtriage.model.text_model import ModelSettings, TrainedModel, train
@@ -165,19 +166,28 @@ def test_reference_vectors_keep_the_heaviest_terms_at_unit_length() -> None:
     assert np.linalg.norm(cut, axis=1) == pytest.approx([1.0, 1.0])
 
 
-def test_calibration_takes_the_largest_quantile_where_precision_drops() -> None:
+def test_calibration_takes_the_largest_quantile_where_the_tail_breaks_the_promise() -> None:
     n = 10_000
     ranks = np.arange(n, dtype=np.float64) / n
     measures = Measures(ranks, ranks, ranks)
-    # 15 wrong answers among the least familiar 2% (200 rows): the tail is 92.5% right up to the 2% quantile
-    # and 95.0% at 3%, which is no longer below the target.
+    # 30 wrong answers among the least familiar 2%: up to the 3% quantile the tail's precision (90% at 3%) has
+    # an upper bound below 95%; at 5% (94%) the bound (95.6%) no longer shows a broken promise.
     correct = np.ones(n, dtype=bool)
-    correct[:150:10] = False
+    correct[:180:6] = False
     cut = calibrate(measures, correct, np.ones(n, dtype=bool), 0.95, "test")
-    assert cut.quantile == 0.02
-    assert cut.nearest == pytest.approx(np.quantile(ranks, 0.02), abs=1e-6)
-    assert cut.evidence["flagged"] == 200
-    assert cut.evidence["auto_precision_flagged"] == 0.925
+    assert cut.quantile == 0.03
+    assert cut.nearest == pytest.approx(np.quantile(ranks, 0.03), abs=1e-6)
+    assert cut.evidence["flagged"] == 300
+    assert cut.evidence["tried"]["0.05"]["upper_bound"] > 0.95 > cut.evidence["tried"]["0.03"]["upper_bound"]
+
+
+def test_the_upper_bound_is_clopper_pearson() -> None:
+    from scipy.stats import binomtest
+
+    for right, count in ((170, 200), (9, 10), (0, 5)):
+        expected = binomtest(right, count).proportion_ci(confidence_level=0.9, method="exact").high
+        assert precision_upper_bound(right, count) == pytest.approx(expected)
+    assert precision_upper_bound(5, 5) == 1.0 and precision_upper_bound(0, 0) == 1.0
 
 
 def test_calibration_falls_back_when_precision_never_drops() -> None:

@@ -48,8 +48,42 @@ class RejectOut(BaseModel):
     )
 
 
+def _reasons_text() -> str:
+    from sevtriage.review.present import REASON_TEXT
+
+    listed = "; ".join(f"`{k}`: {v}" for k, v in REASON_TEXT.items() if k != "spot_check")
+    return f"Why a specialist must look (empty when `needs_review` is false). Reasons: {listed}"
+
+
+class DecisionOut(BaseModel):
+    """The decision record of DESIGN.md (documentation of the response; the record itself is the contract)."""
+
+    id: str
+    severity: int | None = Field(description="1 critical .. 4 low; null only when nothing could decide.")
+    severity_name: str | None = Field(description="critical, high, medium or low.")
+    source: str | None = Field(description="rules or model.")
+    confidence: float = Field(description="The estimated probability that this decision's severity is right.")
+    needs_review: bool
+    review_reasons: list[str] = Field(description=_reasons_text())
+    matched_rules: list[dict[str, Any]] = Field(
+        description="Every rule that matched: id, severity, explanation, evidence."
+    )
+    model: dict[str, Any] | None = Field(
+        description="The model's severity, probabilities and top terms, and `familiarity`: the shares of the request's "
+        "words (`known_words`) and character n-grams (`known_chars`) the model knows, the similarity to the nearest "
+        "training request (`nearest`), the product areas and symptoms it names (`facts`), whether the text says the "
+        "impact is critical (`says_critical`) and the reasons those give (`unfamiliar`, `too_vague`). Null when the "
+        "model was not consulted."
+    )
+    plan: str | None
+    received_at: str | None
+    deadlines: dict[str, Any] | None
+    rules_version: str
+    model_version: str | None
+
+
 class BatchOut(BaseModel):
-    decisions: list[dict[str, Any]]
+    decisions: list[dict[str, Any]] = Field(description="Decision records, shaped like the response of /v1/classify.")
     rejects: list[RejectOut]
 
 

@@ -486,6 +486,8 @@ QUANTILES = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
 FALLBACK_QUANTILE = 0.01
 # Flagged auto-labels needed before a precision measured on them counts.
 MIN_FLAGGED = 20
+# Confidence of the one-sided bound that says the flagged tail breaks the precision promise.
+BOUND_CONFIDENCE = 0.95
 
 
 def calibrate(
@@ -499,22 +501,26 @@ def calibrate(
 
     For each quantile of `QUANTILES`, the requests below it on any measure are "flagged"; the chosen
     quantile is the largest one at which the flagged requests that would have been auto-labelled
-    (`auto`) are right less often than `target_precision`: below it the promise of an auto-label does
-    not hold even on the training data. With no such drop, `FALLBACK_QUANTILE`. `correct` says whether
-    the model's out-of-fold answer was right.
+    (`auto`) are shown to break the promise: the one-sided 95% Clopper-Pearson *upper* bound of their
+    precision is below `target_precision` (Clopper and Pearson 1934; a point estimate below the target
+    would flag a quarter of a corpus whose precision sits near the target anyway). With no such drop,
+    `FALLBACK_QUANTILE`. `correct` says whether the model's out-of-fold answer was right.
     """
     chosen = FALLBACK_QUANTILE
     tried: dict[str, Any] = {}
     for quantile in QUANTILES:
         flagged = _below(measures, quantile)
         kept = flagged & auto
-        precision = float(correct[kept].mean()) if kept.any() else None
+        right, count = int(correct[kept].sum()), int(kept.sum())
+        precision = right / count if count else None
+        upper = precision_upper_bound(right, count)
         tried[f"{quantile:g}"] = {
             "flagged": int(flagged.sum()),
-            "auto_flagged": int(kept.sum()),
+            "auto_flagged": count,
             "precision": precision,
+            "upper_bound": round(upper, 4),
         }
-        if precision is not None and int(kept.sum()) >= MIN_FLAGGED and precision < target_precision:
+        if count >= MIN_FLAGGED and upper < target_precision:
             chosen = quantile
     flagged = _below(measures, chosen)
     evidence = {
@@ -529,8 +535,9 @@ def calibrate(
     }
     method = (
         f"the {chosen:.1%} quantile of each measure taken out of fold on the training data ({grouping}): the "
-        f"largest of {', '.join(f'{q:.1%}' for q in QUANTILES)} at which the flagged auto-labels were right less "
-        f"often than the {target_precision:.0%} target (else {FALLBACK_QUANTILE:.0%})"
+        f"largest of {', '.join(f'{q:.1%}' for q in QUANTILES)} at which the {BOUND_CONFIDENCE:.0%} upper "
+        f"Clopper-Pearson bound of the flagged auto-labels' precision is below the {target_precision:.0%} target "
+        f"(else {FALLBACK_QUANTILE:.0%})"
     )
     # Rounded as the card stores them, so a loaded model flags exactly what the trained one did.
     return FamiliarityCutoffs(
@@ -541,6 +548,15 @@ def calibrate(
         method,
         evidence,
     )
+
+
+def precision_upper_bound(right: int, count: int, confidence: float = BOUND_CONFIDENCE) -> float:
+    """One-sided Clopper-Pearson upper confidence bound of a proportion `right / count` (1.0 without data)."""
+    from scipy.stats import beta
+
+    if count == 0 or right >= count:
+        return 1.0
+    return float(beta.ppf(confidence, right + 1, count - right))
 
 
 def _below(measures: Measures, quantile: float) -> npt.NDArray[np.bool_]:

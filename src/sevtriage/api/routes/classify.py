@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
 from sevtriage.api.errors import ApiError
-from sevtriage.api.schemas import ERROR_RESPONSES, BatchIn, BatchOut, TicketIn
+from sevtriage.api.schemas import ERROR_RESPONSES, BatchIn, BatchOut, DecisionOut, TicketIn
 from sevtriage.errors import NotStored
 from sevtriage.intake.readers import ticket_from_fields
 from sevtriage.types import Decision, Ticket
@@ -83,7 +83,7 @@ def _record(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects:
 @router.post(
     "/classify",
     summary="Classify one request",
-    responses={200: {"description": "The decision record (see DESIGN.md)."}, **ERROR_RESPONSES},
+    responses={200: {"description": "The decision record (see DESIGN.md).", "model": DecisionOut}, **ERROR_RESPONSES},
 )
 async def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
     """Severity, source, confidence, review flag, matched rules, model opinion and SLA deadlines for one request."""
