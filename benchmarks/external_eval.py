@@ -40,8 +40,13 @@ def run(path: Path, with_rules: bool) -> None:
     labels = [int(r.severity) for r in records]
     train_rows, test_rows = train_test_split(records, test_size=0.2, stratify=labels, random_state=0)
     reference = reference_macro_f1(train_rows, test_rows)
+    from sevtriage.cli.model_cmd import measure_rule_precision
+    from sevtriage.rules.stage import RuleStage
+
+    stage = RuleStage.load()
     started = time.perf_counter()
-    trained = train(train_rows, sources=[str(path)])
+    # As `sevtriage train FILE` does: the rules' precision is measured on the training rows.
+    trained = train(train_rows, sources=[str(path)], rule_precision=measure_rule_precision(stage, train_rows))
     seconds = time.perf_counter() - started
     model = model_only_metrics(trained, test_rows)
     print(f"## {path.name}: {len(train_rows)} train / {len(test_rows)} test rows")
@@ -55,22 +60,27 @@ def run(path: Path, with_rules: bool) -> None:
         f"{model.auto_precision if model.auto_precision is not None else float('nan'):.3f} "
         f"(target {trained.card.targets.auto_precision}); trained in {seconds:.1f} s"
     )
+    print(f"  validation: {trained.card.validation['description']}")
+    for severity, ev in sorted(trained.card.validation["evidence"].items()):
+        print(
+            f"  severity {severity}: threshold {ev['threshold']}, out-of-fold evidence {ev['correct']}/"
+            f"{ev['decisions']}, lower bound {ev['lower_bound']:.3f}"
+        )
     curve = {round(p.threshold, 3): p for p in model.coverage_curve}
     at_90 = max((p.coverage for p in curve.values() if p.precision >= 0.9), default=0.0)
     print(f"  best coverage at >= 90% precision with one global threshold: {at_90:.3f}")
     if with_rules:
-        from sevtriage.rules.stage import RuleStage
         from sevtriage.sla import SlaPolicy
         from sevtriage.triage import Triage
 
-        result = evaluate(Triage(RuleStage.load(), trained, SlaPolicy.load()), test_rows)
+        result = evaluate(Triage(stage, trained, SlaPolicy.load()), test_rows)
         for system in result.systems:
-            if system.name != "model":
-                s = system.summary()
-                print(
-                    f"  {system.name:<9} macro-F1 {s['macro_f1']:.3f}  decided {system.decided}/{system.n}  "
-                    f"auto-label {s['auto_coverage']:.3f} at precision {s['auto_precision']}"
-                )
+            s = system.summary()
+            print(
+                f"  {system.name:<11} macro-F1 {s['macro_f1']:.3f}  decided {system.decided}/{system.n}  "
+                f"auto-label {s['auto_coverage']:.3f} at precision {s['auto_precision']}  sev-1 caught "
+                f"{s['critical_caught']}  silent under-triage {s['silent_under_triage']}  accuracy {s['accuracy']}"
+            )
     print()
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sevtriage.combiner import combine
+from sevtriage.confidence import UNMEASURED_PRIOR, RulePrecision, RuleRecord
 from sevtriage.types import (
     REVIEW_CRITICAL_RISK,
     REVIEW_DISAGREE,
@@ -101,9 +104,49 @@ def test_confidence_is_the_probability_of_the_chosen_severity() -> None:
     assert combine(NO_RULE, opinion(S3, 0.05, 0.05, 0.85, 0.05), THRESHOLDS).confidence == pytest.approx(0.85)
 
 
-def test_disputed_rule_decision_is_as_sure_as_the_model_is_of_it() -> None:
-    assert combine(SURE_2, opinion(S4, 0.0, 0.1, 0.1, 0.8), THRESHOLDS).confidence == pytest.approx(0.1)
-    assert combine(SURE_2, opinion(S2, 0.0, 0.8, 0.1, 0.1), THRESHOLDS).confidence == 1.0
+MEASURED = RulePrecision(
+    prior_mean=0.9,
+    prior_strength=10.0,
+    rules={
+        "r2-strong": RuleRecord("r2-strong", "f", 2, matched=40, correct=38),
+        "r2-weak": RuleRecord("r2-weak", "g", 2, matched=90, correct=89),
+    },
+)
+
+
+def test_a_rules_decision_is_as_sure_as_the_rules_measured_precision_whatever_the_model_says() -> None:
+    shrunk = (38 + 10 * 0.9) / (40 + 10)
+    for model in (None, opinion(S2, 0.0, 0.8, 0.1, 0.1), opinion(S4, 0.0, 0.1, 0.1, 0.8)):
+        result = combine(SURE_2, model, THRESHOLDS, MEASURED)
+        assert result.source == "rules" and result.confidence == pytest.approx(shrunk)
+
+
+def test_agreeing_rules_give_the_best_estimate_and_an_unmeasured_rule_the_prior() -> None:
+    both = RuleVerdict(matches=(match(S2), match(S2, "weak")), severity=S2, confident=True, reasons=())
+    assert combine(both, None, THRESHOLDS, MEASURED).confidence == pytest.approx((89 + 9) / 100)
+    unknown = RuleVerdict(
+        matches=(RuleMatch(id="new-rule", severity=S2, explanation="x"),), severity=S2, confident=True, reasons=()
+    )
+    assert combine(unknown, None, THRESHOLDS, MEASURED).confidence == pytest.approx(0.9)
+    assert combine(unknown, None, THRESHOLDS).confidence == pytest.approx(UNMEASURED_PRIOR)
+
+
+def test_an_escalated_decision_is_as_sure_as_the_model_is_of_its_severity() -> None:
+    result = combine(SURE_2, opinion(S1, 0.65, 0.35, 0.0, 0.0), THRESHOLDS, MEASURED)
+    assert (result.source, result.severity, result.confidence) == ("model", S1, pytest.approx(0.65))
+
+
+def test_imprecise_rules_need_the_models_backing() -> None:
+    strict = replace(THRESHOLDS, rules_min_confidence=0.95)  # the shrunk 0.94 is below
+    unsure = combine(SURE_2, opinion(S2, 0.0, 0.6, 0.2, 0.2), strict, MEASURED)
+    assert unsure.needs_review and unsure.review_reasons == (REVIEW_LOW_CONFIDENCE,)
+    assert (unsure.source, unsure.severity) == ("rules", S2)
+    backed = combine(SURE_2, opinion(S2, 0.0, 0.8, 0.1, 0.1), strict, MEASURED)
+    assert not backed.needs_review
+    alone = combine(SURE_2, None, strict, MEASURED)
+    assert alone.needs_review and alone.review_reasons == (REVIEW_LOW_CONFIDENCE,)
+    precise = RulePrecision(rules={"r2-strong": RuleRecord("r2-strong", "f", 2, matched=400, correct=396)})
+    assert not combine(SURE_2, None, strict, precise).needs_review
 
 
 def test_without_thresholds_every_model_decision_is_reviewed() -> None:

@@ -62,7 +62,10 @@ def test_rules_decide_when_sure_and_the_model_otherwise(
                 assert decision.model is not None
                 assert decision.needs_review == bool(decision.review_reasons)
             else:
-                assert decision.model is None and not decision.needs_review
+                assert decision.model is None and triage.model is not None
+                # Without the model to back them, rules less precise than the promise go to review.
+                floor = triage.model.thresholds.rules_min_confidence
+                assert decision.needs_review == (decision.confidence < floor)
         elif decision.model is not None and decision.model.familiarity and decision.model.familiarity.reasons:
             # Unfamiliar or vague text: reviewed, never suggested as 4, as 1 only when the text says so.
             assert decision.source == "model" and decision.needs_review
@@ -125,3 +128,29 @@ def test_thread_safe(triage: Triage, tickets: list[Ticket]) -> None:
 def test_a_given_model_path_that_is_missing_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"none\.joblib: model file not found; train one with: sevtriage train"):
         Triage.load(model=tmp_path / "none.joblib", engine="python")
+
+
+def test_confidence_is_the_estimated_probability_that_the_decided_severity_is_right(
+    triage: Triage, tickets: list[Ticket]
+) -> None:
+    decisions = triage.classify_many(tickets)
+    sources = {d.source for d in decisions}
+    assert sources == {"rules", "model"}
+    for decision in decisions:
+        assert decision.severity is not None and decision.model is not None
+        if decision.source == "model":
+            # The calibrated probability of the decided severity, also when review moved it off the label.
+            assert decision.confidence == decision.model.probabilities[int(decision.severity)]
+        else:
+            # The measured precision of the rules that decided, whatever the model thinks.
+            expected = triage.rule_precision.confidence(decision.matched_rules, decision.severity)
+            assert decision.confidence == expected
+            assert 0.5 < decision.confidence < 1.0
+
+
+def test_rule_precision_comes_from_the_card_for_unchanged_rules(triage: Triage) -> None:
+    assert triage.model is not None
+    measured = triage.model.card.rule_precision
+    assert measured is not None and measured.rules_version == triage.rules_version
+    assert triage.rule_precision.rules.keys() == measured.rules.keys()
+    assert set(measured.rules) <= {rule.id for rule in triage.rule_stage.book.rules}

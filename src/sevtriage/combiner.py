@@ -17,6 +17,14 @@ A model decision on a request the model does not know (`unfamiliar`) or that nam
 symptom (`too_vague`) goes to review, suggested no milder than 3 and as 1 only when the text says so
 (`sevtriage.unfamiliar`).
 
+A confident rules decision whose measured precision (its `confidence`) is below the card's target goes to
+review (`low_confidence`) unless the model chose the same severity above that class's threshold: rules
+measured on another desk's requests can be far less precise than on ours.
+
+`confidence` is the estimated probability that the decided severity is right: for the model, its calibrated
+probability of that severity (also when the suggestion moved to a more severe class); for the rules, the
+measured precision of the rules that decided (`sevtriage.confidence`), also when the model disputes them.
+
 The rules' own reasons (`no_rule`, `rule_conflict`, `weak_rules_only`) are kept in front of the
 model's reasons when the decision goes to review, so the specialist sees the whole story.
 
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sevtriage.confidence import RulePrecision
 from sevtriage.types import (
     REVIEW_CRITICAL_RISK,
     REVIEW_DISAGREE,
@@ -63,12 +72,14 @@ def combine(
     verdict: RuleVerdict,
     opinion: ModelOpinion | None,
     thresholds: ReviewThresholds | None = None,
+    rule_precision: RulePrecision | None = None,
 ) -> Combined:
     """Decide from the rule verdict and, when the rules are unsure, the model's opinion.
 
-    Without `thresholds` every model decision is reviewed (nothing was tuned to trust it).
+    Without `thresholds` every model decision is reviewed (nothing was tuned to trust it). Without
+    `rule_precision` a rules decision gets the unmeasured prior as its confidence.
     """
-    combined = _combine(verdict, opinion, thresholds)
+    combined = _combine(verdict, opinion, thresholds, rule_precision)
     if combined.source != "model" or combined.severity is None or opinion is None:
         return combined
     guarded = guard(verdict, opinion, combined.severity)
@@ -84,10 +95,12 @@ def _combine(
     verdict: RuleVerdict,
     opinion: ModelOpinion | None,
     thresholds: ReviewThresholds | None,
+    rule_precision: RulePrecision | None,
 ) -> Combined:
     limits = thresholds or ReviewThresholds.review_everything()
     if verdict.confident and verdict.severity is not None:
-        return _second_opinion(verdict.severity, opinion, limits)
+        rules_confidence = (rule_precision or _UNMEASURED).confidence(verdict.matches, verdict.severity)
+        return _second_opinion(verdict.severity, rules_confidence, opinion, limits)
     if opinion is None:
         # Nothing is guessed without a model: the request goes to a specialist with the rules' reasons.
         return Combined(None, None, 0.0, True, (*verdict.reasons, REVIEW_NO_MODEL))
@@ -116,10 +129,17 @@ def _combine(
     return Combined(severity, "model", confidence, True, (*verdict.reasons, *reasons))
 
 
-def _second_opinion(severity: Severity, opinion: ModelOpinion | None, limits: ReviewThresholds) -> Combined:
+_UNMEASURED = RulePrecision()
+
+
+def _second_opinion(
+    severity: Severity, rules_confidence: float, opinion: ModelOpinion | None, limits: ReviewThresholds
+) -> Combined:
     """Confident rules decide; a model that read the request too sends disputes to review, and escalates."""
     if opinion is None:
-        return Combined(severity, "rules", 1.0, False, ())
+        if rules_confidence < limits.rules_min_confidence:
+            return Combined(severity, "rules", rules_confidence, True, (REVIEW_LOW_CONFIDENCE,))
+        return Combined(severity, "rules", rules_confidence, False, ())
     model_p = float(opinion.probabilities.get(int(opinion.severity), 0.0))
     threshold = limits.auto_label.get(int(opinion.severity))
     if opinion.severity < severity and threshold is not None and model_p >= threshold:
@@ -130,7 +150,19 @@ def _second_opinion(severity: Severity, opinion: ModelOpinion | None, limits: Re
     p_critical = float(opinion.probabilities.get(int(Severity.CRITICAL), 0.0))
     if severity != Severity.CRITICAL and p_critical >= limits.critical_alert:
         reasons.append(REVIEW_CRITICAL_RISK)
+    if not reasons and rules_confidence < limits.rules_min_confidence and not _backed(severity, opinion, limits):
+        # The rules that decided were not precise enough on labelled data (for instance on another desk's
+        # requests) and the model is not sure of the same answer: a person looks.
+        reasons.append(REVIEW_LOW_CONFIDENCE)
     if not reasons:
-        return Combined(severity, "rules", 1.0, False, ())
-    # Disputed: as sure as the model is of the rules' answer.
-    return Combined(severity, "rules", float(opinion.probabilities.get(int(severity), 0.0)), True, tuple(reasons))
+        return Combined(severity, "rules", rules_confidence, False, ())
+    # Disputed: still the rules' measured precision (what `confidence` means for a rules decision); the
+    # model's view stays in `model.probabilities`, and the specialist decides.
+    return Combined(severity, "rules", rules_confidence, True, tuple(reasons))
+
+
+def _backed(severity: Severity, opinion: ModelOpinion, limits: ReviewThresholds) -> bool:
+    """Whether the model chose the same severity with at least that class's auto-label threshold."""
+    threshold = limits.auto_label.get(int(severity))
+    p = float(opinion.probabilities.get(int(severity), 0.0))
+    return opinion.severity == severity and threshold is not None and p >= threshold

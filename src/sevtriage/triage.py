@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sevtriage.combiner import combine
+from sevtriage.confidence import RulePrecision
 from sevtriage.resources import default_model_path
 from sevtriage.text import model_text
 from sevtriage.types import Deadlines, Decision, ModelOpinion, RuleVerdict, Ticket
@@ -42,6 +43,9 @@ class Triage:
         # Whether the model measures how familiar each request is (`unfamiliar`, `too_vague`); off only to
         # measure what the check changes.
         self.familiarity = familiarity
+        # Rule precisions measured when the model was trained, kept only for rules unchanged since then.
+        measured = model.card.rule_precision if model is not None else None
+        self.rule_precision = (measured or RulePrecision()).matching(rule_stage.book.fingerprints())
 
     @classmethod
     def load(
@@ -118,7 +122,8 @@ class Triage:
         return classify_frame(self, frame)
 
     def _decide(self, ticket: Ticket, verdict: RuleVerdict, opinion: ModelOpinion | None) -> Decision:
-        combined = combine(verdict, opinion, self.model.thresholds if self.model is not None else None)
+        thresholds = self.model.thresholds if self.model is not None else None
+        combined = combine(verdict, opinion, thresholds, self.rule_precision)
         plan = ticket.plan
         if plan is None and self.sla is not None:
             plan = self.sla.default_plan

@@ -49,10 +49,12 @@ MAX_CRITICAL_ALERT = 0.25
 
 @dataclass(frozen=True, slots=True)
 class ReviewThresholds:
-    """Per-class auto-label thresholds (None: always review) and the severity-1 alert level."""
+    """Per-class auto-label thresholds (None: always review), the severity-1 alert level, and the least
+    confidence (measured precision) at which a rules decision is auto-labelled without the model's backing."""
 
     auto_label: dict[int, float | None]
     critical_alert: float
+    rules_min_confidence: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,12 +62,17 @@ class ReviewThresholds:
                 str(k): (round(v, 6) if v is not None else None) for k, v in sorted(self.auto_label.items())
             },
             "critical_alert": round(self.critical_alert, 6),
+            "rules_min_confidence": round(self.rules_min_confidence, 6),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReviewThresholds:
         auto = {int(k): (float(v) if v is not None else None) for k, v in data["auto_label"].items()}
-        return cls(auto_label=auto, critical_alert=float(data["critical_alert"]))
+        return cls(
+            auto_label=auto,
+            critical_alert=float(data["critical_alert"]),
+            rules_min_confidence=float(data.get("rules_min_confidence", 0.0)),
+        )
 
     @classmethod
     def review_everything(cls) -> ReviewThresholds:

@@ -307,8 +307,14 @@ def test_metrics_count_requests_latency_and_decisions(client: httpx.Client) -> N
 
 def test_openapi_docs_are_served(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
-    paths = client.get("/openapi.json").json()["paths"]
+    document = client.get("/openapi.json").json()
+    paths = document["paths"]
     assert {"/v1/classify", "/v1/classify/batch", "/v1/sla/due", "/healthz", "/metrics"} <= set(paths)
+    # What `confidence` means is part of the published schema.
+    decision = document["components"]["schemas"]["DecisionOut"]["properties"]
+    assert decision["confidence"]["description"].startswith("The estimated probability (0-1) that this decision's")
+    ok = paths["/v1/classify"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith("/DecisionOut")
 
 
 def test_the_schema_lists_the_review_reasons_in_plain_words(client: httpx.Client) -> None:

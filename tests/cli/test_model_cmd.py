@@ -34,6 +34,17 @@ def test_train_a_file_then_evaluate_it_with_a_report(
     out = capsys.readouterr().out
     assert f"wrote {model} and {model_store.card_path(model)}" in out
     assert "cross-validated macro-F1" in out and "auto-label thresholds" in out
+    # One file has no corpus parts: the folds fall back to contiguous blocks of rows, and the card says so.
+    assert "validation: group k-fold by 50 contiguous blocks of about" in out
+    card_json = json.loads(model_store.card_path(model).read_text(encoding="utf-8"))
+    assert card_json["validation"]["grouping"] == "blocks"
+    for severity, evidence in card_json["validation"]["evidence"].items():
+        threshold = "review always" if evidence["threshold"] is None else f"{evidence['threshold']:.4f}"
+        assert (
+            f"severity {severity}: threshold {threshold:<13} evidence {evidence['correct']}/{evidence['decisions']} "
+            f"right, lower bound {100 * evidence['lower_bound']:.1f}%"
+        ) in out
+    assert card_json["rule_precision"]["decided"] > 0 and card_json["rule_precision"]["rules"]
     card = model_store.load(model).card
     assert card.targets.auto_precision == 0.9 and card.training_data.sources == (str(labelled_file),)
 
@@ -41,9 +52,23 @@ def test_train_a_file_then_evaluate_it_with_a_report(
     code = main(["evaluate", str(labelled_file), "--model", str(model), "--report", str(report), "--engine", "python"])
     assert code == 0
     out = capsys.readouterr().out
-    assert out.startswith("| system | n | accuracy | macro-F1 |")
+    assert out.startswith(
+        "| system | n | auto-label rate | auto-label precision | sev-1 caught | silent under-triage |"
+    )
     assert "| model |" in out and "| combined |" in out
     assert (report / "report.html").is_file() and (report / "coverage.png").is_file()
+
+    fresh = DATA / "fresh" / "fresh.jsonl"
+    both = tmp_path / "both"
+    argv = ["evaluate", str(labelled_file), str(fresh), "--model", str(model), "--report", str(both)]
+    assert main([*argv, "--engine", "python"]) == 0
+    out = capsys.readouterr().out
+    assert f"## {labelled_file} ({len(read_labelled(labelled_file))} requests)" in out
+    assert f"## {fresh} (360 requests)" in out
+    side = out[out.index("## side by side (combined)") :]
+    assert side.count("\n| ") == 3  # the header and one row per set
+    assert (both / "set2-coverage.png").is_file()
+    assert "## The sets side by side (combined system)" in (both / "report.md").read_text(encoding="utf-8")
 
 
 def test_train_with_also_adds_rows(labelled_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,6 +95,8 @@ def test_mistakes_exit_2_with_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     (tmp_path / "few.csv").write_text("subject,severity\napp down,1\nhow to export,4\n", encoding="utf-8")
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "part-01.csv").write_text("subject,severity\napp down,1\n", encoding="utf-8")
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     assert message in capsys.readouterr().err
 

@@ -21,6 +21,7 @@ from sevtriage.model.corpus import (
     read_labelled,
     split,
     training_split,
+    validation_groups,
 )
 from sevtriage.types import Severity
 
@@ -215,3 +216,26 @@ def test_counts_and_near_duplicates() -> None:
     assert counts(records) == {"severity": {"1": 1, "2": 1, "4": 1}, "language": {"en": 2, "sk": 1}}
     (pair,) = near_duplicates(records)
     assert (pair.first, pair.second) == ("a", "b") and pair.similarity > 0.99
+
+
+def test_validation_groups_are_the_corpus_parts() -> None:
+    records = read_labelled(DATA)
+    grouping = validation_groups(records, folds=5)
+    assert grouping.method == "file"
+    parts = {str(p) for p in (DATA / "corpus").glob("*/part-*.jsonl")}
+    assert set(grouping.groups) == parts and grouping.count == len(parts)
+    assert all(r.origin.startswith(g + ":") for r, g in zip(records, grouping.groups, strict=True))
+    assert f"({len(parts)} files" in grouping.description
+
+
+def test_one_file_falls_back_to_contiguous_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("subject,severity\n" + "".join(f"request {i},{1 + i % 4}\n" for i in range(123)), encoding="utf-8")
+    grouping = validation_groups(read_labelled(path), folds=5)
+    assert grouping.method == "blocks" and grouping.count == 50
+    # Contiguous: a block's rows are neighbours in the file, and blocks differ by at most one row in size.
+    changes = sum(a != b for a, b in zip(grouping.groups, grouping.groups[1:], strict=False))
+    assert changes == 49
+    sizes = [grouping.groups.count(g) for g in set(grouping.groups)]
+    assert max(sizes) - min(sizes) <= 1
+    assert "50 contiguous blocks of about 2 rows in file order" in grouping.description

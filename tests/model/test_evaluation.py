@@ -30,6 +30,11 @@ def test_hand_computed_table() -> None:
     assert m.over_triage_rate == pytest.approx(1 / 6)
     assert m.auto_coverage == pytest.approx(3 / 6)
     assert m.auto_precision == pytest.approx(2 / 3)
+    # The 1 -> 3 went out without review: one of two critical requests lost, silently under-triaged.
+    assert m.critical_caught == pytest.approx(1 / 2)
+    assert m.silent_under_triage == pytest.approx(1 / 6)
+    reviewed = system_metrics("y", truth, pred, [True, False, False, False, True, False])
+    assert reviewed.critical_caught == 1.0 and reviewed.silent_under_triage == 0.0
     assert m.confusion == ((1, 0, 1, 0, 0), (0, 1, 0, 0, 0), (0, 0, 0, 0, 1), (0, 0, 1, 1, 0))
     by_class = {c.severity: c for c in m.per_class}
     assert (by_class[3].precision, by_class[3].recall, by_class[3].support) == (0.0, 0.0, 1)

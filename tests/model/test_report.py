@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sevtriage.model.evaluation import Evaluation, system_metrics
-from sevtriage.model.report import to_html, to_markdown, write_report
+from sevtriage.model.report import to_html, to_markdown, write_report, write_sets_report
 
 
 def small_evaluation() -> Evaluation:
@@ -38,10 +38,11 @@ def test_report_files(tmp_path: Path) -> None:
     for png in (p for p in written if p.suffix == ".png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
-    assert "| combined | 6 | 83.3% | " in markdown
+    # Auto-label rate and precision, sev-1 caught, silent under-triage, accuracy: the promise first.
+    assert "| combined | 6 | 100.0% | 83.3% | 50.0% | 16.7% | 83.3% | " in markdown
     assert "![reliability diagram](reliability.png)" in markdown
     assert "| T-5 | 1 critical | 2 high |" in markdown
-    assert "| model, rule-file examples | 2 | 50.0% |" in markdown
+    assert "| model, rule-file examples | 2 | 100.0% | 50.0% |" in markdown
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<title>Test &lt;report&gt;</title>" in page
     assert '<img src="coverage.png" alt="coverage vs precision">' in page
@@ -55,3 +56,18 @@ def test_markdown_and_html_escape_and_tables() -> None:
     assert to_markdown(content) == "# T\n\na `b` <c>\n\n| x | y |\n|---|---|\n| 1 | <2> |\n"
     assert "<p>a <code>b</code> &lt;c&gt;</p>" in to_html(content, "T")
     assert "<td>&lt;2&gt;</td>" in to_html(content, "T")
+
+
+def test_several_sets_side_by_side(tmp_path: Path) -> None:
+    one, two = small_evaluation(), small_evaluation()
+    written = write_sets_report([("held-out", one), ("fresh", two)], tmp_path, title="Sets")
+    names = {p.name for p in written}
+    assert {"set1-coverage.png", "set2-confusion-combined.png", "report.md", "report.html"} <= names
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    table = markdown[markdown.index("## The sets side by side") :]
+    assert "| set | n | auto-label rate | auto-label precision | sev-1 caught | silent under-triage |" in table
+    assert "| held-out | 6 | 100.0% | 83.3% | 50.0% | 16.7% | 83.3% |" in table
+    assert "| fresh | 6 | 100.0% | 83.3% |" in table
+    assert "## held-out" in markdown and "### Summary" in markdown
+    assert "![reliability diagram](set2-reliability.png)" in markdown
+    assert "<h3>Summary</h3>" in (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -57,7 +57,10 @@ def test_card_is_readable_json_next_to_the_model(saved: Path) -> None:
     assert card["libraries"]["scikit-learn"] == sklearn.__version__
     assert len(card["training_data"]["sha256"]) == 64
     assert card["file"]["name"] == "m.joblib" and card["file"]["bytes"] == saved.stat().st_size
-    assert set(card["thresholds"]) == {"auto_label", "critical_alert"}
+    assert set(card["thresholds"]) == {"auto_label", "critical_alert", "rules_min_confidence"}
+    # Which grouping the folds used and the evidence behind each threshold.
+    assert card["validation"]["grouping"] in {"file", "blocks"} and card["validation"]["description"]
+    assert set(card["validation"]["evidence"]) == {"1", "2", "3", "4"}
 
 
 def test_missing_model_file_says_how_to_train(tmp_path: Path) -> None:

@@ -393,6 +393,11 @@ def test_request_text_is_escaped_and_evidence_highlighted(live: LiveDesk) -> Non
     assert "A broken export is a non-critical loss of function." in page.text
     assert "4 business hours" in page.text and "Tue 24 Nov 2026, 14:00 CET" in page.text
     assert 'id="next-link"' in page.text
+    # The desk says what the number means: how likely the suggestion is right, and where that comes from.
+    said = re.search(r'<p class="by" id="confidence">(.*?)</p>', page.text, re.S)
+    assert said is not None
+    assert "from <strong>rules</strong>, 55 % likely right" in said.group(1)
+    assert "how often these rules were right on our labelled requests" in said.group(1)
 
 
 def test_an_unknown_request_is_a_404_page_naming_it(live: LiveDesk) -> None:

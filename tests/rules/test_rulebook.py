@@ -228,3 +228,26 @@ def test_every_line_of_the_policy_definitions_has_a_rule(policy_line: str, sever
     book = load_rulebook(default_rules_path())
     quoting = [r.id for r in book.rules if f'Policy "{policy_line}"' in r.explanation and r.severity == severity]
     assert quoting, f"no severity {severity} rule quotes the policy line {policy_line!r}"
+
+
+def test_a_rules_fingerprint_follows_what_decides_when_it_fires() -> None:
+    source = (FIXTURES / "minimal.yaml").read_text(encoding="utf-8")
+    base = parse_rulebook(source, "minimal.yaml").fingerprints()
+    assert set(base) == {"down", "down-on-test", "question"}
+    # Wording that does not decide anything (explanations, examples, the file's name) keeps every fingerprint.
+    reworded = parse_rulebook(
+        source.replace("explanation: The app is down.", "explanation: Nothing works.").replace(
+            "text: How do I add a user?", "text: How do I add a team?"
+        ),
+        "other.yaml",
+    ).fingerprints()
+    assert reworded == base
+    # A phrase of a signal changes the rules that read it, and only those.
+    phrase = parse_rulebook(source.replace("[how do i]", "[how do i, how can i]"), "minimal.yaml").fingerprints()
+    assert phrase["question"] != base["question"]
+    assert (phrase["down"], phrase["down-on-test"]) == (base["down"], base["down-on-test"])
+    # So do a rule's severity and its conditions, including the signals it must not see.
+    severity = parse_rulebook(source.replace("severity: 3", "severity: 2"), "minimal.yaml").fingerprints()
+    assert severity["down-on-test"] != base["down-on-test"] and severity["down"] == base["down"]
+    test_env = parse_rulebook(source.replace("[test server]", "[test server, sandbox]"), "minimal.yaml").fingerprints()
+    assert test_env["down"] != base["down"] and test_env["question"] == base["question"]

@@ -48,6 +48,15 @@ class RejectOut(BaseModel):
     )
 
 
+class FamiliarityOut(BaseModel):
+    known_words: float = Field(description="Share of the request's distinct content words in the model's vocabulary.")
+    known_chars: float = Field(description="Share of its distinct character n-grams in the model's vocabulary.")
+    nearest: float = Field(description="Cosine similarity (TF-IDF) to the most similar training request.")
+    facts: list[str] = Field(description="Product areas and symptoms the text names (rules/lexicon.yaml).")
+    says_critical: bool = Field(description="Whether the text itself says the impact is critical.")
+    reasons: list[str] = Field(description="`unfamiliar` and / or `too_vague` when the card's cut-offs say so.")
+
+
 def _reasons_text() -> str:
     from sevtriage.review.present import REASON_TEXT
 
@@ -55,35 +64,48 @@ def _reasons_text() -> str:
     return f"Why a specialist must look (empty when `needs_review` is false). Reasons: {listed}"
 
 
+class ModelOpinionOut(BaseModel):
+    severity: int = Field(description="The model's label (1-4): a bias-adjusted arg-max of its scores.")
+    probabilities: dict[str, float] = Field(
+        description="The model's full calibrated distribution over severities '1'-'4' (sums to 1)."
+    )
+    top_terms: list[str] = Field(description="Terms that pushed toward the label; '~' marks character n-grams.")
+    familiarity: FamiliarityOut | None = Field(
+        default=None, description="How well the model knows the request's wording (absent for older models)."
+    )
+
+
 class DecisionOut(BaseModel):
-    """The decision record of DESIGN.md (documentation of the response; the record itself is the contract)."""
+    """The decision record (DESIGN.md); deadlines, scope notes and versions are carried as documented there."""
+
+    model_config = ConfigDict(extra="allow")
 
     id: str
     severity: int | None = Field(description="1 critical .. 4 low; null only when nothing could decide.")
     severity_name: str | None = Field(description="critical, high, medium or low.")
-    source: str | None = Field(description="rules or model.")
-    confidence: float = Field(description="The estimated probability that this decision's severity is right.")
-    needs_review: bool
+    source: str | None = Field(description="Who decided: 'rules' or 'model'.")
+    confidence: float = Field(
+        description=(
+            "The estimated probability (0-1) that this decision's severity is right, whoever decided. "
+            "For source 'model': the calibrated probability of the decided severity (also when review moved the "
+            "suggestion off the model's label). For source 'rules': the precision of the rules that decided, "
+            "measured on the labelled training data when the model was trained and shrunk toward the rules' "
+            "pooled precision when a rule matched few requests (the model card's `rule_precision`)."
+        )
+    )
+    needs_review: bool = Field(
+        description=(
+            "false is a promise: auto-labelled decisions reach the card's precision target (95%), with "
+            "thresholds chosen on a 95% lower confidence bound of out-of-fold precision."
+        )
+    )
     review_reasons: list[str] = Field(description=_reasons_text())
-    matched_rules: list[dict[str, Any]] = Field(
-        description="Every rule that matched: id, severity, explanation, evidence."
-    )
-    model: dict[str, Any] | None = Field(
-        description="The model's severity, probabilities and top terms, and `familiarity`: the shares of the request's "
-        "words (`known_words`) and character n-grams (`known_chars`) the model knows, the similarity to the nearest "
-        "training request (`nearest`), the product areas and symptoms it names (`facts`), whether the text says the "
-        "impact is critical (`says_critical`) and the reasons those give (`unfamiliar`, `too_vague`). Null when the "
-        "model was not consulted."
-    )
-    plan: str | None
-    received_at: str | None
-    deadlines: dict[str, Any] | None
-    rules_version: str
-    model_version: str | None
+    matched_rules: list[dict[str, Any]] = Field(description="Every rule that matched: id, severity, evidence, ...")
+    model: ModelOpinionOut | None = Field(description="The model's view, or null when it was not consulted.")
 
 
 class BatchOut(BaseModel):
-    decisions: list[dict[str, Any]] = Field(description="Decision records, shaped like the response of /v1/classify.")
+    decisions: list[DecisionOut]
     rejects: list[RejectOut]
 
 

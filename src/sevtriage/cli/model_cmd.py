@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from sevtriage.confidence import RulePrecision, measure_rules
 from sevtriage.errors import ConfigError
 from sevtriage.model.corpus import DataError, LabelledRequest, read_labelled, training_split
 from sevtriage.model.thresholds import Targets
@@ -15,6 +17,7 @@ from sevtriage.resources import default_model_path
 if TYPE_CHECKING:
     from sevtriage.model.evaluation import FamiliarityEffect
     from sevtriage.model.text_model import TrainedModel
+    from sevtriage.rules.stage import RuleStage
     from sevtriage.triage import Triage
 
 DEFAULT_OUTPUT = Path("models") / "severity-model.joblib"
@@ -59,8 +62,13 @@ def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float
     callback=_fraction,
     help="Share of severity-1 validation requests that must be chosen as 1 or flagged `possible_critical`.",
 )
-@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Rule file for the held-out check.")
-@click.option("--engine", default=None, help="Rules engine for the held-out check (durable or python).")
+@click.option(
+    "--rules",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rule file whose per-rule precision is measured on the training data, and used in the held-out check.",
+)
+@click.option("--engine", default=None, help="Rules engine for the measurement (durable or python).")
 def train_command(
     data: Path,
     output: Path,
@@ -77,6 +85,7 @@ def train_command(
     """
     from sevtriage.model import store as model_store
     from sevtriage.model.text_model import train
+    from sevtriage.rules.stage import RuleStage
 
     parts = training_split(data)
     records: list[LabelledRequest] = list(parts.train)
@@ -89,14 +98,20 @@ def train_command(
             click.echo(f"{extra}: skipped {skipped} request(s) that are in the held-out split", err=True)
     targets = Targets(auto_precision=target_precision, critical_recall=critical_recall)
     click.echo(f"training on {len(records)} requests ({', '.join(str(p) for p in (data, *also))})", err=True)
+    stage = RuleStage.load(rules, engine=engine)
     try:
-        trained = train(records, sources=[str(p) for p in (data, *also)], targets=targets)
+        trained = train(
+            records,
+            sources=[str(p) for p in (data, *also)],
+            targets=targets,
+            rule_precision=measure_rule_precision(stage, records),
+        )
     except ValueError as error:
         raise DataError(f"{data}: {error}") from None
     if parts.heldout:
         from sevtriage.model.evaluation import evaluate
 
-        triage = _triage_with(trained, rules, engine)
+        triage = _triage_with(trained, stage)
         result = evaluate(triage, parts.heldout)
         trained.card.metrics["heldout"] = {s.name: s.summary() for s in result.systems}
         if result.other_authors is not None:
@@ -110,14 +125,32 @@ def train_command(
         f"trained in {trained.card.training_seconds:.1f} s; cross-validated macro-F1 {cv['macro_f1']:.3f}, "
         f"accuracy {cv['accuracy']:.3f}"
     )
-    auto = trained.card.thresholds.auto_label
-    shown = ", ".join(f"{k}: {'review always' if v is None else f'{v:.2f}'}" for k, v in sorted(auto.items()))
-    click.echo(f"auto-label thresholds {shown}; critical alert {trained.card.thresholds.critical_alert:.2f}")
+    validation = trained.card.validation
+    click.echo(f"validation: {validation['description']}, {validation['folds']} folds")
+    level = f"{100 * targets.confidence_level:g}%"
+    click.echo(
+        f"auto-label thresholds (lowest whose {level} lower bound of out-of-fold precision reaches "
+        f"{100 * targets.auto_precision:g}%):"
+    )
+    for severity, ev in sorted(validation["evidence"].items()):
+        threshold = "review always" if ev["threshold"] is None else f"{ev['threshold']:.4f}"
+        click.echo(
+            f"  severity {severity}: threshold {threshold:<13} evidence {ev['correct']}/{ev['decisions']} right, "
+            f"lower bound {100 * ev['lower_bound']:.1f}%"
+        )
+    click.echo(f"critical alert {trained.card.thresholds.critical_alert:.2f}")
+    measured = trained.card.rule_precision
+    if measured is not None:
+        click.echo(
+            f"rules: {measured.decided_correct}/{measured.decided} confident decisions right on the training data; "
+            f"{len(measured.rules)} rules measured, shrunk toward {100 * measured.prior_mean:.1f}%"
+        )
     cut = trained.card.familiarity
     if cut is not None:
         click.echo(
             f"unfamiliar below: known words {cut.known_words:.2f}, known character n-grams {cut.known_chars:.2f}, "
-            f"nearest training request {cut.nearest:.2f} (the {cut.quantile:.1%} quantile out of fold)"
+            f"nearest training request {cut.nearest:.2f} (the {cut.quantile:.1%} quantile out of fold); "
+            f"{100 * cut.evidence.get('vague_share', 0.0):.1f}% of training requests name no product area or symptom"
         )
     for name, numbers in trained.card.metrics.get("heldout", {}).items():
         click.echo(_line(f"held-out {name}", numbers))
@@ -139,12 +172,24 @@ def _round(value: float | None) -> float | None:
     return round(value, 4) if value is not None else None
 
 
-def _triage_with(trained: TrainedModel, rules: Path | None, engine: str | None) -> Triage:
-    from sevtriage.rules.stage import RuleStage
+def _triage_with(trained: TrainedModel, stage: RuleStage) -> Triage:
     from sevtriage.sla import SlaPolicy
     from sevtriage.triage import Triage
 
-    return Triage(RuleStage.load(rules, engine=engine), trained, SlaPolicy.load())
+    return Triage(stage, trained, SlaPolicy.load())
+
+
+def measure_rule_precision(stage: RuleStage, records: Sequence[LabelledRequest]) -> RulePrecision:
+    """Each rule's precision on labelled requests (the training data), for the rules' `confidence`."""
+    from sevtriage.model.evaluation import tickets_of
+
+    verdicts = stage.evaluate_many(tickets_of(records))
+    return measure_rules(
+        verdicts,
+        [r.severity for r in records],
+        stage.book.fingerprints(),
+        rules_version=stage.version,
+    )
 
 
 def _line(label: str, numbers: dict[str, object]) -> str:
@@ -154,14 +199,14 @@ def _line(label: str, numbers: dict[str, object]) -> str:
 
     f1 = numbers.get("macro_f1")
     return (
-        f"{label:<22} accuracy {pct('accuracy'):>6}  macro-F1 {f1 if isinstance(f1, float) else 0:.3f}  "
-        f"sev-1 recall {pct('critical_recall'):>6}  under-triage {pct('under_triage_rate'):>5}  "
-        f"auto-label {pct('auto_coverage'):>6} at precision {pct('auto_precision'):>6}"
+        f"{label:<22} auto-label {pct('auto_coverage'):>6} at precision {pct('auto_precision'):>6}  "
+        f"sev-1 caught {pct('critical_caught'):>6}  silent under-triage {pct('silent_under_triage'):>5}  "
+        f"accuracy {pct('accuracy'):>6}  macro-F1 {f1 if isinstance(f1, float) else 0:.3f}"
     )
 
 
 @click.command("evaluate")
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--report",
     "report_dir",
@@ -179,44 +224,60 @@ def _line(label: str, numbers: dict[str, object]) -> str:
 @click.option("--engine", default=None, help="Rules engine: durable or python.")
 @click.option("--all-rows", is_flag=True, help="With the data/ folder: every request, not only the held-out split.")
 def evaluate_command(
-    data: Path,
+    data: tuple[Path, ...],
     report_dir: Path | None,
     model: Path | None,
     rules: Path | None,
     engine: str | None,
     all_rows: bool,
 ) -> None:
-    """Measure rules only, model only and combined on labelled DATA.
+    """Measure rules only, model only and combined on one or more labelled DATA sets.
 
-    With the data/ folder only the held-out split is used (the model never saw it); a file is
-    used whole.
+    A folder with a corpus/ (the data/ folder) gives its held-out split (the model never saw it);
+    any other folder or file is used whole. With several sets, the combined system's numbers are
+    also shown side by side.
     """
-    from sevtriage.model.evaluation import evaluate
-    from sevtriage.model.report import familiarity_blocks, summary_table, to_markdown, write_report
+    from sevtriage.model.evaluation import Evaluation, evaluate
+    from sevtriage.model.report import familiarity_blocks, sets_table, summary_table, to_markdown, write_sets_report
     from sevtriage.triage import Triage
 
-    parts = training_split(data)
-    if data.is_dir() and not all_rows:
-        if not parts.heldout:
-            raise DataError(f"{data}: no held-out split (heldout_ids.txt); pass --all-rows to use every request")
-        records, label = parts.heldout, f"{data} held-out split ({len(parts.heldout)} requests)"
-    else:
-        records = [*parts.train, *parts.heldout]
-        label = f"{data} ({len(records)} requests)"
+    chosen = [_evaluation_records(path, all_rows) for path in data]
     if model is None and not default_model_path().is_file():
         click.echo("no model file: measuring the rules alone (train one with `sevtriage train data/`)", err=True)
     elif model is not None and not model.is_file():
         raise ConfigError(f"{model}: model file not found; train one with: sevtriage train data/ -o {model}")
     triage = Triage.load(rules, model=model, engine=engine)
-    result = evaluate(triage, records)
-    click.echo(to_markdown([summary_table(result)]), nl=False)
-    if result.other_authors is not None:
-        click.echo(_line(f"model on the rule file's {result.other_authors.n} examples", result.other_authors.summary()))
-    if result.familiarity is not None:
-        click.echo(to_markdown(familiarity_blocks(result.familiarity)[2:]), nl=False)
+    sets: list[tuple[str, Evaluation]] = []
+    for index, (records, label) in enumerate(chosen):
+        # The rule file's examples are the same for every set: measured once.
+        result = evaluate(triage, records, other_authors=index == 0)
+        sets.append((label, result))
+        if len(chosen) > 1:
+            click.echo(f"## {label}\n")
+        click.echo(to_markdown([summary_table(result)]), nl=False)
+        if result.other_authors is not None:
+            other = result.other_authors
+            click.echo(_line(f"model on the rule file's {other.n} examples", other.summary()))
+        if result.familiarity is not None:
+            click.echo(to_markdown(familiarity_blocks(result.familiarity)[2:]), nl=False)
+        if len(chosen) > 1:
+            click.echo()
+    if len(sets) > 1:
+        click.echo("## side by side (combined)\n")
+        click.echo(to_markdown([sets_table(sets)]), nl=False)
     if report_dir is not None:
-        written = write_report(result, report_dir, title="sevtriage evaluation", data_label=label)
+        written = write_sets_report(sets, report_dir, title="sevtriage evaluation")
         click.echo(f"report: {report_dir / 'report.md'} and report.html ({len(written)} files)")
+
+
+def _evaluation_records(path: Path, all_rows: bool) -> tuple[list[LabelledRequest], str]:
+    parts = training_split(path)
+    if path.is_dir() and (path / "corpus").is_dir() and not all_rows:
+        if not parts.heldout:
+            raise DataError(f"{path}: no held-out split (heldout_ids.txt); pass --all-rows to use every request")
+        return list(parts.heldout), f"{path} held-out split ({len(parts.heldout)} requests)"
+    records = [*parts.train, *parts.heldout]
+    return records, f"{path} ({len(records)} requests)"
 
 
 COMMANDS: list[click.Command] = [train_command, evaluate_command]

@@ -242,6 +242,51 @@ def choose_heldout(records: Sequence[LabelledRequest], fraction: float = 0.2) ->
     return sorted(chosen)
 
 
+# -- groups for validation that looks like new wording -------------------------------------------
+
+# A corpus part file is one writer's batch; folds split by part so validation never sees its own batch.
+MIN_GROUPS_PER_FOLD = 2
+BLOCKS_PER_FOLD = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """Which validation group each training request belongs to, and how the groups were made."""
+
+    groups: tuple[str, ...]
+    method: str
+    description: str
+
+    @property
+    def count(self) -> int:
+        return len(set(self.groups))
+
+
+def validation_groups(records: Sequence[LabelledRequest], folds: int) -> Grouping:
+    """Groups for group k-fold validation: the file each request came from (a corpus part: one writer's batch).
+
+    When the requests come from fewer than `2 * folds` files (one exported CSV, say), the fallback is
+    `10 * folds` contiguous blocks of rows in file order: trackers and mailboxes export in time order,
+    so a block is a stretch of time with its own topics and wording, which random rows would leak.
+    """
+    files = [r.origin.rsplit(":", 1)[0] if ":" in r.origin else r.origin for r in records]
+    distinct = len(set(files))
+    if distinct >= MIN_GROUPS_PER_FOLD * folds:
+        return Grouping(
+            tuple(files),
+            "file",
+            f"group k-fold by source file ({distinct} files: each corpus part is one writer's batch)",
+        )
+    blocks = max(1, min(len(records), BLOCKS_PER_FOLD * folds))
+    groups = tuple(f"block-{i * blocks // len(records):03d}" for i in range(len(records)))
+    return Grouping(
+        groups,
+        "blocks",
+        f"group k-fold by {len(set(groups))} contiguous blocks of about {len(records) // blocks} rows in file order "
+        f"(the data came from {distinct} file(s), too few to group by file)",
+    )
+
+
 # -- facts about a corpus --------------------------------------------------------------------------
 
 

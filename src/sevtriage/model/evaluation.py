@@ -78,6 +78,10 @@ class SystemMetrics:
     over_triage_rate: float
     auto_coverage: float
     auto_precision: float | None
+    # Severity-1 requests chosen as 1 or sent to a specialist (review or abstention): not lost in a milder queue.
+    critical_caught: float
+    # Share of all requests auto-labelled (no review) milder than the truth: under-triage nobody will see.
+    silent_under_triage: float
     ece: float | None
     reliability: tuple[ReliabilityBin, ...]
     coverage_curve: tuple[CoveragePoint, ...]
@@ -92,6 +96,8 @@ class SystemMetrics:
             "under_triage_rate": round(self.under_triage_rate, 4),
             "auto_coverage": round(self.auto_coverage, 4),
             "auto_precision": round(self.auto_precision, 4) if self.auto_precision is not None else None,
+            "critical_caught": round(self.critical_caught, 4),
+            "silent_under_triage": round(self.silent_under_triage, 4),
             "ece": round(self.ece, 4) if self.ece is not None else None,
         }
 
@@ -189,6 +195,8 @@ def system_metrics(
         over_triage_rate=float(np.mean(decided & (pred < truth))) if n else 0.0,
         auto_coverage=float(np.mean(auto_mask)) if n else 0.0,
         auto_precision=auto_precision,
+        critical_caught=float(np.mean((pred[critical] == 1) | ~auto_mask[critical])) if critical.any() else 0.0,
+        silent_under_triage=float(np.mean(auto_mask & decided & (pred > truth))) if n else 0.0,
         ece=ece,
         reliability=reliability,
         coverage_curve=curve,

@@ -576,6 +576,7 @@ def fit_familiarity(
     features: sparse.csr_matrix,
     *,
     groups: Sequence[str],
+    grouping: str | None = None,
     out_of_fold: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray],
     auto_label: Mapping[int, float | None],
     target_precision: float,
@@ -593,9 +594,10 @@ def fit_familiarity(
     truth, predicted, probabilities = out_of_fold
     chars = vectorizer.transformer_list[1][1]
     index_sets = folds_of(groups, truth, folds, seed)
-    grouping = (
-        f"group {folds}-fold by source file" if len(set(groups)) >= 2 * folds else f"stratified {folds}-fold by row"
-    )
+    if grouping is None:
+        grouping = (
+            f"group {folds}-fold by source file" if len(set(groups)) >= 2 * folds else f"stratified {folds}-fold by row"
+        )
     measures = out_of_fold_measures(texts, features, index_sets, min_df, tuple(chars.ngram_range))
     confidence = probabilities[np.arange(len(predicted)), predicted - 1]
     limits = np.asarray([auto_label.get(int(p)) if auto_label.get(int(p)) is not None else np.inf for p in predicted])

@@ -43,32 +43,44 @@ def _num(value: float | None) -> str:
 def summary_table(evaluation: Evaluation) -> Table:
     """One row per system: the headline numbers."""
     rows = tuple(summary_row(s, s.name) for s in evaluation.systems)
-    header = (
-        "system",
-        "n",
-        "accuracy",
-        "macro-F1",
-        "sev-1 recall",
-        "under-triage",
-        "auto-label coverage",
-        "auto-label precision",
-        "ECE",
-    )
-    return Table(header, rows)
+    return Table(("system", *SUMMARY_COLUMNS), rows)
+
+
+# The promise first (how much is auto-labelled and how right it is, what reaches a person), then the rest.
+SUMMARY_COLUMNS = (
+    "n",
+    "auto-label rate",
+    "auto-label precision",
+    "sev-1 caught",
+    "silent under-triage",
+    "accuracy",
+    "macro-F1",
+    "sev-1 recall",
+    "under-triage",
+    "ECE",
+)
 
 
 def summary_row(s: SystemMetrics, name: str) -> tuple[str, ...]:
     return (
         name,
         str(s.n),
+        _pct(s.auto_coverage),
+        _pct(s.auto_precision),
+        _pct(s.critical_caught),
+        _pct(s.silent_under_triage),
         _pct(s.accuracy),
         _num(s.macro_f1),
         _pct(s.critical_recall),
         _pct(s.under_triage_rate),
-        _pct(s.auto_coverage),
-        _pct(s.auto_precision),
         _num(s.ece),
     )
+
+
+def sets_table(sets: Sequence[tuple[str, Evaluation]], system: str = "combined") -> Table:
+    """One row per labelled set for one system (default: what `Triage` does), side by side."""
+    rows = tuple(summary_row(found, label) for label, e in sets if (found := e.system(system)) is not None)
+    return Table(("set", *SUMMARY_COLUMNS), rows)
 
 
 def per_class_table(system: SystemMetrics) -> Table:
@@ -84,48 +96,68 @@ def confusion_table(system: SystemMetrics) -> Table:
     return Table(header, rows)
 
 
-def blocks(evaluation: Evaluation, *, title: str, data_label: str, with_images: bool = True) -> list[Block]:
-    """The report's content, rendered to Markdown or HTML by the writers."""
+EXPLANATION = (
+    "Rules only: confident rule verdicts, abstaining otherwise. Model only: the model on every request, "
+    "reviewed below its card's thresholds. Combined: what `Triage` does (rules first, the model when unsure, "
+    "and the model's second opinion on confident rules). Rules-first: the same without the second opinion. "
+    "Auto-label = decided without specialist review; its precision is the promise (95%). Sev-1 caught = "
+    "severity-1 requests chosen as 1 or sent to a specialist. Silent under-triage = share of all requests "
+    "auto-labelled milder than the truth. An abstention counts as a miss, never as under-triage."
+)
+
+
+def blocks(
+    evaluation: Evaluation,
+    *,
+    title: str,
+    data_label: str,
+    with_images: bool = True,
+    prefix: str = "",
+    level: int = 1,
+) -> list[Block]:
+    """The report's content, rendered to Markdown or HTML by the writers.
+
+    `prefix` goes before image file names and `level` is the depth of the top heading, so that several
+    sets fit in one report.
+    """
+    h1, h2 = "#" * level, "#" * (level + 1)
     out: list[Block] = [
-        f"# {title}",
+        f"{h1} {title}",
         f"Data: {data_label}. Rules `{evaluation.rules_version}`, model `{evaluation.model_version or 'none'}`.",
-        "Rules only: confident rule verdicts, abstaining otherwise. Model only: the model on every request, "
-        "reviewed below its card's thresholds. Combined: what `Triage` does (rules first, the model when unsure, "
-        "and the model's second opinion on confident rules). Rules-first: the same without the second opinion. "
-        "An abstention counts as a miss, never as under-triage. Auto-label = decided without specialist review.",
-        "## Summary",
-        summary_table(evaluation),
     ]
+    if level == 1:
+        out.append(EXPLANATION)
+    out += [f"{h2} Summary", summary_table(evaluation)]
     if evaluation.by_language:
         rows = tuple(
             (lang, str(int(v["n"])), _pct(v["accuracy"]), _num(v["macro_f1"]), _pct(v["critical_recall"]))
             for lang, v in evaluation.by_language.items()
         )
-        out += ["## Combined, per language", Table(("language", "n", "accuracy", "macro-F1", "sev-1 recall"), rows)]
+        out += [f"{h2} Combined, per language", Table(("language", "n", "accuracy", "macro-F1", "sev-1 recall"), rows)]
     if evaluation.other_authors is not None:
         other = evaluation.other_authors
         out += [
-            "## The model on text from other authors",
+            f"{h2} The model on text from other authors",
             f"The rule file's {other.n} examples were written by other people than the corpus, for testing the "
             "rules. The model alone on them shows how much the held-out numbers flatter it on unfamiliar wording.",
             Table(summary_table(evaluation).header, (summary_row(other, "model, rule-file examples"),)),
         ]
     if evaluation.familiarity is not None:
-        out += familiarity_blocks(evaluation.familiarity)
+        out += familiarity_blocks(evaluation.familiarity, heading=h2)
     for system in evaluation.systems:
-        out += [f"## {system.name}", per_class_table(system), confusion_table(system)]
+        out += [f"{h2} {system.name}", per_class_table(system), confusion_table(system)]
         if with_images:
-            out.append(Image(f"confusion-{system.name}.png", f"confusion matrix, {system.name}"))
+            out.append(Image(f"{prefix}confusion-{system.name}.png", f"confusion matrix, {system.name}"))
     if with_images:
         out += [
-            "## Calibration and coverage",
-            Image("reliability.png", "reliability diagram"),
-            Image("coverage.png", "coverage vs precision"),
+            f"{h2} Calibration and coverage",
+            Image(f"{prefix}reliability.png", "reliability diagram"),
+            Image(f"{prefix}coverage.png", "coverage vs precision"),
         ]
     if evaluation.under_triaged:
         under = tuple((i, NAMES[t], NAMES[p]) for i, t, p in evaluation.under_triaged[:25])
         out += [
-            f"## Under-triaged by the combined system ({len(evaluation.under_triaged)})",
+            f"{h2} Under-triaged by the combined system ({len(evaluation.under_triaged)})",
             Table(("id", "true", "predicted"), under),
         ]
     return out
@@ -138,7 +170,33 @@ REASON_WORDS = {
 }
 
 
-def familiarity_blocks(effect: FamiliarityEffect) -> list[Block]:
+def familiarity_sets_table(effects: Sequence[tuple[str, FamiliarityEffect]]) -> Table:
+    """Per set: how many requests each reason catches, and the auto-labels with and without the check."""
+    rows = []
+    for label, effect in effects:
+        caught = {c.reason: c for c in effect.reasons}
+        rows.append(
+            (
+                label,
+                *(str(caught[r].caught) if r in caught else "-" for r in ("unfamiliar", "too_vague", "either")),
+                str(caught["either"].would_auto_wrong) if "either" in caught else "-",
+                f"{_pct(effect.auto_coverage_before)} at {_pct(effect.auto_precision_before)}",
+                f"{_pct(effect.auto_coverage_after)} at {_pct(effect.auto_precision_after)}",
+            )
+        )
+    header = (
+        "set",
+        "unfamiliar",
+        "too_vague",
+        "either",
+        "wrong auto-labels avoided",
+        "auto-labelled without the check",
+        "with the check",
+    )
+    return Table(header, tuple(rows))
+
+
+def familiarity_blocks(effect: FamiliarityEffect, heading: str = "##") -> list[Block]:
     """How many requests each familiarity reason sends to review, and how precise the auto-labels become."""
     rows = tuple(
         (
@@ -151,7 +209,7 @@ def familiarity_blocks(effect: FamiliarityEffect) -> list[Block]:
         for c in effect.reasons
     )
     return [
-        "## Unfamiliar and vague requests",
+        f"{heading} Unfamiliar and vague requests",
         "Model decisions on requests unlike the training data (`unfamiliar`) or naming no product area or symptom "
         "(`too_vague`) go to review, suggested no milder than 3 and as 1 only when the text says so. "
         "Caught: requests with the reason (combined system). Would have been auto-labelled: of those, decided "
@@ -211,6 +269,8 @@ def to_html(content: Sequence[Block], title: str) -> str:
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(block, Image):
             parts.append(f'<img src="{html.escape(block.file)}" alt="{html.escape(block.alt)}">')
+        elif block.startswith("### "):
+            parts.append(f"<h3>{html.escape(block[4:])}</h3>")
         elif block.startswith("## "):
             parts.append(f"<h2>{html.escape(block[3:])}</h2>")
         elif block.startswith("# "):
@@ -302,21 +362,59 @@ def plot_coverage(systems: Sequence[SystemMetrics], path: Path) -> None:
     figure.savefig(path)
 
 
+def _plots(evaluation: Evaluation, folder: Path, prefix: str) -> list[Path]:
+    written: list[Path] = []
+    for system in evaluation.systems:
+        target = folder / f"{prefix}confusion-{system.name}.png"
+        plot_confusion(system, target)
+        written.append(target)
+    calibrated = [s for s in evaluation.systems if s.ece is not None]
+    plot_reliability(calibrated, folder / f"{prefix}reliability.png")
+    plot_coverage(calibrated, folder / f"{prefix}coverage.png")
+    return [*written, folder / f"{prefix}reliability.png", folder / f"{prefix}coverage.png"]
+
+
 def write_report(evaluation: Evaluation, directory: str | Path, *, title: str, data_label: str) -> list[Path]:
     """Write `report.md`, `report.html` and the PNG plots into `directory`; returns the files written."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for system in evaluation.systems:
-        target = folder / f"confusion-{system.name}.png"
-        plot_confusion(system, target)
-        written.append(target)
-    calibrated = [s for s in evaluation.systems if s.ece is not None]
-    plot_reliability(calibrated, folder / "reliability.png")
-    plot_coverage(calibrated, folder / "coverage.png")
-    written += [folder / "reliability.png", folder / "coverage.png"]
+    written = _plots(evaluation, folder, "")
     content = blocks(evaluation, title=title, data_label=data_label)
+    return [*written, *_write_pages(content, folder, title)]
+
+
+def sets_blocks(sets: Sequence[tuple[str, Evaluation]], *, title: str, with_images: bool = True) -> list[Block]:
+    """Several labelled sets in one report: the sets side by side, then each set's own sections."""
+    out: list[Block] = [
+        f"# {title}",
+        EXPLANATION,
+        "## The sets side by side (combined system)",
+        sets_table(sets),
+    ]
+    effects = [(label, e.familiarity) for label, e in sets if e.familiarity is not None]
+    if effects:
+        out += ["## Unfamiliar and vague requests, side by side", familiarity_sets_table(effects)]
+    for index, (label, evaluation) in enumerate(sets, start=1):
+        out += blocks(
+            evaluation, title=label, data_label=label, with_images=with_images, prefix=f"set{index}-", level=2
+        )
+    return out
+
+
+def write_sets_report(sets: Sequence[tuple[str, Evaluation]], directory: str | Path, *, title: str) -> list[Path]:
+    """`write_report` for several labelled sets (images are named `setN-...`)."""
+    if len(sets) == 1:
+        label, evaluation = sets[0]
+        return write_report(evaluation, directory, title=title, data_label=label)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for index, (_, evaluation) in enumerate(sets, start=1):
+        written += _plots(evaluation, folder, f"set{index}-")
+    return [*written, *_write_pages(sets_blocks(sets, title=title), folder, title)]
+
+
+def _write_pages(content: Sequence[Block], folder: Path, title: str) -> list[Path]:
     (folder / "report.md").write_text(to_markdown(content), encoding="utf-8")
     (folder / "report.html").write_text(to_html(content, title), encoding="utf-8")
-    written += [folder / "report.md", folder / "report.html"]
-    return written
+    return [folder / "report.md", folder / "report.html"]

@@ -156,6 +156,32 @@ class Rulebook:
             yield from rule.examples
         yield from self.examples
 
+    def fingerprints(self) -> dict[str, str]:
+        """Per rule, a hash of everything that decides when it fires: its condition, severity and strength,
+        the phrases, patterns and fields of the signals it reads, and the negation settings.
+
+        A rule's measured precision (kept in the model card) is valid only while its fingerprint holds;
+        line numbers, explanations and examples do not count.
+        """
+        negation = {"window": self.negation.window, "words": sorted(self.negation.words)}
+        out: dict[str, str] = {}
+        for rule in self.rules:
+            terms = (*rule.when.all, *rule.when.any, *rule.when.none)
+            used = sorted({t for t in terms if isinstance(t, str)})
+            content = {
+                "severity": int(rule.severity),
+                "strength": rule.strength,
+                "when": {
+                    part: [t if isinstance(t, str) else {"field": t.field, "values": list(t.values)} for t in group]
+                    for part, group in (("all", rule.when.all), ("any", rule.when.any), ("none", rule.when.none))
+                },
+                "signals": {name: _signal_content(self.signals[name]) for name in used if name in self.signals},
+                "negation": negation,
+            }
+            digest = hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+            out[rule.id] = digest.hexdigest()[:16]
+        return out
+
     def field_names(self) -> tuple[str, ...]:
         """Request fields the rules read (from signals and conditions), sorted."""
         names: set[str] = set()
@@ -166,6 +192,15 @@ class Rulebook:
                 if isinstance(term, FieldTest):
                     names.add(term.field)
         return tuple(sorted(names))
+
+
+def _signal_content(signal: Signal) -> dict[str, Any]:
+    return {
+        "phrases": sorted([p.lang, p.text] for p in signal.phrases),
+        "patterns": [p.regex for p in signal.patterns],
+        "fields": {k: list(v) for k, v in sorted(signal.fields.items())},
+        "negatable": signal.negatable,
+    }
 
 
 # --- YAML nodes with line numbers ----------------------------------------------------------------

@@ -83,7 +83,7 @@ def _record(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects:
 @router.post(
     "/classify",
     summary="Classify one request",
-    responses={200: {"description": "The decision record (see DESIGN.md).", "model": DecisionOut}, **ERROR_RESPONSES},
+    responses={200: {"model": DecisionOut, "description": "The decision record (see DESIGN.md)."}, **ERROR_RESPONSES},
 )
 async def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
     """Severity, source, confidence, review flag, matched rules, model opinion and SLA deadlines for one request."""
