@@ -5,6 +5,9 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_sla.py            # 100,000 arrivals over two years
     .venv/bin/python benchmarks/bench_sla.py --n 5000   # a quick run
 
+`SlaPolicy.deadlines_many` does the same work for a pandas Series of arrivals at once; it is timed against the
+loop of `deadlines` and checked equal to it (instant, target, clause) on every arrival.
+
 For every arrival (random instant in 2026-2027, random plan and severity) both sides compute the initial and the
 ongoing response deadline of the bundled policy: the same business-hour additions (from arrival, then from the
 initial deadline) on the same Mon-Fri 08:00-17:00 calendar with the same Slovak holidays, and the Premier
@@ -111,6 +114,20 @@ def agreement(policy: SlaPolicy, mine: Sequence[Deadlines], theirs: Sequence[tup
     return differ
 
 
+def differences(mine: Sequence[Deadlines], frame: pd.DataFrame) -> int:
+    """Deadlines (instant, target or clause) where `deadlines_many` differs from the scalar path."""
+    differ = 0
+    for deadlines, row in zip(mine, frame.itertuples(), strict=True):
+        for deadline, due, target, clause in (
+            (deadlines.initial_response, row.initial_due, row.initial_target, row.initial_clause),
+            (deadlines.ongoing_response, row.ongoing_due, row.ongoing_target, row.ongoing_clause),
+        ):
+            same_due = pd.isna(due) if deadline.due is None else due.to_pydatetime() == deadline.due
+            same_target = pd.isna(target) if deadline.target is None else target == deadline.target
+            differ += not (same_due and same_target and clause == deadline.clause)
+    return differ
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="arrivals (default 100,000)")
@@ -128,6 +145,12 @@ def main() -> None:
     our_seconds, mine = timed(lambda: ours(policy, batch), args.repeat)
     baseline = PandasDeadlines(policy)
     pandas_seconds, theirs = timed(lambda: baseline.deadlines(batch[:pandas_n]), args.repeat)
+    severities = [severity for severity, _, _ in batch]
+    plans = [plan for _, plan, _ in batch]
+    received = pd.Series(pd.to_datetime([r for _, _, r in batch], utc=True))
+    many_seconds, frame = timed(lambda: policy.deadlines_many(severities, plans, received), args.repeat)
+    many_us = many_seconds / args.n * 1e6
+    many_differ = differences(mine, frame)  # type: ignore[arg-type]
     our_us = our_seconds / args.n * 1e6
     pandas_us = pandas_seconds / pandas_n * 1e6
     differ = agreement(policy, mine, theirs)  # type: ignore[arg-type]
@@ -149,6 +172,9 @@ def main() -> None:
     print(f"  sevtriage   per deadline pair    {our_us:10.2f} µs   ({our_seconds:.2f} s, best of {args.repeat})")
     print(f"  pandas CBH  per deadline pair    {pandas_us:10.2f} µs   ({pandas_seconds:.2f} s, best of {args.repeat})")
     print(f"  ratio (pandas / sevtriage)       {pandas_us / our_us:10.1f} x")
+    print(f"  deadlines_many, per request      {many_us:10.2f} µs   ({many_seconds:.3f} s, a pandas Series in)")
+    print(f"  ratio (loop / deadlines_many)    {our_us / many_us:10.1f} x   ({many_differ} of {2 * args.n:,} differ)")
+    print(f"  ratio (pandas / deadlines_many)  {pandas_us / many_us:10.1f} x")
     print(f"  deadlines that differ            {differ:10d}   (of {2 * min(pandas_n, args.n):,} compared)")
     print(f"  add 1 business hour              {results[1]:10.2f} µs")
     print(f"  add 10,000 business hours        {results[10_000]:10.2f} µs   ({results[10_000] / results[1]:.2f} x)")

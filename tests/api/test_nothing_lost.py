@@ -21,7 +21,7 @@ from sevtriage.store import DecisionStore
 from sevtriage.store.schema import requests
 from sevtriage.triage import Triage
 from tests.api.test_api import TOKEN, ThreadServer
-from tests.store.test_store import url  # noqa: F401 - the SQLite / PostgreSQL store fixture
+from tests.databases import url  # noqa: F401 - the SQLite / PostgreSQL store fixture
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 PILL = "poison-pill"

@@ -214,3 +214,119 @@ def test_store_option_saves_decisions(
     for decision in decisions:
         stored = saved.get(decision["id"])
         assert stored.ticket.id == decision["id"]
+
+
+# -- a batch that never dies (issue 10, item 3) ------------------------------------------------------------------
+
+
+def _jl(id_part: str, body_part: str) -> str:
+    """One JSONL line with the id and body written as raw JSON (so they may hold escapes or huge values)."""
+    return '{"id": ' + id_part + ', "body": ' + body_part + ', "received_at": "' + GOOD + '"}'
+
+
+HOSTILE = [
+    ("good-1", _jl('"G-1"', '"Nobody can log in."'), None),
+    ("deep", _jl('"D-1"', "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    ("huge", _jl("7" * 5000, '"x"'), "a number has more than 4300 digits"),
+    ("surrogate id", _jl('"S-\\ud800"', '"Login fails."'), "lone surrogate"),
+    ("surrogate body", _jl('"B-1"', '"Login \\ud800 fails."'), None),
+    ("nul body", _jl('"B-2"', '"Export \\u0000 fails."'), None),
+    ("long id", _jl('"' + "L" * 201 + '"', '"Login fails."'), "at most 200"),
+    ("good-2", _jl('"G-2"', '"Typo in the menu."'), None),
+]
+
+
+def test_hostile_jsonl_lines_are_each_rejected_and_the_run_goes_on_with_the_store(tmp_path: Path) -> None:
+    from sevtriage.store import DecisionStore
+
+    (tmp_path / "in.jsonl").write_text("\n".join(line for _, line, _ in HOSTILE) + "\n", encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = _run(["classify", "in.jsonl", "-o", "out.jsonl", "--store", url], tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 3, err
+    assert "Traceback" not in err
+    decisions = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    rejects = [json.loads(line) for line in (tmp_path / "out.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["id"] for d in decisions] == ["G-1", "B-1", "B-2", "G-2"]
+    expected = [(n, reason) for n, (_, _, reason) in enumerate(HOSTILE, start=1) if reason]
+    assert [r["line"] for r in rejects] == [n for n, _ in expected]
+    for reject, (line, reason) in zip(rejects, expected, strict=True):
+        assert reason in reject["reason"], reject["reason"]
+        assert reject["raw"] == HOSTILE[line - 1][1]
+    assert len(HOSTILE) == len(decisions) + len(rejects)
+    assert f"{len(HOSTILE)} rows: 4 decisions, 4 rejected" in err
+    with DecisionStore.open(url) as store:
+        assert sum(store.counts().values()) == 4
+        assert store.get("B-1").body == "Login \ufffd fails."
+        assert store.get("B-2").body == "Export \ufffd fails."
+
+
+def test_csv_with_cr_only_line_ends_is_read(tmp_path: Path) -> None:
+    rows = [f"R-{i},Login fails,Nobody can log in,{GOOD},standard" for i in range(3)]
+    (tmp_path / "mac.csv").write_bytes(("id,subject,body,received_at,plan\r" + "\r".join(rows) + "\r").encode())
+    result = _run(["classify", "mac.csv", "-o", "out.jsonl"], tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    decisions = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["id"] for d in decisions] == ["R-0", "R-1", "R-2"]
+
+
+def test_rows_the_store_refuses_are_rejects_with_a_clear_reason_and_no_request_text(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from sevtriage.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with DecisionStore.open(url) as store, store.engine.begin() as conn:
+        # The database itself refuses one row (as PostgreSQL refused NUL bytes before the boundary rule).
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.body LIKE '%secret-words%' "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    lines = [_jl(f'"P-{i}"', '"Login fails secret-words"' if i == 2 else '"Login fails"') for i in range(5)]
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _run(["classify", "in.jsonl", "-o", "out.jsonl", "--store", url], tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 3, err
+    assert "Traceback" not in err and "secret-words" not in err
+    decisions = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    rejects = [json.loads(line) for line in (tmp_path / "out.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [d["id"] for d in decisions] == ["P-0", "P-1", "P-3", "P-4"]
+    assert [(r["line"], r["id"]) for r in rejects] == [(3, "P-2")]
+    assert rejects[0]["reason"].startswith("not stored: the decision store refused the request (IntegrityError)")
+    with DecisionStore.open(url) as store:
+        assert sum(store.counts().values()) == 4
+
+
+@pytest.mark.parametrize("output", ["decisions.jsonl", "decisions.csv"])
+def test_several_workers_write_the_same_bytes_as_one_in_input_order(tmp_path: Path, output: str) -> None:
+    examples = example_requests_path().read_text(encoding="utf-8").splitlines()
+    lines: list[str] = []
+    for n in range(40):
+        record = json.loads(examples[n % len(examples)])
+        record["id"] = f"W-{n}"
+        lines.append(json.dumps(record, ensure_ascii=False))
+    # Bad rows between and inside batches: invalid JSON, a duplicate id, a naive time, an empty text.
+    lines.insert(3, "{not json")
+    lines.insert(11, json.dumps({"id": "W-2", "body": "again", "received_at": GOOD}))
+    lines.insert(20, json.dumps({"id": "N-1", "body": "down", "received_at": "2026-11-26 09:00"}))
+    lines.append(json.dumps({"id": "E-1", "subject": "", "body": "", "received_at": GOOD}))
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs = {}
+    for workers in ("1", "2", "3"):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        result = _run(
+            ["classify", "../in.jsonl", "-o", output, "--workers", workers, "--batch-size", "4", "-q"], cwd=folder
+        )
+        assert result.returncode == 3, result.stderr.decode()
+        outputs[workers] = ((folder / output).read_bytes(), (folder / "decisions.rejects.jsonl").read_bytes())
+    assert outputs["2"] == outputs["1"]
+    assert outputs["3"] == outputs["1"]
+    decisions, rejects = outputs["1"]
+    text = decisions.decode("utf-8-sig")
+    ids = [json.loads(line)["id"] for line in text.splitlines()] if output.endswith("jsonl") else None
+    if ids is not None:
+        assert ids == [f"W-{n}" for n in range(40)]
+    assert [json.loads(line)["line"] for line in rejects.decode().splitlines()] == [4, 12, 21, 44]

@@ -204,3 +204,23 @@ def test_the_commands_find_the_store_in_the_settings(
     assert run(capsys, monkeypatch, ["users", "add", "carol", "--password-stdin"], "long enough pw\n")[0] == 0
     with DecisionStore.open(url) as store:
         assert store.get_user("carol") is not None
+
+
+def test_csv_export_neutralises_formulas_and_starts_with_a_bom(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OWASP "CSV Injection": a cell that a spreadsheet would run as a formula is written as text."""
+    desk = make_desk(tmp_path)
+    formulas = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+    desk.save([suggestion(f"F-{i}", 2, subject=f, body=f) for i, f in enumerate(formulas)])
+    for i in range(len(formulas)):
+        desk.act(f"F-{i}", actor="alice", version=1, action="accept")
+    desk.store.close()
+    target = tmp_path / "reviewed.csv"
+    store = f"sqlite:///{tmp_path / 'review.db'}"
+    code, _, _ = run(capsys, monkeypatch, ["reviews", "export", "-o", str(target), "--store", store])
+    assert code == 0
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [(r["subject"], r["body"]) for r in rows] == [("'" + f, "'" + f) for f in formulas]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sevtriage.errors import InputError
 from sevtriage.intake.outputs import (
@@ -19,8 +22,10 @@ from sevtriage.intake.outputs import (
     csv_row,
     default_rejects_path,
     make_writer,
+    open_output,
 )
 from sevtriage.intake.readers import Reject
+from sevtriage.text import storable
 from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
 
 RECEIVED = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
@@ -127,3 +132,60 @@ def test_rejects_file_is_created_on_first_reject_only(tmp_path: Path) -> None:
 )
 def test_default_rejects_path(output: str | None, input_name: str | None, expected: Path) -> None:
     assert default_rejects_path(output, input_name) == expected
+
+
+# -- spreadsheet safety and fuzzing (issue 10, items 3 and 4) ------------------------------------------------------
+
+FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"]
+
+
+@pytest.mark.parametrize("cell", FORMULAS)
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(cell: str) -> None:
+    """OWASP "CSV Injection": =, +, -, @, tab and CR at the start of a cell get a single quote in front."""
+    stream = io.StringIO(newline="")
+    writer = CsvWriter(stream)
+    writer.write([_pair(cell)])
+    rows = list(csv.reader(io.StringIO(stream.getvalue(), newline="")))
+    assert rows[1][0] == "'" + cell
+    assert rows[1][FLAT_COLUMNS.index("evidence")] == "veľmi pomalé|timeout|ako"
+
+
+# Any text, with what breaks databases, files and spreadsheets mixed in often.
+_ODD = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8"),
+        st.sampled_from(["\ud800", "\udfff", "\x00", "=", "+", "-", "@", "\t", "\r", "\n", '"', ";", ","]),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ids=st.lists(_ODD.filter(lambda s: s.strip() != ""), min_size=1, max_size=5), evidence=_ODD)
+def test_writers_always_write_files_that_read_back_row_for_row(
+    tmp_path_factory: pytest.TempPathFactory, ids: list[str], evidence: str
+) -> None:
+    folder = tmp_path_factory.mktemp("out")
+    pairs = []
+    for request_id in ids:
+        ticket, decision = _pair(request_id)
+        match = RuleMatch("r", Severity.HIGH, "x", (evidence,))
+        pairs.append((ticket, replace(decision, matched_rules=(match,))))
+    for fmt in ("jsonl", "csv"):
+        stream, _ = open_output(str(folder / f"out.{fmt}"), bom=fmt == "csv")
+        with stream:
+            writer = make_writer(stream, fmt)
+            writer.write(pairs)
+            writer.close()
+    # Lines end in LF only (JSON Lines); str.splitlines would also split on U+0085 and U+2028 inside a string.
+    lines = (folder / "out.jsonl").read_text(encoding="utf-8").split("\n")
+    # NUL is written as the JSON escape \u0000, which any file holds; a lone surrogate cannot be, so it is U+FFFD.
+    lone = str.maketrans({code: "\ufffd" for code in range(0xD800, 0xE000)})
+    assert [json.loads(line)["id"] for line in lines[:-1]] == [i.translate(lone) for i in ids]
+    text = (folder / "out.csv").read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    assert [r[0] for r in rows] == [("'" if i.startswith(tuple(FORMULAS_START)) else "") + storable(i) for i in ids]
+    assert all(not cell.startswith(tuple(FORMULAS_START)) for row in rows for cell in row)
+
+
+FORMULAS_START = ("=", "+", "-", "@", "\t", "\r")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -22,6 +23,7 @@ from sevtriage.intake.readers import (
     ticket_from_fields,
     validate,
 )
+from sevtriage.text import id_problem, storable
 from sevtriage.types import Ticket
 
 RULES = IntakeRules(plans=frozenset({"standard", "premier"}), default_plan="standard")
@@ -310,3 +312,83 @@ def test_json_extra_values_round_trip_through_extra() -> None:
     line = json.dumps({"id": "a", "body": "x", "received_at": "2026-11-26T09:00:00Z", "meta": {"k": [1]}})
     [ticket] = _tickets(_read(line.encode(), name="x.jsonl"))
     assert json.loads(ticket.extra["meta"]) == {"k": [1]}
+
+
+# -- fuzzing the readers (issue 10, item 3): nothing raises, nothing is lost, nothing unstorable gets through ------
+
+_odd = st.text(
+    st.characters(codec="utf-8") | st.sampled_from(["\ud800", "\udfff", "\x00", "\r", "\n", '"', ";", ","]),
+    max_size=30,
+)
+_json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _odd,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_odd, inner, max_size=3),
+    max_leaves=8,
+)
+_json_record = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _json_value,
+        "subject": _json_value,
+        "body": _json_value,
+        "received_at": st.sampled_from(["2026-11-26T09:00:00+01:00", "9999-12-31T23:00:00+00:00", "x", ""]),
+        "plan": _json_value,
+        "environment": _json_value,
+    },
+)
+
+
+def _assert_storable(items: list[tuple[int, Ticket] | Reject]) -> None:
+    for item in items:
+        if isinstance(item, Reject):
+            json.dumps(item.to_dict(), ensure_ascii=False).encode("utf-8")  # the rejects file can hold it
+            continue
+        ticket = item[1]
+        assert id_problem(ticket.id) is None
+        texts = [ticket.subject, ticket.body, ticket.plan or "", *ticket.extra, *ticket.extra.values()]
+        assert all(storable(t) == t for t in texts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            _json_record.map(lambda r: json.dumps(r).encode()),
+            _json_record.map(lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+            st.binary(max_size=40),
+        ),
+        max_size=8,
+    ),
+    ending=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+)
+def test_jsonl_reader_gives_one_ticket_or_reject_per_line_whatever_the_bytes(lines: list[bytes], ending: bytes) -> None:
+    data = ending.join(lines)
+    items = _read(data, name="fuzz.jsonl")
+    # The reader splits on LF, CRLF and lone CR; a line that is only white space is skipped.
+    physical = [line for line in re.split(rb"\r\n|\r|\n", data.removeprefix(b"\xef\xbb\xbf"))]
+    expected = [n for n, line in enumerate(physical, start=1) if line.decode("utf-8", "replace").strip()]
+    assert [item.line if isinstance(item, Reject) else item[0] for item in items] == expected
+    _assert_storable(items)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(_odd, min_size=5, max_size=5), min_size=1, max_size=6),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    noise=st.binary(max_size=30),
+)
+def test_csv_reader_gives_one_ticket_or_reject_per_record_whatever_the_text(
+    rows: list[list[str]], ending: str, noise: bytes
+) -> None:
+    buffer = io.StringIO(newline="")
+    # The csv module quotes a cell with a line break only if that character is part of its own line end.
+    quoting = csv.QUOTE_MINIMAL if ending == "\r\n" else csv.QUOTE_ALL
+    writer = csv.writer(buffer, lineterminator=ending, quoting=quoting)
+    writer.writerow(["id", "subject", "body", "received_at", "plan"])
+    writer.writerows(rows)
+    data = buffer.getvalue().encode("utf-8", "surrogatepass")
+    items = _read(data, name="fuzz.csv")
+    assert len(items) == len(rows)
+    _assert_storable(items)
+    # Arbitrary bytes after the header never raise either.
+    _assert_storable(_read(HEADER.encode() + noise, name="noise.csv"))

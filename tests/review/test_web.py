@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +27,7 @@ from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.web import install
 from sevtriage.sla import SlaPolicy
 from sevtriage.store import DecisionStore
-from sevtriage.types import Decision, RuleMatch, Severity, Ticket
+from sevtriage.types import Decision, ModelOpinion, RuleMatch, Severity, Ticket
 
 # Tuesday 24 November 2026; the desk's calendar is Europe/Bratislava (CET, UTC+1): 11:15 local.
 NOW = datetime(2026, 11, 24, 10, 15, tzinfo=UTC)
@@ -398,6 +398,17 @@ def test_request_text_is_escaped_and_evidence_highlighted(live: LiveDesk) -> Non
     assert said is not None
     assert "from <strong>rules</strong>, 55 % likely right" in said.group(1)
     assert "how often these rules were right on our labelled requests" in said.group(1)
+
+
+def test_the_model_table_marks_the_suggestion_and_the_models_label_apart(live: LiveDesk) -> None:
+    # Going to review, the suggestion moved to 2, as probable as the model's (bias-adjusted) label 4.
+    ticket, decision = suggestion("T-9", 2, source="model", rules=())
+    opinion = ModelOpinion(Severity.LOW, {1: 0.05, 2: 0.45, 3: 0.05, 4: 0.45}, ("slow",))
+    live.desk.save([(ticket, replace(decision, model=opinion, confidence=0.45))])
+    page = live.signed_in().get("/review/requests/T-9").text
+    rows = dict(re.findall(r'<tr class="[^"]*"><th>(\d) [a-z]+</th>.*?<td class="note">([^<]*)</td></tr>', page))
+    assert rows == {"1": "", "2": "suggested", "3": "", "4": "model's label"}
+    assert "from <strong>model</strong>, 45 % likely right" in page
 
 
 def test_an_unknown_request_is_a_404_page_naming_it(live: LiveDesk) -> None:

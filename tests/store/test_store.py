@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,7 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from sevtriage.errors import ConfigError, InputError
 from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest, UserExists, migrations
@@ -77,36 +74,6 @@ def pair(
         model_version="model-1",
     )
     return ticket, decision
-
-
-# PostgreSQL runs when SEVTRIAGE_TEST_POSTGRES_URL names a server the tests may create databases on, e.g.
-# postgresql+psycopg://postgres@127.0.0.1:5432/postgres (each test gets a database of its own).
-POSTGRES = os.environ.get("SEVTRIAGE_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    if not POSTGRES:
-        pytest.skip("set SEVTRIAGE_TEST_POSTGRES_URL to run the store tests on PostgreSQL too")
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"sevtriage_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[DecisionStore]:
-    with DecisionStore.open(url, clock=lambda: NOW) as opened:
-        yield opened
 
 
 def test_a_saved_request_comes_back_with_its_text_fields_suggestion_and_history(store: DecisionStore) -> None:
@@ -167,7 +134,8 @@ def test_a_database_from_a_newer_sevtriage_is_refused(url: str) -> None:
         )
     engine.dispose()
     with pytest.raises(
-        ConfigError, match=r"schema is version 99, newer than this sevtriage knows \(up to 3\); upgrade"
+        ConfigError,
+        match=rf"schema is version 99, newer than this sevtriage knows \(up to {migrations.LATEST}\); upgrade",
     ):
         DecisionStore.open(url)
 

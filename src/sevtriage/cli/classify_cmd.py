@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ import click
 
 from sevtriage.errors import InputError
 from sevtriage.intake.outputs import OUTPUT_FORMATS, RejectsWriter, default_rejects_path, make_writer, open_output
-from sevtriage.intake.pipeline import Sink, Summary, intake_rules_for, run
+from sevtriage.intake.pipeline import Sink, Summary, intake_rules_for, run, run_parallel
 from sevtriage.intake.readers import FORMATS, IntakeRules, open_input, read_rows, ticket_from_fields, validate
 from sevtriage.resources import example_requests_path
 from sevtriage.settings import Settings, load_triage
@@ -114,8 +115,10 @@ def _store_sink(url: str) -> Sink:
 
     store = DecisionStore.open(url)
 
-    def save(pairs: Any) -> None:
-        store.save_many(pairs)
+    def save(pairs: Any) -> list[Any]:
+        # A batch in one transaction; when that fails, row by row, and each row the store refuses becomes a
+        # reject with the reason (never a traceback that would print the request texts).
+        return list(store.save_each(list(pairs)))
 
     return save
 
@@ -185,6 +188,12 @@ class _Readable:
     help="Also save decisions for review; URL defaults to the store_url setting (sqlite:///sevtriage.db).",
 )
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=None, help="Requests per classify batch.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes classifying batches (default: all cores); the output is the same for any number.",
+)
 @click.option("--text", default=None, help="Classify this one request text instead of a file.")
 @click.option("--plan", default=None, help="Plan for --text (default: the policy's default plan).")
 @click.option("--received", default=None, help="Arrival instant for --text, ISO-8601 with offset (default: now).")
@@ -206,6 +215,7 @@ def classify(
     output_format: str | None,
     store_url: str | None,
     batch_size: int | None,
+    workers: int | None,
     text: str | None,
     plan: str | None,
     received: str | None,
@@ -266,15 +276,29 @@ def classify(
             else:
                 delimiter = ";" if input_fmt == "csv" and _semicolon(source, encoding) else ","
                 writer = make_writer(out_stream, fmt, delimiter)
-            summary = run(
-                triage,
-                validate(rows, intake_rules_for(triage)),
-                writer,
-                rejects,
-                batch_size=settings.batch_size,
-                sinks=sinks,
-                progress=progress,
-            )
+            processes = workers if workers is not None else available_cores()
+            if processes > 1 and not readable:
+                summary = run_parallel(
+                    triage,
+                    partial(load_triage, settings),
+                    validate(rows, intake_rules_for(triage)),
+                    writer,
+                    rejects,
+                    workers=processes,
+                    batch_size=settings.batch_size,
+                    sinks=sinks,
+                    progress=progress,
+                )
+            else:
+                summary = run(
+                    triage,
+                    validate(rows, intake_rules_for(triage)),
+                    writer,
+                    rejects,
+                    batch_size=settings.batch_size,
+                    sinks=sinks,
+                    progress=progress,
+                )
         finally:
             if out_stream is not None:
                 if owned:
@@ -290,6 +314,13 @@ def classify(
     if not quiet:
         _report(summary, rejects)
     return EXIT_REJECTS if summary.rejects else EXIT_OK
+
+
+def available_cores() -> int:
+    """The cores this process may run on (the CPU affinity where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _semicolon(source: str, encoding: str) -> bool:

@@ -16,6 +16,7 @@ from typing import IO, Any
 import click
 
 from sevtriage.errors import ConfigError, InputError, Problem
+from sevtriage.intake.outputs import spreadsheet_safe
 
 EXPORT_FIELDS = ("id", "subject", "body", "severity", "language")
 
@@ -182,16 +183,19 @@ def reviews_export(output: Path | None, fmt: str | None, store_url: str | None, 
         _write_rows(sys.stdout, rows, kind)
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("w", encoding="utf-8", newline="") as handle:
+        # The BOM lets Excel read the diacritics of a CSV file, as `classify` does for its CSV output.
+        with output.open("w", encoding="utf-8-sig" if kind == "csv" else "utf-8", newline="") as handle:
             _write_rows(handle, rows, kind)
         click.echo(f"wrote {len(rows)} reviewed request(s) to {output}", err=True)
 
 
 def _write_rows(handle: IO[str], rows: list[dict[str, Any]], kind: str) -> None:
     if kind == "csv":
-        writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+        # CRLF as in RFC 4180: the csv module quotes a cell holding CR only when CR is part of the line end.
+        writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS, lineterminator="\r\n")
         writer.writeheader()
-        writer.writerows(rows)
+        # Made safe for spreadsheets by the OWASP "CSV Injection" rule (see `spreadsheet_safe`); JSONL stays exact.
+        writer.writerows({k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     else:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")

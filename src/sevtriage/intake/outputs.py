@@ -7,11 +7,13 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
 from sevtriage.errors import InputError
 from sevtriage.intake.readers import Reject
+from sevtriage.text import storable
 from sevtriage.types import Decision, Ticket
 
 OutputFormat = Literal["jsonl", "csv"]
@@ -87,8 +89,22 @@ def _probability(probabilities: Any, severity: int) -> float:
     return round(float(probabilities.get(severity, 0.0)), 4)
 
 
+# OWASP, "CSV Injection" (https://owasp.org/www-community/attacks/CSV_Injection): spreadsheet programs run a cell
+# that starts with =, +, -, @, tab or carriage return as a formula; a single quote in front makes it text.
+FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: the OWASP rule above, and U+FFFD for what no file can hold."""
+    cell = storable(cell)
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
 def csv_row(decision: Decision) -> list[str]:
-    """The flat record as CSV cells: empty for null, ``true``/``false``, ISO instants, lists joined by ``|``."""
+    """The flat record as CSV cells: empty for null, ``true``/``false``, ISO instants, lists joined by ``|``.
+
+    Cells are made safe for spreadsheets (`spreadsheet_safe`).
+    """
     cells: list[str] = []
     for value in flat_record(decision).values():
         if value is None:
@@ -96,11 +112,11 @@ def csv_row(decision: Decision) -> list[str]:
         elif isinstance(value, bool):
             cells.append("true" if value else "false")
         elif isinstance(value, list):
-            cells.append(LIST_SEPARATOR.join(str(v) for v in value))
+            cells.append(spreadsheet_safe(LIST_SEPARATOR.join(str(v) for v in value)))
         elif hasattr(value, "isoformat"):
             cells.append(value.isoformat())
         else:
-            cells.append(str(value))
+            cells.append(spreadsheet_safe(str(value)))
     return cells
 
 
@@ -112,6 +128,30 @@ class DecisionWriter(Protocol):
     def close(self) -> None: ...
 
 
+class TextWriter(DecisionWriter, Protocol):
+    """A writer whose batches can be rendered elsewhere (in a worker process) and written as text here."""
+
+    def renderer(self) -> Renderer: ...
+
+    def write_text(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Renderer:
+    """What a worker needs to turn decisions into exactly the text the parent's writer would write."""
+
+    fmt: str
+    delimiter: str = ","
+
+    def render(self, pairs: Sequence[tuple[Ticket, Decision]]) -> str:
+        buffer = io.StringIO()
+        if self.fmt == "csv":
+            csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n").writerows(csv_row(d) for _, d in pairs)
+        else:
+            JsonlWriter(buffer).write(pairs)
+        return buffer.getvalue()
+
+
 class JsonlWriter:
     """One DESIGN.md decision record per line, UTF-8."""
 
@@ -121,7 +161,15 @@ class JsonlWriter:
 
     def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
         dumps = self._dumps
-        self._stream.write("".join(dumps(d.to_dict()) + "\n" for _, d in pairs))
+        # Decisions from the intake carry no lone surrogate (`sevtriage.text.storable` at the boundary); one from
+        # elsewhere must still not stop the file half-written.
+        self._stream.write(storable("".join(dumps(d.to_dict()) + "\n" for _, d in pairs)))
+
+    def renderer(self) -> Renderer:
+        return Renderer("jsonl")
+
+    def write_text(self, text: str) -> None:
+        self._stream.write(text)
 
     def close(self) -> None:
         self._stream.flush()
@@ -132,11 +180,18 @@ class CsvWriter:
 
     def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
         self._stream = stream
+        self._delimiter = delimiter
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\r\n")
         self._writer.writerow(FLAT_COLUMNS)
 
     def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
         self._writer.writerows(csv_row(d) for _, d in pairs)
+
+    def renderer(self) -> Renderer:
+        return Renderer("csv", self._delimiter)
+
+    def write_text(self, text: str) -> None:
+        self._stream.write(text)
 
     def close(self) -> None:
         self._stream.flush()

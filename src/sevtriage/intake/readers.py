@@ -11,6 +11,8 @@ import codecs
 import csv
 import io
 import json
+import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +52,9 @@ class Reject:
     id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "id": self.id, "reason": self.reason, "raw": self.raw}
+        """The reject as written to the rejects file; text no file can hold (a lone surrogate) becomes U+FFFD."""
+        shown_id = storable(self.id) if self.id is not None else None
+        return {"line": self.line, "id": shown_id, "reason": storable(self.reason), "raw": storable(self.raw)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +136,27 @@ def detect_delimiter(header: str) -> str:
 # ---------------------------------------------------------------------------------------------- readers
 
 
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _split_lines(binary: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines ending in LF, CRLF or a lone CR (old Mac and some Excel exports); each keeps its line end.
+
+    A binary file iterates on LF only, so a CR-only file would be one line. The encodings we accept keep ASCII
+    (`check_encoding`), so a CR byte is always a line end or a CR inside a quoted cell, never part of a letter.
+    """
+    for chunk in binary:
+        cr = chunk.find(b"\r")
+        if cr == -1 or (cr == len(chunk) - 2 and chunk.endswith(b"\r\n")):
+            yield chunk
+            continue
+        yield from (part for part in _LONE_CR.split(chunk) if part)
+
+
 def _decoded_lines(binary: Iterable[bytes], encoding: str, problems: dict[int, str]) -> Iterator[str]:
     """Decode line by line, so one badly encoded line is one reject rather than the end of the run."""
     utf8 = encoding == "utf-8"
-    for number, chunk in enumerate(binary, start=1):
+    for number, chunk in enumerate(_split_lines(binary), start=1):
         if number == 1 and chunk.startswith(_BOM):
             chunk = chunk[len(_BOM) :]
         try:
@@ -160,6 +181,22 @@ def read_jsonl(binary: Iterable[bytes], encoding: str = "utf-8") -> Iterator[Row
             value = json.loads(text)
         except json.JSONDecodeError as error:
             yield Reject(number, raw, f"not valid JSON: {error.msg} at column {error.colno}")
+            continue
+        except RecursionError:
+            yield Reject(
+                number, raw, f"not usable JSON: nested too deeply (more than about {sys.getrecursionlimit()} levels)"
+            )
+            continue
+        except ValueError as error:
+            # Python refuses to read integers of more than 4300 digits (CVE-2020-10735); any other value error
+            # of the parser is reported as it is.
+            reason = (
+                f"not usable JSON: a number has more than {sys.get_int_max_str_digits()} digits; "
+                "write long numbers as text in quotes"
+                if "integer string conversion" in str(error)
+                else f"not usable JSON: {error}"
+            )
+            yield Reject(number, raw, reason)
             continue
         if not isinstance(value, dict):
             yield Reject(number, raw, f"each line must be a JSON object {{...}}; got {type(value).__name__}")
@@ -368,7 +405,10 @@ def ticket_from_fields(fields: Mapping[str, Any], rules: IntakeRules) -> Ticket:
     for key, value in fields.items():
         if key in CORE_FIELDS or value is None or value == "":
             continue
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        try:
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        except RecursionError:
+            raise ValueError(f"field {storable(str(key))!r} is nested too deeply to keep") from None
         extra[storable(str(key))] = storable(shown)
     return Ticket(id=ticket_id, subject=subject, body=body, received_at=received, plan=plan, extra=extra)
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
+from sklearn.preprocessing import normalize
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own normalisation before char_wb n-grams
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -55,14 +57,11 @@ class FastTfidf:
         self.idf: npt.NDArray[np.float64] | None = (
             np.asarray(vectorizer.idf_, dtype=np.float64) if vectorizer.use_idf else None
         )
-        self._word_columns: dict[str, npt.NDArray[np.int64]] = {}
+        self._word_counts_cache: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         self._lock = threading.Lock()
 
     def _char_wb_columns(self, word: str) -> npt.NDArray[np.int64]:
         """Vocabulary columns of a word's padded character n-grams, with repeats, as scikit-learn counts them."""
-        known = self._word_columns.get(word)
-        if known is not None:
-            return known
         padded = f" {word} "
         length = len(padded)
         vocabulary = self.vocabulary
@@ -75,66 +74,100 @@ class FastTfidf:
             if length <= n:
                 # scikit-learn counts a padded word no longer than n once, as the whole word, and stops there.
                 break
-        found = np.asarray(columns, dtype=np.int64) if columns else _EMPTY
-        with self._lock:
-            if len(self._word_columns) >= CACHE_LIMIT:
-                self._word_columns.clear()
-            self._word_columns[word] = found
-        return found
-
-    def _doc_columns(self, text: str) -> npt.NDArray[np.int64]:
-        text = text.lower()
-        if self.vectorizer.analyzer == "char_wb":
-            parts = [self._char_wb_columns(w) for w in _WHITE_SPACES.sub(" ", text).split()]
-            return np.concatenate(parts) if parts else _EMPTY
-        tokens = self.token_pattern.findall(text)
-        vocabulary = self.vocabulary
-        columns: list[int] = []
-        for n in range(self.min_n, self.max_n + 1):
-            for start in range(len(tokens) - n + 1):
-                column = vocabulary.get(tokens[start] if n == 1 else " ".join(tokens[start : start + n]))
-                if column is not None:
-                    columns.append(column)
         return np.asarray(columns, dtype=np.int64) if columns else _EMPTY
 
-    def row(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Columns and TF-IDF weights of one text, weighted and normalised as scikit-learn does."""
-        columns, tally = np.unique(self._doc_columns(text), return_counts=True)
-        weights = tally.astype(np.float64)
+    def _word_counts(self, word: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Distinct n-gram columns of one word and how often each occurs in it (remembered per word)."""
+        known = self._word_counts_cache.get(word)
+        if known is not None:
+            return known
+        columns, tally = np.unique(self._char_wb_columns(word), return_counts=True)
+        found = (columns, tally.astype(np.float64))
+        with self._lock:
+            if len(self._word_counts_cache) >= CACHE_LIMIT:
+                self._word_counts_cache.clear()
+            self._word_counts_cache[word] = found
+        return found
+
+    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Raw n-gram counts of `texts` (what scikit-learn's `CountVectorizer` part computes), as float64 CSR."""
+        if self.vectorizer.analyzer == "char_wb":
+            return self._char_wb_counts(texts)
+        return self._word_counts_matrix(texts)
+
+    def _char_wb_counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        # char_wb n-grams never cross a word, so a document's counts are (documents x words) @ (words x n-grams):
+        # one sparse product in scipy's C++ instead of a Python sum per document.
+        index: dict[str, int] = {}
+        ids: list[int] = []
+        indptr = [0]
+        for text in texts:
+            words = _WHITE_SPACES.sub(" ", text.lower()).split()
+            ids.extend([index.setdefault(word, len(index)) for word in words])
+            indptr.append(len(ids))
+        per_document = sparse.csr_matrix(
+            (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(texts), len(index)),
+        )
+        cache = self._word_counts_cache
+        parts = [cache.get(word) or self._word_counts(word) for word in index]
+        lengths = np.fromiter((len(columns) for columns, _ in parts), dtype=np.int64, count=len(parts))
+        word_indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=word_indptr[1:])
+        per_word = sparse.csr_matrix(
+            (
+                np.concatenate([tally for _, tally in parts]) if parts else np.zeros(0),
+                np.concatenate([columns for columns, _ in parts]) if parts else _EMPTY,
+                word_indptr,
+            ),
+            shape=(len(parts), self.n_features),
+        )
+        # Each row's columns are distinct but not sorted (scipy's product does not sort them; nothing here needs it).
+        return sparse.csr_matrix(per_document @ per_word)
+
+    def _word_counts_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        vocabulary = self.vocabulary
+        columns: list[int] = []
+        indptr = [0]
+        lookup = vocabulary.get
+        for text in texts:
+            tokens = self.token_pattern.findall(text.lower())
+            for n in range(self.min_n, self.max_n + 1):
+                if n == 1:
+                    grams: Iterable[str] = tokens
+                elif n == 2:
+                    grams = map(" ".join, pairwise(tokens))
+                else:
+                    grams = (" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+                columns.extend([column for column in map(lookup, grams) if column is not None])
+            indptr.append(len(columns))
+        result = sparse.csr_matrix(
+            (np.ones(len(columns)), np.asarray(columns, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(texts), self.n_features),
+        )
+        result.sum_duplicates()  # adds up repeats and sorts each row's columns
+        return result
+
+    def weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
+        """TF-IDF weights from raw counts, in place: sublinear tf, idf and l2 norm as scikit-learn applies them."""
         if self.vectorizer.sublinear_tf:
-            np.log(weights, out=weights)
-            weights += 1.0
+            np.log(counts.data, out=counts.data)
+            counts.data += 1.0
         if self.idf is not None:
-            weights *= self.idf[columns]
-        if self.vectorizer.norm == "l2" and len(weights):
-            weights /= np.sqrt(np.dot(weights, weights))
-        return columns, weights
+            counts.data *= self.idf[counts.indices]
+        if self.vectorizer.norm == "l2":
+            normalize(counts, norm="l2", copy=False)
+        return counts
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The TF-IDF matrix of `texts`, equal to `vectorizer.transform(texts)` up to float rounding."""
-        return _stack([[self.row(t)] for t in texts], [0], self.n_features, self.vectorizer.dtype)
+        return _as_dtype(self.weigh(self.counts(texts)), self.vectorizer.dtype)
 
 
-def _stack(
-    rows: list[list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]],
-    offsets: list[int],
-    width: int,
-    dtype: npt.DTypeLike,
-) -> sparse.csr_matrix:
-    """One CSR matrix from per-text, per-part (columns, weights), each part's columns shifted by its offset."""
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    all_columns: list[npt.NDArray[np.int64]] = []
-    all_weights: list[npt.NDArray[np.float64]] = []
-    for i, parts in enumerate(rows):
-        size = 0
-        for (columns, weights), offset in zip(parts, offsets, strict=True):
-            all_columns.append(columns + offset if offset else columns)
-            all_weights.append(weights)
-            size += len(columns)
-        indptr[i + 1] = indptr[i] + size
-    columns = np.concatenate(all_columns) if all_columns else _EMPTY
-    weights = np.concatenate(all_weights).astype(dtype) if all_weights else np.zeros(0, dtype=dtype)
-    return sparse.csr_matrix((weights, columns, indptr), shape=(len(rows), width))
+def _as_dtype(matrix: sparse.csr_matrix, dtype: npt.DTypeLike) -> sparse.csr_matrix:
+    # Cast the values only: scipy's `astype` would first sort every row's columns (the product leaves them unsorted).
+    matrix.data = matrix.data.astype(dtype, copy=False)
+    return matrix
 
 
 class FastUnion:
@@ -146,14 +179,11 @@ class FastUnion:
         self.fast: list[FastTfidf] | None = (
             [FastTfidf(p) for p in parts] if all(supports(p) for p in parts) and not union.transformer_weights else None
         )
-        # Where each part's columns start in the joined matrix (the parts' widths, added up).
-        widths = [part.n_features for part in self.fast or []]
-        self.offsets = [sum(widths[:i]) for i in range(len(widths))]
-        self.width = sum(widths)
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """`union.transform(texts)` as a CSR matrix."""
         if self.fast is None:
             return sparse.csr_matrix(self.union.transform(list(texts)))
-        rows = [[part.row(text) for part in self.fast] for text in texts]
-        return _stack(rows, self.offsets, self.width, self.fast[0].vectorizer.dtype)
+        dtype = self.fast[0].vectorizer.dtype
+        parts = [_as_dtype(part.weigh(part.counts(texts)), dtype) for part in self.fast]
+        return sparse.csr_matrix(sparse.hstack(parts, format="csr"))

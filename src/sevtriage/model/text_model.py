@@ -211,41 +211,53 @@ class SeverityModel:
         if features is None:
             features = self.transform(texts)
         prediction = self._predict_features(features)
-        opinions: list[ModelOpinion] = []
-        for row, label in enumerate(prediction.labels):
-            probabilities = {lab: float(prediction.probabilities[row, i]) for i, lab in enumerate(LABELS)}
-            terms = self._top_terms(features, row, int(label), top_k) if top_k > 0 else ()
-            opinions.append(ModelOpinion(Severity(int(label)), probabilities, terms))
-        return opinions
+        labels = [int(label) for label in prediction.labels]
+        terms = self._top_terms_many(features, labels, top_k) if top_k > 0 else [()] * len(labels)
+        return [
+            ModelOpinion(Severity(label), dict(zip(LABELS, row, strict=True)), row_terms)
+            for label, row, row_terms in zip(labels, prediction.probabilities.tolist(), terms, strict=True)
+        ]
 
     def _predict_features(self, features: sparse.spmatrix) -> Prediction:
         scores = np.asarray(self.classifier.decision_function(features), dtype=np.float64)
         labels = np.asarray(LABELS, dtype=np.int64)[np.argmax(scores + self.bias, axis=1)]
         return Prediction(labels, _aligned_proba(self.calibrator, scores))
 
-    def _top_terms(self, features: sparse.csr_matrix, row: int, label: int, top_k: int) -> tuple[str, ...]:
-        start, end = features.indptr[row], features.indptr[row + 1]
-        indices = features.indices[start:end]
-        if len(indices) == 0:
-            return ()
-        weights = self._class_weights(label)
-        contributions = features.data[start:end] * weights[indices]
-        order = np.argsort(-contributions)
-        words: list[str] = []
-        chars: list[str] = []
-        for position in order:
-            if contributions[position] <= 0:
-                break
-            index = int(indices[position])
-            name = str(self.feature_names[index])
-            if index < self.n_word_features:
-                words.append(name)
-            elif name.strip() and len(chars) < top_k:
-                chars.append(name.strip())
-            if len(words) >= top_k:
-                break
-        # Whole words read better; character n-grams fill in for texts with few known words.
-        return tuple((words + [f"~{c}" for c in chars])[:top_k])
+    def _top_terms_many(self, features: sparse.csr_matrix, labels: Sequence[int], top_k: int) -> list[tuple[str, ...]]:
+        """Per row, the terms that pushed it toward its label: the largest feature x relative-coefficient
+        contributions, whole words first and character n-grams (shown with a leading `~`) filling in for texts
+        with fewer than `top_k` known words. Ties go to the lower column, so the answer does not depend on
+        the order of a row's columns. Computed for the whole batch at once.
+        """
+        self._class_weights(labels[0] if labels else 1)  # make sure the relative coefficients exist
+        relative = self._relative_coef
+        assert relative is not None
+        classes = list(self.classifier.classes_)
+        n = features.shape[0]
+        rows = np.repeat(np.arange(n), np.diff(features.indptr))
+        label_rows = np.asarray([classes.index(label) for label in labels], dtype=np.int64)
+        is_word = features.indices < self.n_word_features
+
+        def best(mask: npt.NDArray[np.bool_], k: int) -> list[list[int]]:
+            at_rows, columns = rows[mask], features.indices[mask]
+            contributions = features.data[mask] * relative[label_rows[at_rows], columns]
+            positive = contributions > 0
+            return _best_per_row(at_rows[positive], columns[positive], contributions[positive], k, n)
+
+        words = best(is_word, top_k)
+        # Character n-grams only fill in for rows with fewer than top_k positive words.
+        short = np.zeros(n, dtype=bool)
+        short[[row for row, found in enumerate(words) if len(found) < top_k]] = True
+        chars = best(~is_word & short[rows], top_k) if short.any() else [[] for _ in range(n)]
+        names = self.feature_names
+        out: list[tuple[str, ...]] = []
+        for row in range(n):
+            found = [str(names[column]) for column in words[row]]
+            if len(found) < top_k:
+                # char_wb n-grams are never blank, so no spares are needed for the old blank check.
+                found.extend(f"~{str(names[column]).strip()}" for column in chars[row])
+            out.append(tuple(found[:top_k]))
+        return out
 
     def _class_weights(self, label: int) -> FloatArray:
         if self._relative_coef is None:
@@ -278,6 +290,18 @@ class SeverityModel:
             # Rebuilt from the vocabularies rather than stored: the names would double the file's size.
             feature_names=_feature_names(parts["vectorizer"]),
         )
+
+
+def _best_per_row(rows: IntArray, columns: IntArray, values: FloatArray, k: int, count: int) -> list[list[int]]:
+    """Per row (0..count-1), the columns of its k largest values, largest first (ties: lower column first)."""
+    best: list[list[int]] = []
+    order = np.lexsort((columns, -values, rows))
+    rows, columns = rows[order], columns[order]
+    starts = np.searchsorted(rows, np.arange(count + 1))
+    column_list = columns.tolist()
+    for row in range(count):
+        best.append(column_list[starts[row] : min(starts[row] + k, starts[row + 1])])
+    return best
 
 
 def _check_labels(y: IntArray, folds: int) -> None:

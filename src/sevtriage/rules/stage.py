@@ -115,8 +115,10 @@ class RuleStage:
         self._engine = make_engine(self.engine_name, self.compiled)
         self._rules: Mapping[str, Rule] = {rule.id: rule for rule in book.rules}
         self._lock = threading.Lock()
-        self._memo: OrderedDict[tuple[tuple[str, int | str], ...], tuple[str, ...]] = OrderedDict()
+        # Keyed by the fact's values: every fact of one compiled ruleset has the same keys in the same order.
+        self._memo: OrderedDict[tuple[int | str, ...], tuple[str, ...]] = OrderedDict()
         self._memo_size = memo_size
+        self._version = book.version  # asked for by every decision
 
     @classmethod
     def load(
@@ -133,7 +135,7 @@ class RuleStage:
     @property
     def version(self) -> str:
         """The rule file name and the first 12 hex digits of its content's SHA-256."""
-        return self.book.version
+        return self._version
 
     def facts(self, ticket: Ticket) -> Facts:
         """Signals and fields of a request (what the engine sees)."""
@@ -162,8 +164,8 @@ class RuleStage:
         """Rule ids fired per fact: remembered answers, the engine for the rest (caller holds the lock)."""
         if self._memo_size <= 0:
             return self._engine.match_many(engine_facts)
-        keys = [tuple(sorted(fact.items())) for fact in engine_facts]
-        missing: dict[tuple[tuple[str, int | str], ...], Fact] = {}
+        keys = [tuple(fact.values()) for fact in engine_facts]
+        missing: dict[tuple[int | str, ...], Fact] = {}
         for key, fact in zip(keys, engine_facts, strict=True):
             if key not in self._memo and key not in missing:
                 missing[key] = fact

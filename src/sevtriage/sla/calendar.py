@@ -26,11 +26,13 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_package
+import numpy as np
+import numpy.typing as npt
 
 from sevtriage.errors import InputError
 
@@ -185,6 +187,20 @@ class _Timeline:
     ends: list[int]
     cum_start: list[int]  # business time before interval i
     cum_end: list[int]  # business time at the end of interval i
+    as_arrays: list[_TimelineArrays] = field(default_factory=list, compare=False, repr=False)
+
+    def arrays(self) -> _TimelineArrays:
+        """The same timeline as numpy arrays (made once per timeline, for vectorised sums)."""
+        if not self.as_arrays:  # a benign race: two threads may both make them
+            self.as_arrays.append(
+                _TimelineArrays(
+                    np.asarray(self.starts, dtype=np.int64),
+                    np.asarray(self.ends, dtype=np.int64),
+                    np.asarray(self.cum_start, dtype=np.int64),
+                    np.asarray(self.cum_end, dtype=np.int64),
+                )
+            )
+        return self.as_arrays[0]
 
     def elapsed(self, u: int) -> int:
         """Business time from ``lo`` to ``u`` (``lo <= u <= hi``)."""
@@ -193,6 +209,14 @@ class _Timeline:
             return self.cum_end[-1] if self.ends else 0
         start = self.starts[i]
         return self.cum_start[i] + (u - start if u > start else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _TimelineArrays:
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+    cum_start: npt.NDArray[np.int64]
+    cum_end: npt.NDArray[np.int64]
 
 
 class BusinessCalendar:
@@ -350,7 +374,37 @@ class BusinessCalendar:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _from_us(self, u: int) -> datetime:
-        return (_EPOCH + timedelta(microseconds=u)).astimezone(self.tz)
+        # fromtimestamp on whole seconds is exact and sets `fold` in a repeated hour, as astimezone does.
+        seconds, micro = divmod(u, _US)
+        instant = datetime.fromtimestamp(seconds, self.tz)
+        return instant.replace(microsecond=micro) if micro else instant
+
+    def _add_many_us(self, starts: npt.NDArray[np.int64], d: int) -> npt.NDArray[np.int64]:
+        """`_add_checked_us` of many starts (µs since the epoch) and one positive duration, vectorised.
+
+        The covered timeline is searched with numpy; the few sums that run past it (rare: the timeline grows
+        a year at a time) go through the scalar path, which grows it.
+        """
+        if len(starts) == 0 or d == 0:
+            return starts.copy()
+        if d < 0:
+            return np.asarray([self._add_checked_us(int(u), d) for u in starts.tolist()], dtype=np.int64)
+        if not self._has_hours:
+            raise CalendarError("the calendar has no opening hours on any day, so no business time ever elapses")
+        timeline = self._cover(int(starts.min()), int(starts.max()) + 1)
+        arrays = timeline.arrays()
+        i = np.searchsorted(arrays.ends, starts, side="right")
+        inside = i < len(arrays.ends)
+        at = np.minimum(i, len(arrays.ends) - 1)
+        elapsed = np.where(inside, arrays.cum_start[at] + np.maximum(starts - arrays.starts[at], 0), arrays.cum_end[-1])
+        target = elapsed + d
+        j = np.searchsorted(arrays.cum_end, target, side="left")
+        found = j < len(arrays.cum_end)
+        at = np.minimum(j, len(arrays.cum_end) - 1)
+        out = arrays.starts[at] + (target - arrays.cum_start[at])
+        for k in np.flatnonzero(~found).tolist():
+            out[k] = self._add_us(int(starts[k]), d)
+        return np.asarray(out, dtype=np.int64)
 
     def _add_checked_us(self, s: int, d: int) -> int:
         """`add` on microseconds since the epoch (the policy's fast path)."""

@@ -6,13 +6,15 @@ load, with the file and line of every problem, and then only does arithmetic (no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import yaml
 
 from sevtriage.errors import ConfigError, InputError, Problem
@@ -21,10 +23,14 @@ from sevtriage.sla.calendar import (
     WEEKDAYS,
     BusinessCalendar,
     CalendarError,
+    NaiveDatetimeError,
     _to_us,
     parse_interval,
 )
 from sevtriage.types import Deadline, Deadlines, Severity
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["BreachCheck", "SlaPolicy", "Target"]
 
@@ -110,6 +116,8 @@ class SlaPolicy:
     business_day: timedelta
     _plans: dict[str, _Plan] = field(repr=False)
     source: str = "<policy>"
+    # Clause texts, made once per target and outcome (the hot path builds no strings).
+    _clauses: dict[tuple[int, str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     # -- loading -----------------------------------------------------------------------------------------------
 
@@ -253,13 +261,145 @@ class SlaPolicy:
         kind: Kind = "ongoing",
     ) -> tuple[Deadline, int | None]:
         if target is None:
-            return Deadline(due=None, target=None, clause=_no_target(plan.name, sev, kind)), None
+            return _no_deadline(plan.name, sev, kind), None
         due, clause = self._due(target, start)
-        if not clause:
-            clause = f"{target.business_label} after {counted_from}"
-        elif counted_from != "arrival":
-            clause = f"{clause}, counted from {counted_from}"
-        return Deadline(due=self.calendar._from_us(due), target=target.label, clause=clause), due
+        return Deadline(self.calendar._from_us(due), target.label, self._clause(target, clause, counted_from)), due
+
+    def _clause(self, target: Target, clause: str, counted_from: str) -> str:
+        key = (id(target), clause, counted_from)
+        text = self._clauses.get(key)
+        if text is None:
+            if not clause:
+                text = f"{target.business_label} after {counted_from}"
+            elif counted_from != "arrival":
+                text = f"{clause}, counted from {counted_from}"
+            else:
+                text = clause
+            self._clauses[key] = text  # a benign race: two threads store the same text
+        return text
+
+    # -- many arrivals at once -------------------------------------------------------------------------------
+
+    def deadlines_many(
+        self,
+        severity: int | Severity | Sequence[int | Severity] | npt.ArrayLike,
+        plan: str | Sequence[str | None] | npt.ArrayLike | None,
+        received_at: pd.Series | pd.DatetimeIndex | npt.ArrayLike | Sequence[datetime],
+    ) -> pd.DataFrame:
+        """`deadlines` of many requests at once, as columns; the same instants, targets and clauses.
+
+        `received_at` is a pandas Series or DatetimeIndex of timezone-aware instants, a numpy ``datetime64``
+        array (read as UTC, numpy's own convention), or a sequence of aware datetimes; naive pandas or Python
+        datetimes raise `NaiveDatetimeError`. `severity` and `plan` are one value for all or one per arrival.
+        Returns a DataFrame (the Series' index, if given) with ``initial_due``, ``initial_target``,
+        ``initial_clause``, ``ongoing_due``, ``ongoing_target``, ``ongoing_clause``; the due columns are
+        timezone-aware in the calendar's zone, NaT where the policy sets no target.
+        """
+        import pandas as pd
+
+        index = received_at.index if isinstance(received_at, pd.Series) else None
+        starts = _epoch_us(received_at)
+        n = len(starts)
+        dues = {kind: np.full(n, _NAT, dtype=np.int64) for kind in ("initial", "ongoing")}
+        # Target labels and clauses as category codes: a handful of distinct texts over any number of rows.
+        codes = {
+            f"{kind}_{what}": np.full(n, -1, dtype=np.int64)
+            for kind in ("initial", "ongoing")
+            for what in ("target", "clause")
+        }
+        texts: dict[str, dict[str, int]] = {name: {} for name in codes}
+
+        def code(column: str, text: str) -> int:
+            known = texts[column]
+            return known.setdefault(text, len(known))
+
+        for sev, name, rows in self._groups(severity, plan, n):
+            chosen = self._plans[name]
+            start = starts[rows]
+            first = self._fill(dues, codes, code, "initial", rows, chosen.initial[sev], start, "arrival", chosen, sev)
+            counted_from = "arrival" if first is None else "the initial response deadline"
+            self._fill(
+                dues,
+                codes,
+                code,
+                "ongoing",
+                rows,
+                chosen.ongoing[sev],
+                start if first is None else first,
+                counted_from,
+                chosen,
+                sev,
+            )
+        zone = self.calendar.tz
+        columns: dict[str, Any] = {}
+        for kind in ("initial", "ongoing"):
+            # The "no deadline" marker is numpy's NaT (the smallest int64), so the view needs no masking.
+            columns[f"{kind}_due"] = (
+                pd.DatetimeIndex(dues[kind].view("datetime64[us]")).tz_localize("UTC").tz_convert(zone)
+            )
+            for what in ("target", "clause"):
+                columns[f"{kind}_{what}"] = pd.Categorical.from_codes(
+                    codes[f"{kind}_{what}"], categories=list(texts[f"{kind}_{what}"])
+                )
+        return pd.DataFrame(columns, index=index)
+
+    def _groups(self, severity: Any, plan: Any, n: int) -> list[tuple[Severity, str, npt.NDArray[np.int64]]]:
+        """The rows of each (severity, plan) present: one vectorised pass per group, whose targets are shared."""
+        import pandas as pd
+
+        if _is_scalar(severity):
+            sev_codes, sev_values = np.zeros(n, dtype=np.int64), [_severity(severity)]
+        else:
+            sev_codes, uniques = pd.factorize(np.asarray(_per_row(severity, n, "severity"), dtype=object))
+            sev_values = [_severity(value) for value in uniques.tolist()]
+        if _is_scalar(plan):
+            plan_codes, plan_names = np.zeros(n, dtype=np.int64), [self._plan(plan).name]
+        else:
+            plan_codes, uniques = pd.factorize(
+                np.asarray(_per_row(plan, n, "plan"), dtype=object), use_na_sentinel=False
+            )
+            plan_names = [self._plan(None if pd.isna(value) else value).name for value in uniques.tolist()]
+        keys = np.asarray(sev_codes, dtype=np.int64) * len(plan_names) + np.asarray(plan_codes, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        bounds = np.flatnonzero(np.diff(keys[order])) + 1
+        out: list[tuple[Severity, str, npt.NDArray[np.int64]]] = []
+        for rows in np.split(order, bounds) if n else []:
+            key = int(keys[rows[0]])
+            out.append((sev_values[key // len(plan_names)], plan_names[key % len(plan_names)], rows))
+        return out
+
+    def _fill(
+        self,
+        dues: dict[str, npt.NDArray[np.int64]],
+        codes: dict[str, npt.NDArray[np.int64]],
+        code: Callable[[str, str], int],
+        kind: Kind,
+        rows: npt.NDArray[np.int64],
+        target: Target | None,
+        start: npt.NDArray[np.int64],
+        counted_from: str,
+        plan: _Plan,
+        sev: Severity,
+    ) -> npt.NDArray[np.int64] | None:
+        """One group's deadlines of one kind into the columns; returns the due instants (None: no target)."""
+        if target is None:
+            codes[f"{kind}_clause"][rows] = code(f"{kind}_clause", _no_target(plan.name, sev, kind))
+            return None
+        due = self.calendar._add_many_us(start, target.business_us)
+        clause = np.full(len(rows), code(f"{kind}_clause", self._clause(target, "", counted_from)), dtype=np.int64)
+        if target.elapsed_us is not None:
+            by_business, by_elapsed = due, start + target.elapsed_us
+            elapsed_wins = (by_elapsed < by_business) == (target.rule == "first")
+            due = np.where(elapsed_wins, by_elapsed, by_business)
+            clause[:] = code(f"{kind}_clause", self._clause(target, target.business_clause, counted_from))
+            clause[elapsed_wins] = code(f"{kind}_clause", self._clause(target, target.elapsed_clause, counted_from))
+            clause[by_elapsed == by_business] = code(
+                f"{kind}_clause", self._clause(target, target.together_clause, counted_from)
+            )
+        dues[kind][rows] = due
+        codes[f"{kind}_target"][rows] = code(f"{kind}_target", target.label)
+        codes[f"{kind}_clause"][rows] = clause
+        return np.asarray(due, dtype=np.int64)
 
 
 def _minutes(value: timedelta) -> str:
@@ -274,6 +414,50 @@ def _minutes(value: timedelta) -> str:
 @lru_cache(maxsize=256)
 def _no_target(plan: str, sev: Severity, kind: Kind) -> str:
     return f"no target: the {plan} plan sets no {kind} response time for severity {int(sev)} ({sev.label})"
+
+
+@lru_cache(maxsize=256)
+def _no_deadline(plan: str, sev: Severity, kind: Kind) -> Deadline:
+    # Immutable and the same every time, so one object serves every request.
+    return Deadline(due=None, target=None, clause=_no_target(plan, sev, kind))
+
+
+_NAT = np.iinfo(np.int64).min  # "no deadline" in the integer columns: numpy's NaT as an int64
+
+
+def _epoch_us(values: Any) -> npt.NDArray[np.int64]:
+    """Microseconds since the epoch (UTC) of aware instants: pandas, numpy datetime64 or Python datetimes."""
+    import pandas as pd
+
+    if isinstance(values, (pd.Series, pd.DatetimeIndex)):
+        stamps = pd.DatetimeIndex(values)
+        if stamps.tz is None:
+            raise NaiveDatetimeError(
+                "received_at must be timezone-aware (e.g. Series.dt.tz_localize('Europe/Bratislava')); got naive "
+                "timestamps"
+            )
+        return np.asarray(stamps.tz_convert("UTC").as_unit("us").asi8, dtype=np.int64)
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.datetime64):
+        # numpy's datetime64 counts from the Unix epoch in UTC.
+        return array.astype("datetime64[us]").astype(np.int64)
+    return np.fromiter(
+        (_to_us(value, what="received_at") for value in array.tolist()), dtype=np.int64, count=len(array)
+    )
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, np.integer, Severity))
+
+
+def _per_row(value: Any, n: int, what: str) -> list[Any]:
+    """A sequence of exactly `n` values (one per arrival) as a list."""
+    import pandas as pd
+
+    values = value.tolist() if isinstance(value, (pd.Series, np.ndarray)) else list(value)
+    if len(values) != n:
+        raise InputError(f"{what} must be one value or one per arrival ({n}); got {len(values)}")
+    return values
 
 
 _BY_NUMBER = {int(s): s for s in Severity}

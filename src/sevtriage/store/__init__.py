@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from sevtriage.errors import NotStored
 from sevtriage.store.store import (
+    EVENT_KINDS,
     Action,
+    DeadlineRule,
     DecisionStore,
+    EventKind,
     NotFound,
     QueueFilter,
+    RequestEvent,
     ReviewConflict,
     StoredRequest,
     User,
@@ -15,11 +19,15 @@ from sevtriage.store.store import (
 )
 
 __all__ = [
+    "EVENT_KINDS",
     "Action",
+    "DeadlineRule",
     "DecisionStore",
+    "EventKind",
     "NotFound",
     "NotStored",
     "QueueFilter",
+    "RequestEvent",
     "ReviewConflict",
     "StoredRequest",
     "User",

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    literal,
     select,
     text,
 )
@@ -119,10 +120,75 @@ def _v3_sessions(conn: Connection) -> None:
     Index("ix_sessions_user", sessions.c.user_name).create(conn)
 
 
+def _v4_events(conn: Connection) -> None:
+    """Request events (received, follow-ups, responses, severity changes) and the SLA clock columns.
+
+    Existing requests get their "received" event from `received_at` (or, lacking it, from when they were stored)
+    and a "severity_changed" event for every specialist's change, so that their history reads the same as a new
+    request's.
+    """
+    # ALTER TABLE ... ADD COLUMN with a NULL default works on both SQLite and PostgreSQL.
+    for name in ("first_response_at", "last_response_at", "resolved_at"):
+        conn.execute(text(f"ALTER TABLE requests ADD COLUMN {name} {DateTime().compile(dialect=conn.dialect)}"))
+    meta = MetaData()
+    requests = Table("requests", meta, autoload_with=conn)
+    actions = Table("actions", meta, autoload_with=conn)
+    events = Table(
+        "events",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+        Column("kind", String(24), nullable=False),
+        Column("at", DateTime, nullable=False),
+        Column("by", String(320)),
+        Column("from_severity", Integer),
+        Column("to_severity", Integer),
+        Column("ref", String(500)),
+        Column("note", Text),
+        Column("recorded_at", DateTime, nullable=False),
+    )
+    events.create(conn)
+    Index("ix_events_request", events.c.request_id, events.c.at, events.c.id).create(conn)
+    # A message recorded twice (a restarted mail import) is one event; NULL refs never collide.
+    Index("ux_events_ref", events.c.request_id, events.c.kind, events.c.ref, unique=True).create(conn)
+    Index("ix_requests_waiting", requests.c.first_response_at, requests.c.initial_due).create(conn)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    conn.execute(
+        insert(events).from_select(
+            ["request_id", "kind", "at", "by", "to_severity", "note", "recorded_at"],
+            select(
+                requests.c.id,
+                literal("received"),
+                func.coalesce(requests.c.received_at, requests.c.created_at),
+                literal("sevtriage"),
+                requests.c.suggested_severity,
+                literal("from the store before events were recorded"),
+                literal(now),
+            ),
+        )
+    )
+    conn.execute(
+        insert(events).from_select(
+            ["request_id", "kind", "at", "by", "from_severity", "to_severity", "note", "recorded_at"],
+            select(
+                actions.c.request_id,
+                literal("severity_changed"),
+                actions.c.at,
+                actions.c.actor,
+                actions.c.from_severity,
+                actions.c.to_severity,
+                actions.c.reason,
+                literal(now),
+            ).where(actions.c.kind == "changed"),
+        )
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "requests, actions and users", _v1_tables),
     Migration(2, "indexes for the queue and the agreement report", _v2_indexes),
     Migration(3, "server-side review sessions", _v3_sessions),
+    Migration(4, "request events and SLA clock columns", _v4_events),
 )
 
 LATEST = MIGRATIONS[-1].version

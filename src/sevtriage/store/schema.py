@@ -40,6 +40,11 @@ requests = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("version", Integer, nullable=False),
+    # The SLA clock, kept in step with the events so that the waiting list is one indexed query: the first
+    # response stops the initial-response clock, the last one starts the next update's.
+    Column("first_response_at", DateTime),
+    Column("last_response_at", DateTime),
+    Column("resolved_at", DateTime),
 )
 
 actions = Table(
@@ -53,6 +58,24 @@ actions = Table(
     Column("from_severity", Integer),
     Column("to_severity", Integer),
     Column("reason", Text),
+)
+
+# What happened to a request, in the order it happened: received, follow_up (from the customer), response (from
+# support), severity_changed (by review or re-triage), resolved. `ref` is the caller's id of the event (a mail
+# Message-ID): the same ref is recorded once per request and kind.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("by", String(320)),
+    Column("from_severity", Integer),
+    Column("to_severity", Integer),
+    Column("ref", String(500)),
+    Column("note", Text),
+    Column("recorded_at", DateTime, nullable=False),
 )
 
 users = Table(

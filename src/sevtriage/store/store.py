@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -41,13 +41,19 @@ from sevtriage.errors import ConfigError, InputError, NotStored, Problem, Sevtri
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
-from sevtriage.store.schema import actions, requests, sessions, users
+from sevtriage.store.schema import actions, events, requests, sessions, users
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Deadlines, Decision, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
+EventKind = Literal["received", "follow_up", "response", "severity_changed", "resolved"]
+EVENT_KINDS: tuple[EventKind, ...] = ("received", "follow_up", "response", "severity_changed", "resolved")
 SYSTEM_ACTOR = "sevtriage"
 REVIEWED: tuple[Status, ...] = ("accepted", "changed")
+# The review reason a reviewed request gets back when a customer's follow-up makes it more severe.
+ESCALATED = "escalated_by_follow_up"
+# The deadlines of a severity counted from arrival; `SlaPolicy.deadlines` has exactly this shape.
+DeadlineRule = Callable[[Severity, str | None, datetime], Deadlines | None]
 
 
 class ReviewConflict(SevtriageError):
@@ -149,6 +155,27 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestEvent:
+    """One event in a request's life, for the SLA clock.
+
+    `kind` is ``received``, ``follow_up`` (the customer wrote again), ``response`` (support answered),
+    ``severity_changed`` (a review or a re-triage changed the severity in force) or ``resolved``. `at` is when it
+    happened (an aware UTC instant), `by` who did it (a mail address, a specialist, ``sevtriage``), `ref` the
+    caller's id for it (e.g. a Message-ID), `note` free text. `recorded_at` is when the store learnt of it.
+    """
+
+    request_id: str
+    kind: EventKind
+    at: datetime
+    by: str | None
+    from_severity: Severity | None
+    to_severity: Severity | None
+    ref: str | None
+    note: str | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRequest:
     """A request as the review desk sees it: the text, the suggestion, the outcome and its history."""
 
@@ -169,6 +196,10 @@ class StoredRequest:
     updated_at: datetime
     version: int
     history: tuple[Action, ...] = field(default=())
+    # The SLA clock (see `DecisionStore.record_response`); None until a response / resolution is recorded.
+    first_response_at: datetime | None = None
+    last_response_at: datetime | None = None
+    resolved_at: datetime | None = None
 
     @property
     def severity(self) -> Severity | None:
@@ -390,12 +421,17 @@ class DecisionStore:
             rows = [{**values[i], "id": i, "created_at": stamp, "updated_at": stamp, "version": 1} for i in ordered]
             inserted = {row.id for row in conn.execute(statement, rows)}
         history: list[dict[str, Any]] = []
+        new_events: list[dict[str, Any]] = []
         changed = len(inserted)
         for request_id in ordered:
             if request_id in inserted:
                 decision = by_id[request_id][1]
                 severity = int(decision.severity) if decision.severity is not None else None
                 history.append(self._history_row(request_id, now, "suggested", None, severity, decision))
+                arrived = values[request_id]["received_at"] or stamp
+                new_events.append(
+                    _event_row(request_id, "received", arrived, SYSTEM_ACTOR, stamp, to_severity=severity)
+                )
         known = [i for i in ordered if i not in inserted]
         if known:
             # Locked (on PostgreSQL) until the end of the transaction, so that two writers re-suggesting the same
@@ -434,9 +470,24 @@ class DecisionStore:
                 history.append(
                     self._history_row(request_id, now, "resuggested", old.suggested_severity, severity, decision)
                 )
+                if old.suggested_severity != severity:
+                    new_events.append(
+                        _event_row(
+                            request_id,
+                            "severity_changed",
+                            stamp,
+                            SYSTEM_ACTOR,
+                            stamp,
+                            from_severity=old.suggested_severity,
+                            to_severity=severity,
+                            note="re-triaged",
+                        )
+                    )
                 changed += 1
         if history:
             conn.execute(insert(actions), history)
+        if new_events:
+            conn.execute(insert(events), new_events)
         return changed
 
     @staticmethod
@@ -577,6 +628,21 @@ class DecisionStore:
                     reason=reason,
                 )
             )
+            if after != before:
+                conn.execute(
+                    insert(events).values(
+                        _event_row(
+                            request_id,
+                            "severity_changed",
+                            _utc(now),
+                            actor,
+                            _utc(now),
+                            from_severity=int(before) if before is not None else None,
+                            to_severity=int(after),
+                            note=reason,
+                        )
+                    )
+                )
             return self._load(conn, request_id, with_history=True)
 
     @staticmethod
@@ -589,6 +655,193 @@ class DecisionStore:
             .first()
         )
         return _action(last) if last is not None else None
+
+    # -- events: the SLA clock -------------------------------------------------------------------------------
+    def record_response(
+        self, request_id: str, at: datetime, by: str, *, ref: str | None = None, note: str | None = None
+    ) -> bool:
+        """Record that support answered the customer at `at` (`by`: who answered, e.g. the support address).
+
+        The first response stops the initial-response clock; the latest one starts the ongoing one (the next
+        update is due a target after it). Responses may be recorded in any order. With `ref` (e.g. the reply's
+        Message-ID) recording the same response again changes nothing, so a restarted mail import is safe.
+        Returns True when the response was new. Raises `NotFound` for an unknown request and `InputError` for a
+        naive time or one before the request arrived.
+        """
+        return self._record(request_id, "response", at, by, ref=ref, note=note)
+
+    def record_follow_up(
+        self,
+        request_id: str,
+        at: datetime,
+        decision: Decision | None = None,
+        *,
+        by: str | None = None,
+        ref: str | None = None,
+        note: str | None = None,
+        deadlines: DeadlineRule | None = None,
+    ) -> StoredRequest:
+        """Record that the customer wrote again at `at`, with the re-triage of the request (`decision`) if any.
+
+        When the re-triage gives another severity than the one in force, the request takes it and its deadlines
+        are recomputed from arrival (not from the follow-up) with `deadlines(severity, plan, received_at)`, e.g.
+        ``policy.deadlines``; a ``severity_changed`` event records it. A specialist's reviewed severity stands
+        against a milder re-triage, but a more severe one sends the request back to the review queue (reason
+        ``escalated_by_follow_up``) with the new suggestion in force. A follow-up reopens a resolved request.
+        `ref` makes the call idempotent like `record_response`. Returns the request afterwards.
+        """
+        if decision is not None and decision.id != request_id:
+            raise InputError(f"the decision is for {decision.id!r}, not {request_id!r}; pair them by id")
+        if decision is not None and decision.severity is not None and deadlines is None:
+            raise InputError(
+                "record_follow_up with a decision needs deadlines=..., the rule that gives a severity's deadlines "
+                "from arrival (pass SlaPolicy.deadlines)"
+            )
+        self._record(request_id, "follow_up", at, by, ref=ref, note=note, decision=decision, deadlines=deadlines)
+        return self.get(request_id)
+
+    def record_resolved(self, request_id: str, at: datetime, by: str, *, note: str | None = None) -> bool:
+        """Record that the request is solved: its clocks stop and it leaves the SLA lists until a follow-up."""
+        return self._record(request_id, "resolved", at, by, note=note)
+
+    def events(self, request_id: str) -> list[RequestEvent]:
+        """The request's events in the order they happened (ties in the order recorded); `NotFound` if unknown."""
+        with self._read() as conn:
+            found = conn.execute(select(requests.c.id).where(requests.c.id == request_id)).first()
+            if found is None:
+                raise NotFound(f"no stored request has the id {request_id!r}")
+            rows = conn.execute(
+                select(events).where(events.c.request_id == request_id).order_by(events.c.at, events.c.id)
+            ).mappings()
+            return [_event(row) for row in rows]
+
+    def open_requests(
+        self, *, waiting_only: bool = False, limit: int | None = None, ids: Sequence[str] | None = None
+    ) -> list[StoredRequest]:
+        """Unresolved requests for the SLA lists, earliest initial deadline first.
+
+        `waiting_only` keeps those that no response has reached yet; `ids` narrows to given requests.
+        """
+        query = select(requests).where(requests.c.resolved_at.is_(None))
+        if waiting_only:
+            query = query.where(requests.c.first_response_at.is_(None))
+        if ids is not None:
+            query = query.where(requests.c.id.in_(list(ids)))
+        query = query.order_by(*_queue_order())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_stored(row, ()) for row in conn.execute(query).mappings()]
+
+    def _record(
+        self,
+        request_id: str,
+        kind: EventKind,
+        at: datetime,
+        by: str | None,
+        *,
+        ref: str | None = None,
+        note: str | None = None,
+        decision: Decision | None = None,
+        deadlines: DeadlineRule | None = None,
+    ) -> bool:
+        when = _utc(at)
+        assert when is not None
+        now = self.clock()
+        ref = (ref or "").strip() or None
+        try:
+            with self._write() as conn:
+                current = self._load(conn, request_id, with_history=False)
+                if current.received_at is not None and at.astimezone(UTC) < current.received_at:
+                    raise InputError(
+                        f"a {kind.replace('_', ' ')} of {request_id} at {at.isoformat()} would be before the request "
+                        f"arrived ({current.received_at.isoformat()}); check the time and its UTC offset"
+                    )
+                if ref is not None and self._has_ref(conn, request_id, kind, ref):
+                    return False
+                conn.execute(
+                    insert(events).values(_event_row(request_id, kind, when, by, _utc(now), ref=ref, note=note))
+                )
+                clock: dict[str, Any] = {}
+                if kind == "response":
+                    first = current.first_response_at
+                    last = current.last_response_at
+                    clock["first_response_at"] = when if first is None or at < first else _utc(first)
+                    clock["last_response_at"] = when if last is None or at > last else _utc(last)
+                elif kind == "resolved":
+                    clock["resolved_at"] = when
+                elif kind == "follow_up" and current.resolved_at is not None and at > current.resolved_at:
+                    clock["resolved_at"] = None
+                if clock:
+                    conn.execute(update(requests).where(requests.c.id == request_id).values(**clock))
+                if decision is not None and decision.severity is not None and deadlines is not None:
+                    self._retriage(conn, current, decision, deadlines, now, by)
+                return True
+        except IntegrityError:
+            # Someone recorded the same ref between our check and our insert (PostgreSQL, two importers).
+            if ref is not None:
+                return False
+            raise
+
+    @staticmethod
+    def _has_ref(conn: Connection, request_id: str, kind: str, ref: str) -> bool:
+        query = select(events.c.id).where(events.c.request_id == request_id, events.c.kind == kind, events.c.ref == ref)
+        return conn.execute(query).first() is not None
+
+    def _retriage(
+        self,
+        conn: Connection,
+        current: StoredRequest,
+        decision: Decision,
+        deadlines: DeadlineRule,
+        now: datetime,
+        by: str | None,
+    ) -> None:
+        """Apply a follow-up's re-triage when it changes the severity in force (see `record_follow_up`)."""
+        before = current.severity
+        after = decision.severity
+        assert after is not None
+        if after == before:
+            return
+        if current.reviewed and before is not None and after > before:
+            return  # milder than the specialist's severity: the specialist's word stands
+        arrival = current.received_at or decision.received_at
+        new_deadlines = deadlines(after, current.plan, arrival) if arrival is not None else None
+        ticket = replace(current.ticket, received_at=arrival)
+        decided = replace(decision, received_at=arrival, deadlines=new_deadlines)
+        if current.reviewed:
+            # The specialist decided on a milder request; they must see what the customer wrote since.
+            reasons = (
+                decision.review_reasons
+                if ESCALATED in decision.review_reasons
+                else (*decision.review_reasons, ESCALATED)
+            )
+            decided = replace(decided, needs_review=True, review_reasons=reasons)
+        values = self._row_values(ticket, decided)
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == current.id)
+            .values(**values, updated_at=_utc(now), version=requests.c.version + 1)
+        )
+        stamp = _utc(now)
+        old = int(before) if before is not None else None
+        conn.execute(
+            insert(actions).values(self._history_row(current.id, now, "resuggested", old, int(after), decided))
+        )
+        conn.execute(
+            insert(events).values(
+                _event_row(
+                    current.id,
+                    "severity_changed",
+                    stamp,
+                    SYSTEM_ACTOR,
+                    stamp,
+                    from_severity=old,
+                    to_severity=int(after),
+                    note=f"re-triaged after a follow-up{f' from {by}' if by else ''}",
+                )
+            )
+        )
 
     # -- reading ---------------------------------------------------------------------------------------------
     def get(self, request_id: str) -> StoredRequest:
@@ -804,6 +1057,49 @@ def _action(row: RowMapping) -> Action:
     )
 
 
+def _event_row(
+    request_id: str,
+    kind: EventKind,
+    at: datetime | None,
+    by: str | None,
+    recorded_at: datetime | None,
+    *,
+    from_severity: int | None = None,
+    to_severity: int | None = None,
+    ref: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """An `events` row; times are naive UTC already."""
+    return {
+        "request_id": request_id,
+        "kind": kind,
+        "at": at,
+        "by": by,
+        "from_severity": from_severity,
+        "to_severity": to_severity,
+        "ref": ref,
+        "note": note,
+        "recorded_at": recorded_at,
+    }
+
+
+def _event(row: RowMapping) -> RequestEvent:
+    at = _aware(row["at"])
+    recorded = _aware(row["recorded_at"])
+    assert at is not None and recorded is not None
+    return RequestEvent(
+        request_id=row["request_id"],
+        kind=row["kind"],
+        at=at,
+        by=row["by"],
+        from_severity=_maybe_severity(row["from_severity"]),
+        to_severity=_maybe_severity(row["to_severity"]),
+        ref=row["ref"],
+        note=row["note"],
+        recorded_at=recorded,
+    )
+
+
 def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
     created = _aware(row["created_at"])
     updated = _aware(row["updated_at"])
@@ -826,6 +1122,9 @@ def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
         updated_at=updated,
         version=int(row["version"]),
         history=history,
+        first_response_at=_aware(row["first_response_at"]),
+        last_response_at=_aware(row["last_response_at"]),
+        resolved_at=_aware(row["resolved_at"]),
     )
 
 
