@@ -9,7 +9,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 STAGES = ("rules", "model", "intake", "sla", "store")
-EDGES = ("api", "review", "cli")
+EDGES = ("api", "review", "cli", "watch")
 
 
 def _modules() -> dict[str, Path]:

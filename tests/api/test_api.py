@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -520,3 +521,63 @@ def test_request_text_is_logged_only_when_asked(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "decision id=LOG-1" in logged
     assert (marker in logged) is with_text
+
+
+# -- hostile requests (issue 10, item 9) ---------------------------------------------------------------------------
+
+JSON_AUTH = {**AUTH, "content-type": "application/json"}
+FAR = "9999-12-31T10:00:00+00:00"
+
+
+def test_a_lone_surrogate_in_id_is_refused_and_in_a_field_replaced_and_the_connection_lives_on(
+    client: httpx.Client,
+) -> None:
+    # json.dumps writes a lone surrogate as the escape \ud800, as a JavaScript client would.
+    refused = client.post("/v1/classify", content=json.dumps({**REQUEST, "id": "T-\ud800"}), headers=JSON_AUTH)
+    error = _assert_error(refused, 422, "validation_error")
+    assert error["message"] == ("id must not contain a lone surrogate ('\\ud800'); send the id as valid Unicode text")
+    assert client.get("/healthz").status_code == 200  # the same keep-alive connection still serves
+    kept = client.post(
+        "/v1/classify", content=json.dumps({**REQUEST, "id": "T-9", "environment": "prod\ud800"}), headers=JSON_AUTH
+    )
+    assert kept.status_code == 200, kept.text
+    assert client.get("/healthz").status_code == 200
+
+
+def test_one_bad_item_of_a_batch_lands_in_rejects_alone(client: httpx.Client) -> None:
+    batch = [
+        {**REQUEST, "id": "K-1"},
+        {**REQUEST, "id": "K-\udfff"},
+        {**REQUEST, "id": "K-3", "received_at": FAR},
+        {**REQUEST, "id": "K-4", "body": "lone \ud800 here"},
+    ]
+    response = client.post("/v1/classify/batch", content=json.dumps({"requests": batch}), headers=JSON_AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [d["id"] for d in body["decisions"]] == ["K-1", "K-4"]
+    assert [(r["index"], r["retryable"]) for r in body["rejects"]] == [(1, False), (2, False)]
+    assert "lone surrogate" in body["rejects"][0]["reason"]
+    assert body["rejects"][1]["reason"].startswith(f"received_at {FAR} is too late")
+
+
+def test_a_far_future_arrival_gets_a_reason_to_act_on(client: httpx.Client) -> None:
+    response = client.post("/v1/classify", json={**REQUEST, "received_at": FAR}, headers=AUTH)
+    error = _assert_error(response, 422, "validation_error")
+    assert error["message"] == (
+        f"received_at {FAR} is too late: its response deadline would fall after the year 9998, the end of "
+        "the business calendar; check the year of received_at"
+    )
+
+
+@pytest.mark.parametrize("value", [True, False, 1.5, [1], {"a": 1}])
+def test_an_id_must_be_text_or_a_whole_number(client: httpx.Client, value: Any) -> None:
+    response = client.post("/v1/classify", json={**REQUEST, "id": value}, headers=AUTH)
+    _assert_error(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("content", [b'{"id": "x", ', b'{"subject": "no id"}', b"[1, 2]"])
+def test_without_the_token_an_invalid_body_is_401_not_422(client: httpx.Client, content: bytes) -> None:
+    response = client.post("/v1/classify", content=content, headers={"content-type": "application/json"})
+    _assert_error(response, 401, "unauthorized")
+    response = client.post("/v1/classify/batch", content=content, headers={"content-type": "application/json"})
+    _assert_error(response, 401, "unauthorized")

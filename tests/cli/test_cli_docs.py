@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 
-from sevtriage.cli import cli, main
+from sevtriage.cli import LAZY_COMMANDS, cli, main
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 def _leaf_commands(command: click.Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            assert sub is not None, name
             yield from _leaf_commands(sub, (*prefix, name))
     else:
         yield prefix
@@ -45,3 +50,22 @@ def test_every_command_is_in_the_readme(command: tuple[str, ...]) -> None:
 def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["triage-everything"]) == 2
     assert "No such command 'triage-everything'" in capsys.readouterr().err
+
+
+def test_the_lazy_listing_says_what_each_command_says_of_itself() -> None:
+    context = click.Context(cli)
+    for name, (_, sentence) in LAZY_COMMANDS.items():
+        command = cli.get_command(context, name)
+        assert command is not None, name
+        assert command.get_short_help_str(limit=300) == sentence
+
+
+def test_help_lists_every_command_without_importing_them() -> None:
+    code = (
+        "import sys; from sevtriage.cli import main; main(['--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('sevtriage.cli.', 'sklearn', 'pandas', 'fastapi'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.rstrip().endswith("[]")
+    for name in LAZY_COMMANDS:
+        assert f"  {name} " in result.stdout

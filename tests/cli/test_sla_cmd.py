@@ -142,3 +142,79 @@ def test_help_lists_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "sla", "--help")
     assert code == 0
     assert "due" in out and "breached" in out
+
+
+# -- sla status / respond / resolve over a real store ----------------------------------------------------------
+
+
+def _stored(tmp_path: Path) -> str:
+    """A SQLite store with two Premier requests decided by the real pipeline: one long overdue, one fresh."""
+    from datetime import UTC, datetime, timedelta
+
+    from sevtriage.review.desk import ReviewDesk
+    from sevtriage.sla import SlaPolicy
+    from sevtriage.store import DecisionStore
+    from sevtriage.triage import Triage
+    from sevtriage.types import Ticket
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    now = datetime.now(UTC)
+    body = "Production is down, nobody can log in."
+    tickets = [
+        Ticket(id="OLD-1", body=body, plan="premier", received_at=now - timedelta(days=10)),
+        Ticket(id="NEW-1", body=body, plan="premier", received_at=now - timedelta(minutes=1)),
+    ]
+    triage = Triage.load()
+    with DecisionStore.open(url) as store:
+        ReviewDesk(store, SlaPolicy.load()).save(zip(tickets, triage.classify_many(tickets), strict=True))
+    return url
+
+
+def test_sla_status_lists_waiting_and_breached_and_exits_1_on_a_breach(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = _stored(tmp_path)
+    code, out, err = run(capsys, "sla", "status", "--waiting", "--store", url)
+    assert code == 1, err
+    lines = out.splitlines()
+    assert lines[0].startswith("OLD-1: BREACHED · WAITING SINCE ")
+    assert "  initial response: breached, due " in lines[1]
+    assert any(line.startswith("NEW-1: waiting · due ") for line in lines)
+    assert lines[-1] == "2 waiting requests; times in Europe/Bratislava"
+    code, out, _ = run(capsys, "sla", "status", "--breached", "--json", "--store", url)
+    assert (code, [i["id"] for i in json.loads(out)["items"]]) == (1, ["OLD-1"])
+
+
+def test_sla_respond_and_resolve_move_requests_off_the_lists(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = _stored(tmp_path)
+    code, out, err = run(capsys, "sla", "respond", "NEW-1", "--by", "alice", "--ref", "<r1@x>", "--store", url)
+    assert code == 0, err
+    assert out.startswith("NEW-1: answered in time")
+    code, out, _ = run(capsys, "sla", "status", "NEW-1", "--store", url)
+    assert code == 0
+    assert "  initial response: met, due " in out
+    assert out.rstrip().splitlines()[-1].endswith("response by alice")
+    assert run(capsys, "sla", "resolve", "OLD-1", "--by", "alice", "--store", url)[0] == 0
+    code, out, _ = run(capsys, "sla", "status", "--breached", "--store", url)
+    assert (code, out) == (0, "0 breached requests; times in Europe/Bratislava\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["respond", "NOPE", "--by", "alice"], "error: no stored request has the id 'NOPE'\n"),
+        (
+            ["respond", "NEW-1", "--by", "alice", "--at", "yesterday"],
+            "error: --at must be an ISO-8601 instant with a UTC offset, e.g. 2026-11-27T16:50+01:00 or "
+            "2026-11-27T15:50Z; got 'yesterday'\n",
+        ),
+    ],
+)
+def test_sla_respond_mistakes_are_explained(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    url = _stored(tmp_path)
+    code, _, err = run(capsys, "sla", *args, "--store", url)
+    assert (code, err) == (2, message)

@@ -186,3 +186,20 @@ def test_memory_stays_flat_while_streaming(triage: Triage, tmp_path: Path) -> No
     growth = marks[25_000] - marks[5_000]
     # 20k more rows: a leak of even 1 KiB per row would show as 20 MB.
     assert growth < 12 * 1024 * 1024, f"RSS grew by {growth / 2**20:.1f} MiB"
+
+
+def test_a_far_future_arrival_is_one_reject_with_a_reason_to_act_on(triage: Triage) -> None:
+    """Not "internal error while classifying: CalendarError" (issue 10, item 9); its batch neighbours go on."""
+    rows = [
+        ["F-1", "Production down", "Nobody can log in.", "2026-11-26T09:00:00+01:00", "premier"],
+        ["F-2", "Production down", "Nobody can log in.", "9999-12-31T10:00:00+00:00", "premier"],
+        ["F-3", "Otázka", "Ako pridám zamestnanca?", "2026-11-26T09:00:00+01:00", "standard"],
+    ]
+    summary, decisions, rejects = _classify(triage, _csv(rows), "far.csv")
+    assert [d["id"] for d in decisions] == ["F-1", "F-3"]
+    assert [(r["line"], r["id"]) for r in rejects] == [(3, "F-2")]
+    assert rejects[0]["reason"] == (
+        "received_at 9999-12-31T10:00:00+00:00 is too late: its response deadline would fall after the year 9998, "
+        "the end of the business calendar; check the year of received_at"
+    )
+    assert (summary.rows, summary.decisions, summary.rejects) == (3, 2, 1)

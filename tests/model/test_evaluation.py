@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from sevtriage.model.corpus import read_heldout_ids, read_labelled, split
-from sevtriage.model.evaluation import ABSTAIN, evaluate, system_metrics
+from sevtriage.model.evaluation import ABSTAIN, evaluate, source_honesty, system_metrics
 from sevtriage.triage import Triage
+from sevtriage.types import Decision, Severity, Source
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -98,8 +99,44 @@ def test_evaluate_three_systems_on_the_held_out_split(evaluation_slice: object) 
     assert set(evaluation_slice.by_language) == {"cs", "en", "sk"}
     for item_id, true, predicted in evaluation_slice.under_triaged:
         assert predicted > true and item_id
+    # Both sources decide some requests, and their counts add up to the combined system's.
+    honesty = {h.source: h for h in evaluation_slice.honesty}
+    assert set(honesty) == {"rules", "model"}
+    assert sum(h.decisions for h in honesty.values()) == combined.decided
     other = evaluation_slice.other_authors
     assert other is not None and other.name == "model" and other.n >= 20
+
+
+def test_source_honesty_by_hand() -> None:
+    def decision(severity: int, source: Source, confidence: float, review: bool) -> Decision:
+        return Decision(
+            id="x",
+            severity=Severity(severity),
+            source=source,
+            confidence=confidence,
+            needs_review=review,
+            review_reasons=(),
+            matched_rules=(),
+            model=None,
+            plan=None,
+            received_at=None,
+            deadlines=None,
+            rules_version="r",
+            model_version=None,
+        )
+
+    decisions = [
+        decision(1, "rules", 0.9, False),
+        decision(2, "rules", 0.7, True),
+        decision(3, "model", 0.8, False),
+        decision(4, "model", 0.6, False),
+    ]
+    rules, model = source_honesty([1, 3, 3, 3], decisions)
+    assert (rules.source, rules.decisions, rules.auto_labelled) == ("rules", 2, 1)
+    assert rules.mean_confidence == pytest.approx(0.8) and rules.accuracy == pytest.approx(0.5)
+    assert rules.auto_accuracy == pytest.approx(1.0)
+    assert model.mean_confidence == pytest.approx(0.7) and model.accuracy == pytest.approx(0.5)
+    assert model.auto_accuracy == pytest.approx(0.5)
 
 
 def test_rule_examples_are_labelled_requests() -> None:

@@ -234,7 +234,7 @@ def test_the_index_survives_the_model_file(small: TrainedModel, tmp_path: Path) 
 
 def test_a_model_stored_without_the_index_still_loads(small: TrainedModel, tmp_path: Path) -> None:
     path = tmp_path / "old.joblib"
-    model_store.save(TrainedModel(small.model, small.card, None), path)
+    model_store.save(TrainedModel(small.model, small.card), path)
     loaded = model_store.load(path)
     assert loaded.familiarity is None
     assert loaded.opinions(["call me"])[0].familiarity is None

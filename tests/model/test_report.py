@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sevtriage.model.evaluation import Evaluation, system_metrics
+from sevtriage.model.evaluation import Evaluation, SourceHonesty, system_metrics
 from sevtriage.model.report import to_html, to_markdown, write_report, write_sets_report
 
 
@@ -20,6 +20,7 @@ def small_evaluation() -> Evaluation:
         "severity.yaml@abc",
         "20260101-deadbeef",
         system_metrics("model", [1, 4], [2, 4], [True, True], [0.9, 0.8]),
+        (SourceHonesty("rules", 2, 0.95, 1.0, 2, 1.0), SourceHonesty("model", 4, 0.75, 0.75, 4, 0.75)),
     )
 
 
@@ -42,6 +43,8 @@ def test_report_files(tmp_path: Path) -> None:
     assert "| combined | 6 | 100.0% | 83.3% | 50.0% | 16.7% | 83.3% | " in markdown
     assert "![reliability diagram](reliability.png)" in markdown
     assert "| T-5 | 1 critical | 2 high |" in markdown
+    assert "| source | decisions | mean confidence | right | auto-labelled | auto-labelled right |" in markdown
+    assert "| rules | 2 | 95.0% | 100.0% | 2 | 100.0% |" in markdown
     assert "| model, rule-file examples | 2 | 100.0% | 50.0% |" in markdown
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<title>Test &lt;report&gt;</title>" in page

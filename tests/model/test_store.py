@@ -125,3 +125,19 @@ def test_the_bundled_model_loads(tmp_path: Path) -> None:
     shutil.copy(default_model_path(), copy)
     shutil.copy(model_store.card_path(default_model_path()), model_store.card_path(copy))
     assert model_store.load(copy).version == shipped.version
+
+
+def test_the_arrays_file_is_checked_against_the_card(saved: Path) -> None:
+    arrays = model_store.arrays_path(saved)
+    assert arrays.is_file()
+    assert model_store.load(saved)._model is None  # predicts from the arrays; the pickle waits until needed
+    arrays.write_bytes(arrays.read_bytes()[:-10])
+    with pytest.raises(ConfigError, match=r"m\.arrays\.npz: the file does not match its card"):
+        model_store.load(saved)
+
+
+def test_a_model_file_without_arrays_still_loads_and_predicts_the_same(trained: TrainedModel, saved: Path) -> None:
+    model_store.arrays_path(saved).unlink()
+    loaded = model_store.load(saved)
+    assert loaded._model is not None
+    assert [o.top_terms for o in loaded.opinions(TEXTS)] == [o.top_terms for o in trained.opinions(TEXTS)]

@@ -683,3 +683,40 @@ def test_the_desk_explains_an_unfamiliar_or_vague_request_in_plain_words(live: L
     assert "How well the model knows this wording:" in page and "no product area or symptom" in page
     queue = client.get("/review/queue").text
     assert 'title="The request names no product area and no symptom' in queue
+
+
+# -- SLA on the desk ----------------------------------------------------------------------------------------
+def _sla_cells(html: str, table: str) -> dict[str, str]:
+    """Request id -> the text of its SLA badge, from the queue or the SLA page."""
+    found: dict[str, str] = {}
+    body = html.split(f'id="{table}"', 1)[1] if f'id="{table}"' in html else ""
+    for row in re.findall(r"<tr class=\"row[^\"]*\".*?</tr>", body, re.S):
+        request_id = re.search(r'<span class="rid">([^<]+)</span>', row)
+        badge = re.search(r'<span class="badge [a-z]+">([^<]+)</span>', row)
+        assert request_id and badge, row
+        found[request_id.group(1)] = badge.group(1)
+    return found
+
+
+def test_the_queue_shows_each_requests_sla_and_an_answer_in_time_leaves_the_waiting_list(live: LiveDesk) -> None:
+    client = live.signed_in()
+    # 11:15 CET: T-2 (Premier severity 1, arrived 10:00) broke its 1 business hour; T-1 has until 14:00.
+    badges = _sla_cells(client.get("/review/queue").text, "queue")
+    assert badges["T-2"] == "breached · waiting since Tue 24 Nov, 10:00"
+    assert badges["T-1"] == "waiting · due Tue 24 Nov, 14:00"
+    assert badges["T-3"] == "no SLA: no severity yet"
+    assert set(_sla_cells(client.get("/review/sla").text, "sla")) == {"T-1", "T-2", "T-3", "T-4"}
+
+    live.store.record_response("T-1", NOW, "support@example.com")
+    badges = _sla_cells(client.get("/review/queue").text, "queue")
+    # Standard severity 2: the next update is due 1 business day (9 business hours) after the 11:15 response.
+    assert badges["T-1"] == "answered in time · update by Wed 25 Nov, 11:15"
+    waiting = _sla_cells(client.get("/review/sla?list=waiting").text, "sla")
+    assert "T-1" not in waiting and "T-2" in waiting
+    assert list(_sla_cells(client.get("/review/sla?list=breached").text, "sla")) == ["T-2"]
+
+
+def test_the_sla_page_refuses_an_unknown_list(live: LiveDesk) -> None:
+    response = live.signed_in().get("/review/sla?list=late")
+    assert response.status_code == 400
+    assert "list must be one of open, waiting, breached; got &#39;late&#39;" in response.text

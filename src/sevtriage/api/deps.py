@@ -7,7 +7,7 @@ import secrets
 from fastapi import Request
 
 from sevtriage.api.engines import Engines
-from sevtriage.api.errors import ApiError
+from sevtriage.api.errors import ApiError, authenticator
 from sevtriage.api.metrics import Metrics
 from sevtriage.settings import Settings
 
@@ -27,6 +27,7 @@ def metrics_of(request: Request) -> Metrics:
     return metrics
 
 
+@authenticator
 def require_token(request: Request) -> None:
     """With a configured token, every API call must carry ``Authorization: Bearer <token>``."""
     token = settings_of(request).token

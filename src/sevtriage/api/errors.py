@@ -11,7 +11,7 @@ Use `error_response(status, code, message)` to answer with it, or raise `ApiErro
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -100,6 +100,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # FastAPI reads and validates the body before it runs the route's dependencies, so a request without the
+    # token would learn from a 422 what the API accepts. Authentication comes first: check it here as well.
+    refused = _authentication_refused(request)
+    if refused is not None:
+        return refused
     # The offending input is not echoed back: it may be a long request text.
     details = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
@@ -108,6 +113,29 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         fields = ", ".join(d["field"] for d in details[:5])
         message = f"the request does not match the schema ({fields}); see /docs"
     return error_response(422, "validation_error", message, details)
+
+
+_AUTHENTICATORS: set[Callable[[Request], None]] = set()
+
+
+def authenticator(check: Callable[[Request], None]) -> Callable[[Request], None]:
+    """Mark a route dependency as an authentication check, which must pass before a body is judged invalid."""
+    _AUTHENTICATORS.add(check)
+    return check
+
+
+def _authentication_refused(request: Request) -> JSONResponse | None:
+    """The 401 answer when the matched route's authentication check refuses the request, else None."""
+    route = request.scope.get("route")
+    for dependency in getattr(route, "dependencies", ()):
+        check = getattr(dependency, "dependency", None)
+        if check not in _AUTHENTICATORS:
+            continue
+        try:
+            check(request)
+        except ApiError as error:
+            return error_response(error.status, error.code, error.message, error.details, error.headers)
+    return None
 
 
 async def _input_error(request: Request, exc: Exception) -> JSONResponse:

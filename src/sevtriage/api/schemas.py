@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 _EXAMPLE: dict[str, Any] = {
     "id": "T-1042",
@@ -21,7 +21,8 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_EXAMPLE]})
 
-    id: str | int = Field(description="Unique id of the request.")
+    # Strict: true, 1.5 or [1] must be refused, not turned into the id "1" (issue 10, item 9).
+    id: StrictStr | StrictInt = Field(description="Unique id of the request: text or a whole number.")
     subject: str | None = Field(default="", description="Subject line; subject or body must have text.")
     body: str | None = Field(default="", description="Message text, any language.")
     received_at: str | None = Field(

@@ -6,28 +6,82 @@ Each command group lives in its own module; this one wires them together and tur
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from sevtriage import __version__
-from sevtriage.cli import classify_cmd, model_cmd, review_cmd, rules_cmd, serve_cmd, sla_cmd
 from sevtriage.errors import SevtriageError
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_REJECTS = 3
 
+# Each command's module and the first sentence of its help. A command's module is imported only when the command
+# runs (the modules pull in pandas, scikit-learn, FastAPI, ...), so `sevtriage --help` starts in a fraction of the
+# time; `tests/cli/test_cli_docs.py` checks that these sentences are the commands' own.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "classify": (
+        "sevtriage.cli.classify_cmd",
+        "Classify requests from a CSV or JSONL file (or '-' for stdin) and write one decision per request.",
+    ),
+    "evaluate": (
+        "sevtriage.cli.model_cmd",
+        "Measure rules only, model only and combined on one or more labelled DATA sets.",
+    ),
+    "reviews": (
+        "sevtriage.cli.review_cmd",
+        "What specialists decided: labelled data for training, and how often they agree with the suggestions.",
+    ),
+    "rules": ("sevtriage.cli.rules_cmd", "Check, test and measure the severity rules (rules/severity.yaml)."),
+    "serve": (
+        "sevtriage.cli.serve_cmd",
+        "Serve the HTTP API: POST /v1/classify, /v1/classify/batch, /v1/sla/due; GET /healthz, /metrics, /docs.",
+    ),
+    "sla": ("sevtriage.cli.sla_cmd", "SLA deadlines in business time from the policy file (rules/sla.yaml)."),
+    "train": (
+        "sevtriage.cli.model_cmd",
+        "Fit the severity model on labelled DATA (a CSV/JSONL file, or the data/ folder).",
+    ),
+    "users": ("sevtriage.cli.review_cmd", "Specialists' accounts for the review desk."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are run, and listed in `--help` from `LAZY_COMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*LAZY_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name][0])
+            for command in module.COMMANDS:
+                if command.name == cmd_name:
+                    self.add_command(command)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][1])  # click's own shortening of the sentence
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sevtriage")
 def cli() -> None:
     """Severity triage for support requests: rules first, a text model when unsure, SLA deadlines."""
-
-
-for _module in (classify_cmd, rules_cmd, sla_cmd, model_cmd, serve_cmd, review_cmd):
-    for _command in _module.COMMANDS:
-        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,11 @@
-"""`sevtriage sla due` and `sevtriage sla breached`: deadlines and breach checks for one request."""
+"""`sevtriage sla due|breached` (deadlines and breach checks for one request) and `sla status|respond|resolve`
+(the SLA clock of stored requests)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,9 +13,11 @@ from typing import Any
 import click
 
 from sevtriage.errors import InputError
-from sevtriage.sla import SlaPolicy
+from sevtriage.review.present import sla_badge
+from sevtriage.sla import SlaPolicy, SlaStatus
 from sevtriage.sla.policy import Kind
 from sevtriage.types import Deadline, Severity
+from sevtriage.watch.board import SlaBoard, event_json, parse_at
 
 
 def _instant(value: str, option: str) -> datetime:
@@ -149,3 +154,125 @@ def breached(
 
 
 COMMANDS: list[click.Command] = [sla]
+
+
+# -- tracking: stored requests ------------------------------------------------------------------------------------
+
+_store_option = click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Decision store URL; default: the store_url setting (SEVTRIAGE_STORE_URL, sqlite:///sevtriage.db).",
+)
+_config_option = click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None, help="Settings YAML file."
+)
+
+
+@contextmanager
+def _board(config_file: Path | None, store_url: str | None) -> Iterator[SlaBoard]:
+    from sevtriage.cli.review_cmd import _store_url
+    from sevtriage.settings import Settings
+    from sevtriage.store import DecisionStore
+
+    settings = Settings.load(config_file)
+    policy = SlaPolicy.load(settings.sla_path)
+    with DecisionStore.open(_store_url(config_file, store_url)) as store:
+        yield SlaBoard(store, policy)
+
+
+def _status_lines(status: SlaStatus, zone: Any) -> list[str]:
+    badge = sla_badge(status, zone)
+    sev = f"severity {int(status.severity)}" if status.severity is not None else "no severity"
+    lines = [f"{status.request_id}: {badge.text.upper() if status.breached else badge.text} ({sev}, {status.plan})"]
+    initial, ongoing = status.initial, status.ongoing
+    due = f", due {_when(initial.due.astimezone(zone))}" if initial.due else ""
+    lines.append(f"  initial response: {initial.state}{due}; {initial.clause}")
+    if ongoing.due is not None:
+        lines.append(f"  next update: {ongoing.state}, due {_when(ongoing.due.astimezone(zone))}; {ongoing.clause}")
+    else:
+        lines.append(f"  next update: {ongoing.state} ({ongoing.clause})")
+    return lines
+
+
+@sla.command(name="status")
+@click.argument("request_id", required=False)
+@click.option("--waiting", "which", flag_value="waiting", help="Requests no response has reached yet.")
+@click.option("--breached", "which", flag_value="breached", help="Requests whose SLA is broken now.")
+@click.option("--open", "which", flag_value="open", default=True, help="All unresolved requests (the default).")
+@click.option("--limit", type=click.IntRange(1), default=200, show_default=True, help="At most this many requests.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_store_option
+@_config_option
+def status_command(
+    request_id: str | None, which: str, limit: int, as_json: bool, store_url: str | None, config_file: Path | None
+) -> None:
+    """SLA status of stored requests: one request with its events, or the waiting / breached / open list.
+
+    Exit code 1 when a listed request (or the one asked for) is breached, so a cron job can alert on it.
+    """
+    with _board(config_file, store_url) as board:
+        zone = board.policy.calendar.tz
+        if request_id is not None:
+            status, events = board.status(request_id)
+            if as_json:
+                click.echo(
+                    json.dumps({**status.to_dict(), "events": [event_json(e) for e in events]}, ensure_ascii=False)
+                )
+            else:
+                click.echo("\n".join(_status_lines(status, zone)))
+                for event in events:
+                    change = (
+                        f" {_sev_text(event.from_severity)} -> {_sev_text(event.to_severity)}"
+                        if event.kind == "severity_changed"
+                        else ""
+                    )
+                    note = f" ({event.note})" if event.note else ""
+                    click.echo(f"  {_when(event.at.astimezone(zone))}  {event.kind}{change} by {event.by or '-'}{note}")
+            found = [status]
+        else:
+            found = board.listing(which, limit=limit)  # type: ignore[arg-type]  # click gives one of the flag values
+            if as_json:
+                click.echo(json.dumps({"count": len(found), "items": [s.to_dict() for s in found]}, ensure_ascii=False))
+            else:
+                for status in found:
+                    click.echo("\n".join(_status_lines(status, zone)))
+                click.echo(f"{len(found)} {which} request{'s' if len(found) != 1 else ''}; times in {zone}")
+    if any(s.breached for s in found):
+        click.get_current_context().exit(1)
+
+
+def _sev_text(value: Severity | None) -> str:
+    return str(int(value)) if value is not None else "none"
+
+
+@sla.command(name="respond")
+@click.argument("request_id")
+@click.option("--by", required=True, help="Who answered the customer (an address or a name).")
+@click.option("--at", "at", default=None, help="When, ISO-8601 with offset; default: now.")
+@click.option("--ref", default=None, help="Your id of the response (recorded once per request), e.g. a Message-ID.")
+@_store_option
+@_config_option
+def respond(
+    request_id: str, by: str, at: str | None, ref: str | None, store_url: str | None, config_file: Path | None
+) -> None:
+    """Record that support answered a stored request (for teams that do not import their mail)."""
+    when = parse_at(at, "--at") if at is not None else None
+    with _board(config_file, store_url) as board:
+        status = board.record_response(request_id, when, by, ref=ref)
+        click.echo("\n".join(_status_lines(status, board.policy.calendar.tz)))
+
+
+@sla.command(name="resolve")
+@click.argument("request_id")
+@click.option("--by", required=True, help="Who solved it.")
+@click.option("--at", "at", default=None, help="When, ISO-8601 with offset; default: now.")
+@_store_option
+@_config_option
+def resolve(request_id: str, by: str, at: str | None, store_url: str | None, config_file: Path | None) -> None:
+    """Record that a stored request is solved: its clocks stop and it leaves the SLA lists."""
+    when = parse_at(at, "--at") if at is not None else None
+    with _board(config_file, store_url) as board:
+        status = board.record_resolved(request_id, when, by)
+        click.echo("\n".join(_status_lines(status, board.policy.calendar.tz)))

@@ -129,6 +129,45 @@ class FamiliarityEffect:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceHonesty:
+    """The combined system's decisions by one source: mean stated `confidence` against the share right."""
+
+    source: str
+    decisions: int
+    mean_confidence: float
+    accuracy: float
+    auto_labelled: int
+    auto_accuracy: float | None
+
+
+def source_honesty(truth: npt.ArrayLike, decisions: Sequence[Decision]) -> tuple[SourceHonesty, ...]:
+    """Per source (rules, model): how sure the decisions said they were and how often they were right."""
+    y = np.asarray(truth, dtype=np.int64)
+    source = np.asarray([d.source or "" for d in decisions])
+    pred = np.asarray([int(d.severity) if d.severity else ABSTAIN for d in decisions], dtype=np.int64)
+    conf = np.asarray([d.confidence for d in decisions], dtype=np.float64)
+    auto = np.asarray([not d.needs_review for d in decisions], dtype=bool)
+    out = []
+    for name in ("rules", "model"):
+        mine = source == name
+        if not mine.any():
+            continue
+        right = pred[mine] == y[mine]
+        kept = auto[mine]
+        out.append(
+            SourceHonesty(
+                name,
+                int(mine.sum()),
+                float(conf[mine].mean()),
+                float(right.mean()),
+                int(kept.sum()),
+                float(right[kept].mean()) if kept.any() else None,
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     """Rules only, model only (None without a model) and combined, on the same requests."""
 
@@ -139,6 +178,8 @@ class Evaluation:
     model_version: str | None
     # The model alone on the rule file's examples: text written by other people than the corpus.
     other_authors: SystemMetrics | None = None
+    # Whether `confidence` means what it says: the combined decisions per source, stated against observed.
+    honesty: tuple[SourceHonesty, ...] = ()
     # What the familiarity check (`unfamiliar`, `too_vague`) changed in the combined system.
     familiarity: FamiliarityEffect | None = None
 
@@ -306,7 +347,16 @@ def evaluate(triage: Triage, records: Sequence[LabelledRequest], *, other_author
             triage.rule_stage, triage.model, triage.sla, second_opinion=triage.second_opinion, familiarity=False
         )
         effect = familiarity_effect(truth, decisions, unchecked.classify_many(tickets))
-    return Evaluation(tuple(systems), by_language, under, triage.rules_version, triage.model_version, outside, effect)
+    return Evaluation(
+        tuple(systems),
+        by_language,
+        under,
+        triage.rules_version,
+        triage.model_version,
+        outside,
+        honesty=source_honesty(truth, decisions),
+        familiarity=effect,
+    )
 
 
 def familiarity_effect(

@@ -28,17 +28,18 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.model_selection import GroupKFold, StratifiedKFold
-from sklearn.pipeline import FeatureUnion
 
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.types import REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR, Familiarity
+
+if TYPE_CHECKING:
+    # scikit-learn is imported only to train: a loaded model predicts and measures from arrays.
+    from sklearn.pipeline import FeatureUnion
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -295,8 +296,8 @@ class FamiliarityIndex:
         lexicon: Lexicon,
     ) -> FamiliarityIndex:
         """Build from a fitted model's word + character `FeatureUnion` and its stored training vectors."""
-        word: TfidfVectorizer = vectorizer.transformer_list[0][1]
-        chars: TfidfVectorizer = vectorizer.transformer_list[1][1]
+        word = vectorizer.transformer_list[0][1]
+        chars = vectorizer.transformer_list[1][1]
         return cls(
             {t: i for t, i in word.vocabulary_.items() if " " not in t},
             chars.vocabulary_,
@@ -305,6 +306,21 @@ class FamiliarityIndex:
             cutoffs,
             lexicon,
         )
+
+    @classmethod
+    def from_terms(
+        cls,
+        word_terms: Sequence[str],
+        char_terms: Sequence[str],
+        char_ngrams: tuple[int, int],
+        reference_t: sparse.csr_matrix,
+        cutoffs: FamiliarityCutoffs | None,
+        lexicon: Lexicon,
+    ) -> FamiliarityIndex:
+        """Build from the vocabularies in column order (the compiled model's arrays)."""
+        words = {str(t): i for i, t in enumerate(word_terms) if " " not in str(t)}
+        chars = {str(t): i for i, t in enumerate(char_terms)}
+        return cls(words, chars, char_ngrams, reference_t, cutoffs, lexicon)
 
     def measure(self, texts: Sequence[str], features: sparse.csr_matrix) -> Measures:
         """The three measures for prepared (folded) texts and their model features."""
@@ -429,6 +445,8 @@ def _row_reduce(
 
 def folds_of(groups: Sequence[str], y: npt.NDArray[np.int64], n_folds: int, seed: int) -> list[npt.NDArray[np.intp]]:
     """Validation index sets: grouped by source (file) when there are enough groups, else stratified rows."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
     distinct = len(set(groups))
     index = np.arange(len(y))
     if distinct >= 2 * n_folds:
@@ -449,6 +467,8 @@ def out_of_fold_measures(
     A word or n-gram counts as known when it occurs in at least `min_df` requests of the other folds (the
     vectorizers' own rule); the nearest request is looked for among the other folds' requests.
     """
+    from sklearn.feature_extraction.text import CountVectorizer
+
     n = len(texts)
     words = CountVectorizer(token_pattern=CONTENT_WORD.pattern, lowercase=False, binary=True).fit_transform(texts)
     chars = CountVectorizer(

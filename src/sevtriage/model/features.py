@@ -12,14 +12,16 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
-from sklearn.preprocessing import normalize
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import FeatureUnion
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own normalisation before char_wb n-grams
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -29,6 +31,8 @@ CACHE_LIMIT = 200_000
 
 def supports(vectorizer: object) -> bool:
     """Whether `FastTfidf` reproduces this fitted vectorizer (plain settings only)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     if not isinstance(vectorizer, TfidfVectorizer):
         return False
     plain = (
@@ -43,20 +47,51 @@ def supports(vectorizer: object) -> bool:
     return bool(plain and vectorizer.analyzer in ("word", "char_wb"))
 
 
-class FastTfidf:
-    """Transform texts with a fitted `TfidfVectorizer` (analyzer `word` or `char_wb`)."""
+@dataclass(frozen=True)
+class TfidfSpec:
+    """What a fitted TF-IDF vectorizer computes, as plain values: all that prediction needs of it."""
 
-    def __init__(self, vectorizer: TfidfVectorizer) -> None:
+    analyzer: str  # "word" or "char_wb"
+    ngram_range: tuple[int, int]
+    token_pattern: str
+    sublinear_tf: bool
+    norm: str | None
+    dtype: str
+    terms: npt.NDArray[np.str_]  # the vocabulary, in column order
+    idf: npt.NDArray[np.float64] | None
+
+    @classmethod
+    def of(cls, vectorizer: Any) -> TfidfSpec:
+        """The spec of a fitted scikit-learn `TfidfVectorizer` that `supports` accepts."""
         if not supports(vectorizer):
             raise ValueError("vectorizer must be a fitted TfidfVectorizer with analyzer 'word' or 'char_wb'")
-        self.vectorizer = vectorizer
-        self.vocabulary: dict[str, int] = dict(vectorizer.vocabulary_)
-        self.n_features = len(self.vocabulary)
-        self.min_n, self.max_n = vectorizer.ngram_range
-        self.token_pattern = re.compile(vectorizer.token_pattern)
-        self.idf: npt.NDArray[np.float64] | None = (
-            np.asarray(vectorizer.idf_, dtype=np.float64) if vectorizer.use_idf else None
+        terms = np.empty(len(vectorizer.vocabulary_), dtype=object)
+        for term, column in vectorizer.vocabulary_.items():
+            terms[column] = term
+        return cls(
+            analyzer=str(vectorizer.analyzer),
+            ngram_range=(int(vectorizer.ngram_range[0]), int(vectorizer.ngram_range[1])),
+            token_pattern=str(vectorizer.token_pattern),
+            sublinear_tf=bool(vectorizer.sublinear_tf),
+            norm=vectorizer.norm,
+            dtype=np.dtype(vectorizer.dtype).name,
+            terms=terms.astype(np.str_),
+            idf=np.asarray(vectorizer.idf_, dtype=np.float64) if vectorizer.use_idf else None,
         )
+
+
+class FastTfidf:
+    """Transform texts as a fitted `TfidfVectorizer` (analyzer `word` or `char_wb`) does, from its `TfidfSpec`."""
+
+    def __init__(self, vectorizer: Any) -> None:
+        spec = vectorizer if isinstance(vectorizer, TfidfSpec) else TfidfSpec.of(vectorizer)
+        self.spec = spec
+        self.vocabulary: dict[str, int] = dict(zip(spec.terms.tolist(), range(len(spec.terms)), strict=True))
+        self.n_features = len(self.vocabulary)
+        self.min_n, self.max_n = spec.ngram_range
+        self.token_pattern = re.compile(spec.token_pattern)
+        self.idf = spec.idf
+        self.dtype = np.dtype(spec.dtype)
         self._word_counts_cache: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         self._lock = threading.Lock()
 
@@ -91,7 +126,7 @@ class FastTfidf:
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Raw n-gram counts of `texts` (what scikit-learn's `CountVectorizer` part computes), as float64 CSR."""
-        if self.vectorizer.analyzer == "char_wb":
+        if self.spec.analyzer == "char_wb":
             return self._char_wb_counts(texts)
         return self._word_counts_matrix(texts)
 
@@ -150,18 +185,22 @@ class FastTfidf:
 
     def weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         """TF-IDF weights from raw counts, in place: sublinear tf, idf and l2 norm as scikit-learn applies them."""
-        if self.vectorizer.sublinear_tf:
+        if self.spec.sublinear_tf:
             np.log(counts.data, out=counts.data)
             counts.data += 1.0
         if self.idf is not None:
             counts.data *= self.idf[counts.indices]
-        if self.vectorizer.norm == "l2":
-            normalize(counts, norm="l2", copy=False)
+        if self.spec.norm == "l2":
+            # Each row divided by its Euclidean length; an empty row stays empty (as scikit-learn's `normalize`).
+            rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+            lengths = np.sqrt(np.bincount(rows, weights=counts.data * counts.data, minlength=counts.shape[0]))
+            lengths[lengths == 0.0] = 1.0
+            counts.data /= lengths[rows]
         return counts
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The TF-IDF matrix of `texts`, equal to `vectorizer.transform(texts)` up to float rounding."""
-        return _as_dtype(self.weigh(self.counts(texts)), self.vectorizer.dtype)
+        return _as_dtype(self.weigh(self.counts(texts)), self.dtype)
 
 
 def _as_dtype(matrix: sparse.csr_matrix, dtype: npt.DTypeLike) -> sparse.csr_matrix:
@@ -171,19 +210,35 @@ def _as_dtype(matrix: sparse.csr_matrix, dtype: npt.DTypeLike) -> sparse.csr_mat
 
 
 class FastUnion:
-    """`FeatureUnion.transform` of TF-IDF parts through `FastTfidf`; falls back to scikit-learn otherwise."""
+    """`FeatureUnion.transform` of TF-IDF parts through `FastTfidf`; falls back to scikit-learn otherwise.
 
-    def __init__(self, union: FeatureUnion) -> None:
+    Built from a fitted `FeatureUnion`, or from the parts' `TfidfSpec`s alone (no scikit-learn needed).
+    """
+
+    def __init__(self, union: FeatureUnion | Sequence[TfidfSpec]) -> None:
+        self.union: FeatureUnion | None = None
+        self.fast: list[FastTfidf] | None
+        if isinstance(union, Sequence):
+            self.fast = [FastTfidf(spec) for spec in union]
+            return
         self.union = union
         parts = [part for _, part in union.transformer_list]
-        self.fast: list[FastTfidf] | None = (
+        self.fast = (
             [FastTfidf(p) for p in parts] if all(supports(p) for p in parts) and not union.transformer_weights else None
         )
+
+    @property
+    def specs(self) -> list[TfidfSpec]:
+        """The parts' specs (only for a union `FastTfidf` reproduces)."""
+        if self.fast is None:
+            raise ValueError("this feature union has parts the fast transform does not reproduce")
+        return [part.spec for part in self.fast]
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """`union.transform(texts)` as a CSR matrix."""
         if self.fast is None:
+            assert self.union is not None
             return sparse.csr_matrix(self.union.transform(list(texts)))
-        dtype = self.fast[0].vectorizer.dtype
+        dtype = self.fast[0].dtype
         parts = [_as_dtype(part.weigh(part.counts(texts)), dtype) for part in self.fast]
         return sparse.csr_matrix(sparse.hstack(parts, format="csr"))

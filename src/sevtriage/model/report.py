@@ -134,6 +134,24 @@ def blocks(
             for lang, v in evaluation.by_language.items()
         )
         out += [f"{h2} Combined, per language", Table(("language", "n", "accuracy", "macro-F1", "sev-1 recall"), rows)]
+    if evaluation.honesty:
+        honest = tuple(
+            (
+                h.source,
+                str(h.decisions),
+                _pct(h.mean_confidence),
+                _pct(h.accuracy),
+                str(h.auto_labelled),
+                _pct(h.auto_accuracy),
+            )
+            for h in evaluation.honesty
+        )
+        out += [
+            f"{h2} Does `confidence` mean what it says? (combined, by source)",
+            "`confidence` is the estimated probability that the decided severity is right: the mean stated over "
+            "a source's decisions should match the share of them that is right.",
+            Table(("source", "decisions", "mean confidence", "right", "auto-labelled", "auto-labelled right"), honest),
+        ]
     if evaluation.other_authors is not None:
         other = evaluation.other_authors
         out += [

@@ -18,27 +18,29 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.pipeline import FeatureUnion
-from sklearn.svm import LinearSVC
 
 from sevtriage.confidence import RulePrecision
+from sevtriage.model.compiled import CompiledModel, Prediction
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash, validation_groups
 from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
-from sevtriage.model.features import FastUnion
 from sevtriage.model.thresholds import Targets, select_thresholds
 from sevtriage.text import model_text
-from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds, Severity
+from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds
+
+if TYPE_CHECKING:
+    # scikit-learn is imported where a model is fitted or unpickled, never to predict (see `compiled`).
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.svm import LinearSVC
 
 CARD_FORMAT = "sevtriage-model-card/1"
 CLASSIFIERS = ("linear_svc", "logistic")
@@ -113,14 +115,6 @@ class OutOfFold:
     predicted: IntArray
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """The model's answers for a batch: label, calibrated probabilities (columns follow `LABELS`)."""
-
-    labels: IntArray
-    probabilities: FloatArray
-
-
 @dataclass(slots=True)
 class SeverityModel:
     """A fitted severity model. Build with `fit`; thread-safe to call once fitted (read-only)."""
@@ -134,16 +128,21 @@ class SeverityModel:
     feature_names: npt.NDArray[np.str_]
     training_seconds: float = 0.0
     out_of_fold: OutOfFold | None = field(default=None, repr=False)
-    # Derived from the classifier on first use; a benign race (two threads compute the same array).
-    _relative_coef: FloatArray | None = field(default=None, repr=False)
-    # The same transform as `vectorizer`, faster at prediction time (built on first use; same benign race).
-    _fast: FastUnion | None = field(default=None, repr=False)
+    # The same model as arrays, which does the predicting (built on first use; a benign race).
+    _compiled: CompiledModel | None = field(default=None, repr=False)
+
+    @property
+    def compiled(self) -> CompiledModel:
+        """The model as arrays (`sevtriage.model.compiled`): what predicts, here and after loading."""
+        if self._compiled is None:
+            self._compiled = CompiledModel.from_parts(
+                self.vectorizer, self.classifier, self.calibrator, self.bias, self.n_word_features
+            )
+        return self._compiled
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """TF-IDF features of prepared texts (scikit-learn's result, computed by `FastUnion`)."""
-        if self._fast is None:
-            self._fast = FastUnion(self.vectorizer)
-        return self._fast.transform(texts)
+        return self.compiled.transform(texts)
 
     # -- training ---------------------------------------------------------------------------------
     @classmethod
@@ -176,6 +175,8 @@ class SeverityModel:
         oof_scores = _out_of_fold_scores(features, n_word, y, settings, groups)
         bias = _tune_bias(oof_scores, y) if settings.tune_bias else np.zeros(len(LABELS))
         # Unweighted multinomial fit on the scores: undoes the prior shift of class balancing.
+        from sklearn.linear_model import LogisticRegression
+
         calibrator = LogisticRegression(C=100.0, max_iter=1000)
         calibrator.fit(oof_scores, y)
         oof_proba = _aligned_proba(calibrator, oof_scores)
@@ -200,72 +201,11 @@ class SeverityModel:
     # -- inference --------------------------------------------------------------------------------
     def predict(self, texts: Sequence[str]) -> Prediction:
         """Labels (bias-adjusted arg-max) and calibrated probabilities for prepared texts."""
-        return self._predict_features(self.transform(texts))
+        return self.compiled.predict(texts)
 
-    def opinions(
-        self, texts: Sequence[str], top_k: int = 5, features: sparse.csr_matrix | None = None
-    ) -> list[ModelOpinion]:
+    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
         """One `ModelOpinion` per prepared text, with the terms that pushed toward the answer."""
-        if not texts:
-            return []
-        if features is None:
-            features = self.transform(texts)
-        prediction = self._predict_features(features)
-        labels = [int(label) for label in prediction.labels]
-        terms = self._top_terms_many(features, labels, top_k) if top_k > 0 else [()] * len(labels)
-        return [
-            ModelOpinion(Severity(label), dict(zip(LABELS, row, strict=True)), row_terms)
-            for label, row, row_terms in zip(labels, prediction.probabilities.tolist(), terms, strict=True)
-        ]
-
-    def _predict_features(self, features: sparse.spmatrix) -> Prediction:
-        scores = np.asarray(self.classifier.decision_function(features), dtype=np.float64)
-        labels = np.asarray(LABELS, dtype=np.int64)[np.argmax(scores + self.bias, axis=1)]
-        return Prediction(labels, _aligned_proba(self.calibrator, scores))
-
-    def _top_terms_many(self, features: sparse.csr_matrix, labels: Sequence[int], top_k: int) -> list[tuple[str, ...]]:
-        """Per row, the terms that pushed it toward its label: the largest feature x relative-coefficient
-        contributions, whole words first and character n-grams (shown with a leading `~`) filling in for texts
-        with fewer than `top_k` known words. Ties go to the lower column, so the answer does not depend on
-        the order of a row's columns. Computed for the whole batch at once.
-        """
-        self._class_weights(labels[0] if labels else 1)  # make sure the relative coefficients exist
-        relative = self._relative_coef
-        assert relative is not None
-        classes = list(self.classifier.classes_)
-        n = features.shape[0]
-        rows = np.repeat(np.arange(n), np.diff(features.indptr))
-        label_rows = np.asarray([classes.index(label) for label in labels], dtype=np.int64)
-        is_word = features.indices < self.n_word_features
-
-        def best(mask: npt.NDArray[np.bool_], k: int) -> list[list[int]]:
-            at_rows, columns = rows[mask], features.indices[mask]
-            contributions = features.data[mask] * relative[label_rows[at_rows], columns]
-            positive = contributions > 0
-            return _best_per_row(at_rows[positive], columns[positive], contributions[positive], k, n)
-
-        words = best(is_word, top_k)
-        # Character n-grams only fill in for rows with fewer than top_k positive words.
-        short = np.zeros(n, dtype=bool)
-        short[[row for row, found in enumerate(words) if len(found) < top_k]] = True
-        chars = best(~is_word & short[rows], top_k) if short.any() else [[] for _ in range(n)]
-        names = self.feature_names
-        out: list[tuple[str, ...]] = []
-        for row in range(n):
-            found = [str(names[column]) for column in words[row]]
-            if len(found) < top_k:
-                # char_wb n-grams are never blank, so no spares are needed for the old blank check.
-                found.extend(f"~{str(names[column]).strip()}" for column in chars[row])
-            out.append(tuple(found[:top_k]))
-        return out
-
-    def _class_weights(self, label: int) -> FloatArray:
-        if self._relative_coef is None:
-            coef = np.asarray(self.classifier.coef_, dtype=np.float64)
-            # Relative to the other classes: a term common to every class explains nothing.
-            self._relative_coef = coef - coef.mean(axis=0)
-        column = list(self.classifier.classes_).index(label)
-        return np.asarray(self._relative_coef[column], dtype=np.float64)
+        return self.compiled.opinions(texts, top_k)
 
     # -- storage (plain parts, see model_store) -------------------------------------------------
     def parts(self) -> dict[str, Any]:
@@ -292,18 +232,6 @@ class SeverityModel:
         )
 
 
-def _best_per_row(rows: IntArray, columns: IntArray, values: FloatArray, k: int, count: int) -> list[list[int]]:
-    """Per row (0..count-1), the columns of its k largest values, largest first (ties: lower column first)."""
-    best: list[list[int]] = []
-    order = np.lexsort((columns, -values, rows))
-    rows, columns = rows[order], columns[order]
-    starts = np.searchsorted(rows, np.arange(count + 1))
-    column_list = columns.tolist()
-    for row in range(count):
-        best.append(column_list[starts[row] : min(starts[row] + k, starts[row + 1])])
-    return best
-
-
 def _check_labels(y: IntArray, folds: int) -> None:
     unknown = sorted(set(y.tolist()) - set(LABELS))
     if unknown:
@@ -318,6 +246,9 @@ def _check_labels(y: IntArray, folds: int) -> None:
 
 
 def _make_vectorizer(settings: ModelSettings) -> FeatureUnion:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
     word = TfidfVectorizer(
         analyzer="word",
         ngram_range=settings.word_ngrams,
@@ -352,6 +283,9 @@ def _drop_stop_words(vectorizer: FeatureUnion) -> None:
 
 
 def _make_classifier(settings: ModelSettings) -> LogisticRegression | LinearSVC:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
     if settings.classifier == "linear_svc":
         # Dual coordinate descent visits rows in random order: fix the seed for repeatable models.
         return LinearSVC(
@@ -381,6 +315,8 @@ def _out_of_fold_scores(
     0.50 against 0.68/0.75/0.86/0.50 on the corpus, at 2.5 times the training time. On the corpus the
     masking itself moves held-out numbers by a few tenths of a point only.)
     """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     splitter: StratifiedGroupKFold | StratifiedKFold
     if groups is not None:
         splitter = StratifiedGroupKFold(n_splits=settings.cv_folds, shuffle=True, random_state=settings.random_state)
@@ -548,12 +484,31 @@ class ModelCard:
 
 @dataclass(slots=True)
 class TrainedModel:
-    """A fitted model with its card: what `sevtriage train` produces and `Triage` consumes."""
+    """A fitted model with its card: what `sevtriage train` produces and `Triage` consumes.
 
-    model: SeverityModel
+    Loaded from a file, it may hold only the arrays that predict (`compiled`); the scikit-learn model
+    (`model`, for training-time views such as the out-of-fold scores) is then unpickled on first use.
+    """
+
+    _model: SeverityModel | None
     card: ModelCard
+    _compiled: CompiledModel | None = None
+    _load_model: Callable[[], SeverityModel] | None = None
     # How far requests are from the training data (None for a model stored without it).
     familiarity: FamiliarityIndex | None = None
+
+    @property
+    def model(self) -> SeverityModel:
+        if self._model is None:
+            assert self._load_model is not None, "a TrainedModel needs a model or a way to load it"
+            self._model = self._load_model()
+        return self._model
+
+    @property
+    def compiled(self) -> CompiledModel:
+        if self._compiled is None:
+            self._compiled = self.model.compiled
+        return self._compiled
 
     @property
     def version(self) -> str:
@@ -565,12 +520,10 @@ class TrainedModel:
 
     def opinions(self, texts: Sequence[str], top_k: int = 5, *, familiarity: bool = True) -> list[ModelOpinion]:
         """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
-        if not texts:
-            return []
-        features = self.model.transform(texts)
-        opinions = self.model.opinions(texts, top_k, features=features)
-        if not familiarity or self.familiarity is None:
-            return opinions
+        if not familiarity or self.familiarity is None or not texts:
+            return self.compiled.opinions(texts, top_k)
+        features = self.compiled.transform(texts)
+        opinions = self.compiled.opinions(texts, top_k, features=features)
         measured = self.familiarity.assess(texts, features)
         return [replace(o, familiarity=f) for o, f in zip(opinions, measured, strict=True)]
 
@@ -659,12 +612,12 @@ def train(
             "evidence": {str(e.severity): e.to_dict() for e in choice.evidence},
         },
         rule_precision=rule_precision,
+        familiarity=familiarity.cutoffs,
         metrics={
             "cross_validation": {
                 "macro_f1": round(macro_f1(oof.y_true, oof.predicted), 4),
                 "accuracy": round(float(np.mean(oof.y_true == oof.predicted)), 4),
             }
         },
-        familiarity=familiarity.cutoffs,
     )
-    return TrainedModel(model, card, familiarity)
+    return TrainedModel(model, card, familiarity=familiarity)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from sevtriage.sla import SlaStatus
 from sevtriage.text import fold
 from sevtriage.types import RuleMatch
 
@@ -119,3 +120,36 @@ REASON_TEXT = {
 def explain_reason(reason: str) -> str:
     """The plain-words meaning of a review reason (the reason itself when it is not known here)."""
     return REASON_TEXT.get(reason, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    """A short SLA label for a table cell and its CSS class (``breached``, ``due``, ``met``, ``none``)."""
+
+    text: str
+    state: str
+
+
+def sla_badge(status: SlaStatus, zone: tzinfo) -> Badge:
+    """What the desk shows of a request's SLA status: waiting / answered, in time or breached, and until when."""
+    initial, ongoing = status.initial, status.ongoing
+    if status.resolved:
+        return Badge(
+            "resolved" + (", answered late" if initial.breached else ""), "breached" if initial.breached else "met"
+        )
+    if initial.state == "unknown":
+        return Badge(f"no SLA: {initial.clause}", "none")
+    if status.waiting:
+        if initial.breached:
+            return Badge(f"breached · waiting since {short_time(status.received_at, zone)}", "breached")
+        if initial.state == "no_target":
+            return Badge("waiting · no target", "none")
+        return Badge(f"waiting · due {short_time(initial.due, zone)}", "due")
+    if ongoing.breached:
+        return Badge(f"update overdue since {short_time(ongoing.due, zone)}", "breached")
+    answered = "answered late" if initial.breached else "answered in time"
+    if ongoing.state == "due":
+        return Badge(
+            f"{answered} · update by {short_time(ongoing.due, zone)}", "breached" if initial.breached else "met"
+        )
+    return Badge(answered, "breached" if initial.breached else "met")

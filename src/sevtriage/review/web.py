@@ -33,9 +33,10 @@ from sevtriage.review.auth import (
     authenticate,
 )
 from sevtriage.review.desk import ReviewDesk
-from sevtriage.review.present import explain_reason, highlight, local_time, short_time, time_left
+from sevtriage.review.present import explain_reason, highlight, local_time, short_time, sla_badge, time_left
 from sevtriage.store import Action, DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
 from sevtriage.types import Severity
+from sevtriage.watch.board import LISTINGS, SlaBoard
 
 if TYPE_CHECKING:
     from sevtriage.settings import Settings
@@ -69,6 +70,8 @@ def mount_review(app: FastAPI, settings: Settings) -> None:
 def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str, guard: SignInGuard | None = None) -> None:
     """Wire an already built desk into `app` (tests use it to give the desk their own clock or throttles)."""
     app.state.review_desk = desk
+    # The SLA routes (/v1/sla/...) and the queue's SLA badges read the same store, policy and clock.
+    app.state.sla_board = SlaBoard(desk.store, desk.policy, clock=desk.clock)
     if not isinstance(getattr(app.state, "decision_sinks", None), list):
         app.state.decision_sinks = []
     app.state.decision_sinks.append(desk.sink)
@@ -188,6 +191,7 @@ class _Routes:
         # neither block the event loop nor take every worker thread the other routes need.
         self._checks: anyio.CapacityLimiter | None = None
         self.templates = _templates(desk)
+        self.board = SlaBoard(desk.store, desk.policy, clock=desk.clock)
         r = self.router = APIRouter(prefix=PREFIX, include_in_schema=False)
         r.add_api_route("", self.home, methods=["GET"])
         r.add_api_route("/", self.home, methods=["GET"])
@@ -196,6 +200,7 @@ class _Routes:
         r.add_api_route("/logout", self.logout, methods=["POST"])
         r.add_api_route("/queue", self.queue, methods=["GET"])
         r.add_api_route("/agreement", self.agreement, methods=["GET"])
+        r.add_api_route("/sla", self.sla_page, methods=["GET"])
         r.add_api_route("/requests/{request_id:path}", self.request_page, methods=["GET"])
         r.add_api_route("/requests/{request_id:path}", self.request_action, methods=["POST"])
         r.add_api_route("/api/queue", self.api_queue, methods=["GET"])
@@ -322,8 +327,10 @@ class _Routes:
         except InputError as error:
             return self._page(request, "error.html", {"message": str(error)}, status=400, session=signed[1])
         items = self.desk.store.queue(where)
+        now = self.desk.clock()
         context = {
             "items": items,
+            "sla": {i.id: sla_badge(self.board.of(i, now=now), self.desk.timezone) for i in items},
             "matching": self.desk.store.count_queue(where),
             "facets": _with_chosen(self.desk.store.queue_facets(), where),
             "where": where,
@@ -331,6 +338,24 @@ class _Routes:
             "now": self.desk.clock(),
         }
         return self._page(request, "queue.html", context, session=signed[1])
+
+    def sla_page(self, request: Request) -> Response:
+        """Requests on the SLA clock: waiting for a first response, breached, or all open ones."""
+        signed = self._signed_in(request)
+        if signed is None:
+            return self._to_login(request)
+        which = request.query_params.get("list", "waiting")
+        if which not in LISTINGS:
+            message = f"list must be one of {', '.join(LISTINGS)}; got {which!r}"
+            return self._page(request, "error.html", {"message": message}, status=400, session=signed[1])
+        now = self.desk.clock()
+        statuses = self.board.listing(which, now=now)
+        rows = [(s, sla_badge(s, self.desk.timezone)) for s in statuses]
+        subjects = {
+            r.id: r.subject or r.body[:80] for r in self.desk.store.open_requests(ids=[s.request_id for s in statuses])
+        }
+        context = {"rows": rows, "subjects": subjects, "which": which, "listings": LISTINGS, "now": now}
+        return self._page(request, "sla.html", context, session=signed[1])
 
     def request_page(self, request: Request, request_id: str) -> Response:
         signed = self._signed_in(request)

@@ -170,11 +170,16 @@ class SlaPolicy:
         sev = _severity(severity)
         chosen = self._plan(plan)
         start = _to_us(received_at, what="received_at")
-        initial, initial_us = self._deadline(chosen.initial[sev], start, "arrival", chosen, sev, "initial")
-        if initial_us is not None:
-            ongoing = self._deadline(chosen.ongoing[sev], initial_us, "the initial response deadline", chosen, sev)[0]
-        else:
-            ongoing = self._deadline(chosen.ongoing[sev], start, "arrival", chosen, sev)[0]
+        try:
+            initial, initial_us = self._deadline(chosen.initial[sev], start, "arrival", chosen, sev, "initial")
+            if initial_us is not None:
+                ongoing = self._deadline(chosen.ongoing[sev], initial_us, "the initial response deadline", chosen, sev)[
+                    0
+                ]
+            else:
+                ongoing = self._deadline(chosen.ongoing[sev], start, "arrival", chosen, sev)[0]
+        except CalendarError as error:
+            raise _outside_calendar(received_at, error) from None
         return Deadlines(initial_response=initial, ongoing_response=ongoing)
 
     def next_update_due(self, severity: int | Severity, plan: str | None, last_response_at: datetime) -> Deadline:
@@ -767,3 +772,18 @@ class _Loader:
 
 def _is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _outside_calendar(received_at: datetime, error: CalendarError) -> CalendarError:
+    """The calendar's refusal of a far past or future arrival, said as what the sender can check."""
+    if "year" not in str(error):
+        return error
+    shown = received_at.isoformat()
+    if received_at.year > 5000:  # datetime stops at 9999; the calendar a year earlier (`calendar._MAX_US`)
+        return CalendarError(
+            f"received_at {shown} is too late: its response deadline would fall after the year 9998, the end of "
+            "the business calendar; check the year of received_at"
+        )
+    return CalendarError(
+        f"received_at {shown} is too early: business time is counted from the year 2 on; check the year of received_at"
+    )

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,9 +14,13 @@ from fastapi.responses import JSONResponse
 from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
 from sevtriage.api.errors import ApiError
 from sevtriage.api.schemas import ERROR_RESPONSES, BatchIn, BatchOut, DecisionOut, TicketIn
-from sevtriage.errors import NotStored
+from sevtriage.errors import NotStored, SevtriageError
 from sevtriage.intake.readers import ticket_from_fields
+from sevtriage.text import storable
 from sevtriage.types import Decision, Ticket
+
+if TYPE_CHECKING:
+    from sevtriage.triage import Triage
 
 log = logging.getLogger("sevtriage.api")
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], tags=["classify"])
@@ -102,6 +107,25 @@ async def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
     return JSONResponse(decision.to_dict())
 
 
+def _classify_each(triage: Triage, tickets: list[Ticket]) -> list[Decision | str]:
+    """Decisions in one `classify_many`; if that fails, one by one, with the reason for each that fails."""
+    if not tickets:
+        return []
+    try:
+        return list(triage.classify_many(tickets))
+    except Exception:
+        results: list[Decision | str] = []
+        for ticket in tickets:
+            try:
+                results.append(triage.classify(ticket))
+            except SevtriageError as error:
+                results.append(str(error))
+            except Exception as error:
+                log.error("internal error while classifying %s", ticket.id, exc_info=error)
+                results.append(f"internal error while classifying ({type(error).__name__}); the server log has it")
+        return results
+
+
 @router.post(
     "/classify/batch",
     summary="Classify several requests",
@@ -124,7 +148,8 @@ def classify_batch(payload: BatchIn, request: Request) -> JSONResponse:
     first_index: dict[str, int] = {}
     for index, fields in enumerate(payload.requests):
         raw_id = fields.get("id")
-        shown = str(raw_id).strip() if raw_id is not None and str(raw_id).strip() else None
+        # As given, but with what no JSON answer can carry (a lone surrogate) replaced.
+        shown = storable(str(raw_id).strip()) if raw_id is not None and str(raw_id).strip() else None
         try:
             ticket = ticket_from_fields(fields, rules)
         except ValueError as error:
@@ -136,8 +161,12 @@ def classify_batch(payload: BatchIn, request: Request) -> JSONResponse:
             continue
         first_index[ticket.id] = index
         tickets.append(ticket)
-    decisions = loaded.triage.classify_many(tickets) if tickets else []
-    decided = list(zip(tickets, decisions, strict=True))
+    decided: list[tuple[Ticket, Decision]] = []
+    for ticket, result in zip(tickets, _classify_each(loaded.triage, tickets), strict=True):
+        if isinstance(result, Decision):
+            decided.append((ticket, result))
+        else:  # this request's own fault (e.g. a deadline past the calendar): it alone is refused
+            rejects.append({"index": first_index[ticket.id], "id": ticket.id, "reason": result, "retryable": False})
     pairs: list[tuple[Ticket, Decision]] = []
     for (ticket, decision), outcome in zip(decided, run_sinks(request.app, decided), strict=True):
         if outcome is None:
