@@ -151,6 +151,10 @@ def test_confidence_is_the_estimated_probability_that_the_decided_severity_is_ri
 def test_rule_precision_comes_from_the_card_for_unchanged_rules(triage: Triage) -> None:
     assert triage.model is not None
     measured = triage.model.card.rule_precision
-    assert measured is not None and measured.rules_version == triage.rules_version
+    # The file may change elsewhere (a scope section, a signal no rule reads): what counts is that every
+    # measured rule is unchanged, by its fingerprint.
+    assert measured is not None
+    fingerprints = triage.rule_stage.book.fingerprints()
+    assert {k: r.fingerprint for k, r in measured.rules.items()} == {k: fingerprints[k] for k in measured.rules}
     assert triage.rule_precision.rules.keys() == measured.rules.keys()
     assert set(measured.rules) <= {rule.id for rule in triage.rule_stage.book.rules}

@@ -38,3 +38,8 @@ def default_model_path() -> Path:
 
 def example_requests_path() -> Path:
     return bundled("examples/requests.jsonl")
+
+
+def default_snippets_path() -> Path:
+    """The first-response wording the review desk offers (`rules/first-response.yaml`)."""
+    return bundled("rules/first-response.yaml")

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "SEVTRIAGE_CONFIG"
 ENGINES = ("durable", "python")
+IMAP_SECURITY = ("ssl", "starttls", "plain")
+IMAP_MARKS = ("keywords", "folders", "none")
+IMAP_FOLDER_KEYS = ("sev1", "sev2", "sev3", "sev4", "needs-review", "skipped", "rejected")
 
 
 class _YamlFileSource(PydanticBaseSettingsSource):
@@ -88,6 +91,29 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)
 
+    # Mail intake (`sevtriage mail import` / `mail watch`). Mail from these addresses, or from any address of an
+    # "@domain" entry, is a response from support; everything else is from customers.
+    mail_support: list[str] = Field(default_factory=list)
+    # A customer's plan by address or domain ("acme.example": premier); others get the policy's default plan.
+    mail_plans: dict[str, str] = Field(default_factory=dict)
+    imap_host: str | None = None
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    # "ssl" (IMAPS, port 993), "starttls" (port 143, upgraded) or "plain" (only for a server on loopback).
+    imap_security: str = "ssl"
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    # How a handled message is marked in the mailbox: "keywords" ($sev1..$sev4, $needs-review, $skipped,
+    # $rejected), "folders" (moved to imap_folders[...]), or "none".
+    imap_mark: str = "keywords"
+    imap_folders: dict[str, str] = Field(default_factory=dict)
+    # Polling interval where the server has no IDLE, and the longest IDLE before it is renewed (RFC 2177 asks
+    # clients to renew within 29 minutes).
+    imap_poll_seconds: float = Field(default=30.0, gt=0)
+    imap_idle: bool = True
+    imap_idle_seconds: float = Field(default=300.0, gt=0, le=1740)
+    imap_backoff_max_seconds: float = Field(default=300.0, gt=0)
+
     _config_file: ClassVar[Path | None] = None
 
     @field_validator("rules_engine")
@@ -96,6 +122,39 @@ class Settings(BaseSettings):
         if value is not None and value not in ENGINES:
             raise ValueError(f"rules_engine must be one of {', '.join(ENGINES)}; got {value!r}")
         return value
+
+    @field_validator("imap_security")
+    @classmethod
+    def _known_security(cls, value: str) -> str:
+        if value not in IMAP_SECURITY:
+            raise ValueError(f"imap_security must be one of {', '.join(IMAP_SECURITY)}; got {value!r}")
+        return value
+
+    @field_validator("imap_mark")
+    @classmethod
+    def _known_mark(cls, value: str) -> str:
+        if value not in IMAP_MARKS:
+            raise ValueError(f"imap_mark must be one of {', '.join(IMAP_MARKS)}; got {value!r}")
+        return value
+
+    @field_validator("imap_folders")
+    @classmethod
+    def _known_folder_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(IMAP_FOLDER_KEYS))
+        if unknown:
+            raise ValueError(f"imap_folders keys must be among {', '.join(IMAP_FOLDER_KEYS)}; got {unknown[0]!r}")
+        return value
+
+    @field_validator("mail_support")
+    @classmethod
+    def _support_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if "@" not in entry:
+                raise ValueError(
+                    f"mail_support entries must be an address (support@vendor.example) or a domain written "
+                    f"@vendor.example; got {entry!r}"
+                )
+        return [entry.strip().lower() for entry in value]
 
     @field_validator("store_url", "secret_key")
     @classmethod

@@ -144,4 +144,6 @@ class Triage:
             deadlines=deadlines,
             rules_version=self.rules_version,
             model_version=self.model_version,
+            scope=verdict.scope,
+            missing_details=verdict.missing_details,
         )

@@ -135,14 +135,41 @@ class RuleMatch:
         }
 
 
+# The policy's "We don't support" kinds (support-policy.txt) a scope note may carry.
+SCOPE_KINDS: tuple[str, ...] = ("uncertified_environment", "altered_software", "third_party")
+# The policy's "Speed up the troubleshooting" items a request may lack, in the order the policy names them.
+DETAIL_ITEMS: tuple[str, ...] = ("browser_version", "android_version", "recent_changes", "workaround", "steps_taken")
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeNote:
+    """One "we don't support" observation: which kind, what in the text shows it, and the policy line it rests on.
+
+    A note informs the specialist; it never changes a severity.
+    """
+
+    kind: str
+    evidence: tuple[str, ...]
+    detail: str
+    policy: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "evidence": list(self.evidence), "detail": self.detail, "policy": self.policy}
+
+
 @dataclass(frozen=True, slots=True)
 class RuleVerdict:
-    """What the rule stage concluded: all matched rules, and a severity only when it is confident."""
+    """What the rule stage concluded: all matched rules, and a severity only when it is confident.
+
+    `scope` and `missing_details` come from the rule file's `scope` section and never affect the severity.
+    """
 
     matches: tuple[RuleMatch, ...]
     severity: Severity | None
     confident: bool
     reasons: tuple[str, ...] = ()
+    scope: tuple[ScopeNote, ...] = ()
+    missing_details: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +272,9 @@ class Decision:
     deadlines: Deadlines | None
     rules_version: str
     model_version: str | None
+    # Policy notes (see ScopeNote) and what the request lacks (DETAIL_ITEMS); informative, never the severity.
+    scope: tuple[ScopeNote, ...] = ()
+    missing_details: tuple[str, ...] = ()
 
     @property
     def severity_name(self) -> str | None:
@@ -265,6 +295,27 @@ class Decision:
             "plan": self.plan,
             "received_at": self.received_at.isoformat() if self.received_at else None,
             "deadlines": self.deadlines.to_dict() if self.deadlines else None,
+            "scope": [note.to_dict() for note in self.scope],
+            "missing_details": list(self.missing_details),
             "rules_version": self.rules_version,
             "model_version": self.model_version,
         }
+
+
+MailKind = Literal["request", "follow_up", "response"]
+
+
+@dataclass(frozen=True, slots=True)
+class MailRecord:
+    """Where one e-mail message went: the request it opened or belongs to, for finding threads later.
+
+    `subject_key` is the subject without reply prefixes, folded (`sevtriage.intake.mail.thread_subject`), the
+    fallback for replies whose client dropped In-Reply-To and References; `sender` is the From address.
+    """
+
+    message_id: str
+    request_id: str
+    kind: MailKind
+    subject_key: str
+    sender: str
+    at: datetime

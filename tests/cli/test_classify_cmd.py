@@ -216,6 +216,22 @@ def test_store_option_saves_decisions(
         assert stored.ticket.id == decision["id"]
 
 
+@pytest.mark.parametrize("engine", ["python", "durable"])
+def test_the_engine_option_chooses_the_rules_engine(capsys: pytest.CaptureFixture[str], engine: str) -> None:
+    code = main(["classify", "--engine", engine, "--json", "--text", "Production is down, nobody can log in."])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["severity"] == 1
+
+
+def test_policy_is_a_hidden_alias_of_sla_for_classify(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    policy = tmp_path / "sla.yaml"
+    policy.write_text("calendar: {timezone: Mars/Olympus, week: {}}\n", encoding="utf-8")
+    for flag in ("--sla", "--policy"):
+        assert main(["classify", flag, str(policy), "--text", "Production is down."]) == 2
+        assert f"{policy}:1: the policy file must have plans" in capsys.readouterr().err
+
+
 # -- a batch that never dies (issue 10, item 3) ------------------------------------------------------------------
 
 
@@ -330,3 +346,19 @@ def test_several_workers_write_the_same_bytes_as_one_in_input_order(tmp_path: Pa
     if ids is not None:
         assert ids == [f"W-{n}" for n in range(40)]
     assert [json.loads(line)["line"] for line in rejects.decode().splitlines()] == [4, 12, 21, 44]
+
+
+def test_a_utf16_export_is_explained_without_nul_bytes_and_reads_with_the_encoding(tmp_path: Path) -> None:
+    _write_csv(
+        tmp_path / "unicode.csv", [["U-1", "Prihlásenie", "Nikto sa nevie prihlásiť", GOOD, "premier"]], ";", "utf-16"
+    )
+    refused = _run(["classify", "unicode.csv", "-o", "out.csv"], tmp_path)
+    assert refused.returncode == 2
+    assert b"\x00" not in refused.stderr
+    assert "run again with --encoding utf-16" in refused.stderr.decode()
+    done = _run(["classify", "unicode.csv", "-o", "out.csv", "--encoding", "utf-16"], tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    rows = list(
+        csv.reader(io.StringIO((tmp_path / "out.csv").read_bytes().decode("utf-8-sig"), newline=""), delimiter=";")
+    )
+    assert rows[1][0] == "U-1"

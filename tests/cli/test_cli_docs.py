@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -52,6 +53,15 @@ def test_an_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     assert "No such command 'triage-everything'" in capsys.readouterr().err
 
 
+def test_the_readme_stands_alone() -> None:
+    # The design notes are not in the repository: the README must not send a reader to them.
+    assert "DESIGN.md" not in README
+    root = Path(__file__).resolve().parents[2]
+    targets = re.findall(r"\]\(([^)#\s]+)", README)
+    missing = [t for t in targets if "://" not in t and not (root / t).exists()]
+    assert not missing, f"the README links files that are not in the repository: {missing}"
+
+
 def test_the_lazy_listing_says_what_each_command_says_of_itself() -> None:
     context = click.Context(cli)
     for name, (_, sentence) in LAZY_COMMANDS.items():
@@ -69,3 +79,15 @@ def test_help_lists_every_command_without_importing_them() -> None:
     assert result.stdout.rstrip().endswith("[]")
     for name in LAZY_COMMANDS:
         assert f"  {name} " in result.stdout
+
+
+def test_every_command_module_is_in_the_lazy_table() -> None:
+    import importlib
+    import pkgutil
+
+    import sevtriage.cli as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"sevtriage.cli.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            assert LAZY_COMMANDS.get(command.name, ("",))[0] == module.__name__, f"add {command.name} to LAZY_COMMANDS"

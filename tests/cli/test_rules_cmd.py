@@ -124,3 +124,26 @@ def test_report_bad_data_exits_2(
 def test_help(capsys: pytest.CaptureFixture[str], command: str) -> None:
     assert main(["rules", command, "--help"]) == 0
     assert "Usage:" in capsys.readouterr().out
+
+
+def test_report_reads_a_folder_like_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # data/ reads data/corpus/**, as `sevtriage train data/` does; a corpus folder reads every data file below it.
+    single = _write_labelled(tmp_path, "csv")
+    rules = ["--rules", str(FIXTURES / "minimal.yaml"), "--engine", "python", "--json"]
+    assert main(["rules", "report", str(single), *rules]) == 0
+    one = json.loads(capsys.readouterr().out)
+    corpus = tmp_path / "data" / "corpus"
+    for language in ("en", "sk"):
+        (corpus / language).mkdir(parents=True)
+        (corpus / language / "part.csv").write_bytes(single.read_bytes())
+    for folder in (tmp_path / "data", corpus):
+        code = main(["rules", "report", str(folder), *rules])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out)["rows"] == 2 * one["rows"]
+
+
+def test_report_on_an_empty_folder_says_what_it_looked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "report", str(tmp_path), "--engine", "python"]) == 2
+    err = capsys.readouterr().err
+    assert "no labelled data files found" in err and "Traceback" not in err

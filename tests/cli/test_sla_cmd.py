@@ -99,7 +99,7 @@ def test_breached_decides_by_business_time(capsys: pytest.CaptureFixture[str]) -
         "2026-11-28T01:00+01:00",
         "--json",
     )
-    assert code == 0
+    assert code == 1  # breached: exit code 1, documented, so a script can test it
     record = json.loads(out)
     assert record["breached"] is True
     assert record["elapsed_minutes"] == 510
@@ -142,6 +142,27 @@ def test_help_lists_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "sla", "--help")
     assert code == 0
     assert "due" in out and "breached" in out
+
+
+def test_breached_in_text_exits_1_and_kept_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["sla", "breached", "--severity", "1", "--received", "2026-11-24T16:00+01:00", "--responded"]
+    code, out, _ = run(capsys, *common, "2026-11-25T10:00+01:00")
+    assert (code, out.splitlines()[0]) == (1, "Initial response: BREACHED")
+    code, out, _ = run(capsys, *common, "2026-11-24T16:30+01:00")
+    assert (code, out.splitlines()[0]) == (0, "Initial response: kept")
+
+
+def test_policy_is_a_hidden_alias_of_sla(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from sevtriage.resources import default_sla_path
+
+    args = ["--severity", "1", "--received", "2026-11-27T16:30+01:00"]
+    code, via_sla, _ = run(capsys, "sla", "due", *args, "--sla", str(default_sla_path()))
+    assert code == 0
+    code, via_policy, _ = run(capsys, "sla", "due", *args, "--policy", str(default_sla_path()))
+    assert (code, via_policy) == (0, via_sla)
+    for command in (["sla", "due"], ["sla", "breached"], ["classify"], ["serve"]):
+        code, out, _ = run(capsys, *command, "--help")
+        assert code == 0 and "--sla" in out and "--policy" not in out, command
 
 
 # -- sla status / respond / resolve over a real store ----------------------------------------------------------

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -87,3 +92,41 @@ def test_dask_map_partitions_on_local_processes() -> None:
     expected = classify_frame(Triage.load(), frame)
     pd.testing.assert_frame_equal(result.sort_index(), expected, check_dtype=False)
     assert result["reject_reason"].notna().sum() == 8
+
+
+def test_the_readme_dask_recipe_runs_as_written_on_a_local_cluster(tmp_path: Path) -> None:
+    """The README's recipe, its code block executed verbatim, on a local cluster of two worker processes."""
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("distributed")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    recipe = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "to_parquet" in block)
+    frame = pd.concat([_frame()] * 3, ignore_index=True)
+    frame["id"] = [f"D-{n}" for n in range(len(frame))]
+    for part in range(2):  # two files, as the glob in the recipe expects
+        frame.iloc[part::2].to_csv(tmp_path / f"archive-{part}.csv", sep=";", index=False)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster),
+        _working_directory(tmp_path),
+    ):
+        exec(compile(recipe, "README.md recipe", "exec"), {})  # our own README's code
+    stored = pd.read_parquet(tmp_path / "decisions", dtype_backend="pyarrow").set_index("id").sort_index()
+    expected = classify_frame(Triage.load(), frame.astype(str).replace("nan", None)).set_index("id").sort_index()
+    assert len(stored) == len(frame)
+    assert list(stored["severity"]) == list(expected["severity"])
+    assert list(stored["reject_reason"].isna()) == list(expected["reject_reason"].isna())
+    assert _lists(stored["matched_rules"]) == _lists(expected["matched_rules"])
+
+
+def _lists(column: pd.Series) -> list[list[str] | None]:
+    return [None if x is None or x is pd.NA else list(x) for x in column]
+
+
+@contextmanager
+def _working_directory(folder: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)

@@ -26,7 +26,7 @@ from sevtriage.intake.outputs import (
 )
 from sevtriage.intake.readers import Reject
 from sevtriage.text import storable
-from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
+from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, ScopeNote, Severity, Ticket
 
 RECEIVED = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
 
@@ -54,6 +54,13 @@ def _decision(ticket_id: str = "T-1", *, model: bool = True) -> Decision:
         ),
         rules_version="rules-abc",
         model_version="model-1" if model else None,
+        scope=(
+            ScopeNote("uncertified_environment", ("IE 11",), "Internet Explorer is not certified", "Client software"),
+            ScopeNote("third_party", ("Zapier", "plugin"), "a third party is involved", "Third-party extensions"),
+        )
+        if model
+        else (),
+        missing_details=("browser_version", "steps_taken") if model else (),
     )
 
 
@@ -93,6 +100,10 @@ def test_csv_flattens_lists_probabilities_and_deadlines() -> None:
     assert first["received_at"] == "2026-11-27T15:30:00+00:00"
     assert (second["model_severity"], second["model_p1"], second["model_version"]) == ("", "", "")
     assert second["needs_review"] == "false"
+    assert first["scope"] == "uncertified_environment|third_party"
+    assert first["scope_evidence"] == "IE 11|Zapier|plugin"
+    assert first["missing_details"] == "browser_version|steps_taken"
+    assert (second["scope"], second["scope_evidence"], second["missing_details"]) == ("", "", "")
 
 
 def test_csv_row_has_one_cell_per_column() -> None:

@@ -119,7 +119,7 @@ def test_cp1250_read_as_utf8_rejects_the_line_and_suggests_the_option() -> None:
     ("encoding", "message"),
     [
         ("klingon", "unknown encoding 'klingon'; use a Python codec name such as utf-8, cp1250 or iso8859-2"),
-        ("utf-16", "encoding 'utf-16' is not ASCII-compatible"),
+        ("rot13", "encoding 'rot13' is not a text encoding; use a Python codec name such as utf-8, cp1250"),
     ],
 )
 def test_bad_encodings_are_refused(encoding: str, message: str) -> None:
@@ -392,3 +392,32 @@ def test_csv_reader_gives_one_ticket_or_reject_per_record_whatever_the_text(
     _assert_storable(items)
     # Arbitrary bytes after the header never raise either.
     _assert_storable(_read(HEADER.encode() + noise, name="noise.csv"))
+
+
+# -- wide headers, UTF-16 (issue 10, items 7 and 10) ----------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)  # not a measurement (see benchmarks/bench_wide_header.py); a guard against quadratic time
+def test_a_header_with_100k_columns_is_read_and_a_repeated_name_is_named() -> None:
+    names = ["id", "subject", "body", "received_at", "plan", *(f"c{i}" for i in range(100_000))]
+    row = ["W-1", "Login fails", "Nobody can log in", "2026-11-26T09:00:00+01:00", "standard", *("x" * 100_000)]
+    [ticket] = _tickets(_read((",".join(names) + "\n" + ",".join(row) + "\n").encode(), name="wide.csv"))
+    assert len(ticket.extra) == 100_000
+    with pytest.raises(InputError) as error:
+        _read((",".join([*names, "c99999"]) + "\n").encode(), name="wide.csv")
+    assert str(error.value) == ("wide.csv: line 1: column 'c99999' appears twice in the header; names must be unique")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_explained_and_reads_with_the_encoding_option(codec: str) -> None:
+    data = (HEADER + "U-1,Prihlásenie,Nejde to,2026-11-26T09:00:00+01:00,standard\n").encode(codec)
+    with pytest.raises(InputError) as error:
+        _read(data, name="excel.csv")
+    message = str(error.value)
+    assert message == (
+        f'excel.csv: the file is UTF-16, not UTF-8 (Excel\'s "Unicode text"); run again with --encoding {codec}, '
+        'or save it as "CSV UTF-8"'
+    )
+    assert "\x00" not in message
+    [ticket] = _tickets(_read(data, name="excel.csv", encoding=codec))
+    assert (ticket.id, ticket.subject) == ("U-1", "Prihlásenie")

@@ -239,3 +239,39 @@ def test_one_file_falls_back_to_contiguous_blocks(tmp_path: Path) -> None:
     sizes = [grouping.groups.count(g) for g in set(grouping.groups)]
     assert max(sizes) - min(sizes) <= 1
     assert "50 contiguous blocks of about 2 rows in file order" in grouping.description
+
+
+# -- messages that point at the right place (issue 10, item 10) --------------------------------------------------
+
+
+def test_a_bad_csv_record_is_reported_at_the_line_where_it_starts(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        'id,subject,body,severity\nA,Login,"first\nsecond\nthird",1\nB,Export,"one\ntwo",medium\nC,,"",2\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as error:
+        read_labelled(path)
+    assert str(error.value) == f"{path}:7: subject and body are both empty; at least one must hold the request text"
+    path.write_text('id,subject,body,severity\nA,Login,"first\nsecond",1,extra\nB,x,y,2\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"x\.csv:2: more fields than the header has columns"):
+        read_labelled(path)
+
+
+def test_text_columns_under_other_names_are_named_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "tickets.csv"
+    path.write_text("id,summary,description,severity\nA,Login fails,Nobody can log in,1\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        read_labelled(path)
+    assert str(error.value) == (
+        f"{path}:1: the header has no 'subject' or 'body' column (found: id, summary, description, severity); "
+        "name the request text columns subject and body"
+    )
+    lines = tmp_path / "tickets.jsonl"
+    lines.write_text(json.dumps({"id": "A", "summary": "Login fails", "severity": 1}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        read_labelled(lines)
+    assert str(error.value) == (
+        f"{lines}:1: no 'subject' or 'body' field (found: id, summary, severity); "
+        "name the request text fields subject and body"
+    )

@@ -597,6 +597,9 @@ def test_the_service_stores_what_it_classifies_and_serves_the_desk(tmp_path: Pat
             },
         )
         assert answer.status_code == 200, answer.text
+        # Not about a client, and nothing said about changes, workarounds or steps taken.
+        assert answer.json()["scope"] == []
+        assert answer.json()["missing_details"] == ["recent_changes", "workaround", "steps_taken"]
         assert client.get("/review/queue").status_code == 303
         assert sign_in(client, "alice", PASSWORD).status_code == 303
         stored = client.get("/review/api/requests/S-1").json()
@@ -683,6 +686,40 @@ def test_the_desk_explains_an_unfamiliar_or_vague_request_in_plain_words(live: L
     assert "How well the model knows this wording:" in page and "no product area or symptom" in page
     queue = client.get("/review/queue").text
     assert 'title="The request names no product area and no symptom' in queue
+
+
+def test_the_request_page_shows_scope_notes_missing_details_and_a_reply_in_the_customers_language(
+    live: LiveDesk,
+) -> None:
+    from dataclasses import replace as with_
+
+    from sevtriage.types import ScopeNote
+
+    ticket, decision = suggestion(
+        "SK-7",
+        3,
+        subject="Aplikácia padá",
+        body="Mobilná aplikácia nám padá na Androide 6, prosím o pomoc, nefunguje to.",
+    )
+    note = ScopeNote("uncertified_environment", ("Androide 6",), "Android older than 8", "Client software running")
+    live.desk.save([(ticket, with_(decision, scope=(note,), missing_details=("recent_changes", "steps_taken")))])
+    client = live.signed_in()
+    page = client.get("/review/requests/SK-7").text
+    notes = re.search(r'<ul class="scope" id="scope-notes">(.*?)</ul>', page, re.S)
+    assert notes is not None and "<mark>Androide 6</mark>" in notes.group(1)
+    assert "Client software running" in notes.group(1)
+    assert re.findall(r'data-item="(\w+)"', page) == ["recent_changes", "steps_taken"]
+    reply = re.search(r'<textarea id="first-response"[^>]*>(.*?)</textarea>', page, re.S)
+    assert reply is not None
+    asked = [line for line in reply.group(1).splitlines() if line.startswith("- ")]
+    assert asked == [
+        "- čo sa vo Vašom systéme zmenilo krátko pred vznikom problému (aktualizácie, nové zariadenia, nastavenia), "
+        "prípadne že sa nič nezmenilo",
+        "- čo ste už skúsili na vyriešenie problému",
+    ]
+    stored = client.get("/review/api/requests/SK-7").json()["suggested"]
+    assert stored["missing_details"] == ["recent_changes", "steps_taken"]
+    assert stored["scope"][0]["evidence"] == ["Androide 6"]
 
 
 # -- SLA on the desk ----------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_a_store_at_version_3_with_requests_gets_their_events_on_upgrade(url: st
     assert "events" not in inspect(engine).get_table_names()
     engine.dispose()
     with DecisionStore.open(url, clock=lambda: NOW) as upgraded:
-        assert upgraded.schema_version() == migrations.LATEST == 4
+        assert upgraded.schema_version() == migrations.LATEST >= 4
         assert [(e.kind, e.at, e.to_severity) for e in upgraded.events("old-1")] == [
             ("received", ARRIVAL, Severity.HIGH)
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from sevtriage.errors import ConfigError, InputError
 from sevtriage.store import DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest, UserExists, migrations
 from sevtriage.store.codec import decision_from_json, decision_to_json
 from sevtriage.store.schema import metadata
-from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, Severity, Ticket
+from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, ScopeNote, Severity, Ticket
 
 ARRIVAL = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -610,8 +611,18 @@ def test_the_decision_codec_round_trips(
         matched_rules=(RuleMatch("r", Severity.LOW, "why", tuple(evidence), "weak"),),
         model=ModelOpinion(Severity.LOW, dict(zip(range(1, 5), probabilities, strict=True)), tuple(evidence)),
         received_at=ARRIVAL.astimezone(zone),
+        scope=(ScopeNote("third_party", tuple(evidence), "a third party", "policy line"),),
+        missing_details=("workaround",) if evidence else (),
     )
     assert decision_from_json(decision_to_json(decision)) == decision
+
+
+def test_decisions_stored_before_scope_existed_read_back_without_notes() -> None:
+    _, decision = pair("T")
+    record = json.loads(decision_to_json(decision))
+    del record["scope"], record["missing_details"]
+    old = decision_from_json(json.dumps(record))
+    assert (old.scope, old.missing_details) == ((), ())
 
 
 @settings(max_examples=25, deadline=None)
@@ -764,3 +775,39 @@ def test_writers_in_separate_processes_with_overlapping_ids_all_succeed(url: str
         suggested = [a.request_id for a in store.actions(kinds=["suggested"])]
         assert sorted(suggested) == [f"W-{i:04d}" for i in range(500)]
         assert store.actions(kinds=["resuggested"]) == []
+
+
+def test_a_store_at_version_4_gets_the_mail_tables(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrations.migrate(conn, target=4)
+    assert "mail_messages" not in inspect(engine).get_table_names()
+    engine.dispose()
+    with DecisionStore.open(url, clock=lambda: NOW) as upgraded:
+        assert upgraded.schema_version() == migrations.LATEST == 5
+    engine = create_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert {"mail_messages", "mail_cursors"} <= tables
+
+
+def test_mail_records_and_imap_cursors_round_trip(store: DecisionStore) -> None:
+    from sevtriage.types import MailRecord
+
+    ticket, decision = pair("mail-1")
+    first = MailRecord("a@acme.example", "mail-1", "request", "export fails", "jan@acme.example", ARRIVAL)
+    store.save_mail([(ticket, decision)], [first])
+    later = MailRecord("b@acme.example", "mail-1", "follow_up", "export fails", "jan@acme.example", NOW)
+    store.remember_mail([later, first])  # a known message is left as it is
+    assert store.mail_known("a@acme.example") == first
+    assert store.mail_known("zzz@acme.example") is None
+    assert store.mail_request(["nope@x", "b@acme.example"]) == "mail-1"
+    assert store.mail_request_by_subject("export fails", ["jan@acme.example"]) == "mail-1"
+    assert store.mail_request_by_subject("export fails", ["eva@acme.example"]) is None
+    assert store.mail_request_by_subject("export fails", [], domain="acme.example") == "mail-1"
+    assert store.mail_request_by_subject("export fails", [], domain="cme.example") is None
+    assert [r.message_id for r in store.mail_messages("mail-1")] == ["a@acme.example", "b@acme.example"]
+    assert store.imap_cursor("u@h:993/INBOX") is None
+    store.save_imap_cursor("u@h:993/INBOX", 7, 10)
+    store.save_imap_cursor("u@h:993/INBOX", 7, 12)
+    assert store.imap_cursor("u@h:993/INBOX") == (7, 12)

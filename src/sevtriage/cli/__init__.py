@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "sevtriage.cli.model_cmd",
         "Measure rules only, model only and combined on one or more labelled DATA sets.",
     ),
+    "mail": ("sevtriage.cli.mail_cmd", "E-mail intake: import .eml files, mbox or Maildir, or watch an IMAP folder."),
     "reviews": (
         "sevtriage.cli.review_cmd",
         "What specialists decided: labelled data for training, and how often they agree with the suggestions.",

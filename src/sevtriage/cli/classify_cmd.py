@@ -202,6 +202,7 @@ class _Readable:
 @click.option("--rules", "rules_path", type=click.Path(path_type=Path), default=None, help="Rules file.")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None, help="Model file.")
 @click.option("--sla", "sla_path", type=click.Path(path_type=Path), default=None, help="SLA policy file.")
+@click.option("--policy", "policy_alias", type=click.Path(path_type=Path), default=None, hidden=True)
 @click.option("--engine", type=click.Choice(["durable", "python"]), default=None, help="Rules engine.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="Settings YAML file.")
 @click.pass_context
@@ -224,6 +225,7 @@ def classify(
     rules_path: Path | None,
     model_path: Path | None,
     sla_path: Path | None,
+    policy_alias: Path | None,
     engine: str | None,
     config_file: Path | None,
 ) -> int:
@@ -241,8 +243,8 @@ def classify(
         config_file,
         rules_path=rules_path,
         model_path=model_path,
-        sla_path=sla_path,
-        engine=engine,
+        sla_path=sla_path or policy_alias,  # --policy: the older name `sla` commands used
+        rules_engine=engine,
         batch_size=batch_size,
     )
     triage = load_triage(settings)

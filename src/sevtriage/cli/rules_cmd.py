@@ -111,7 +111,23 @@ def test(ctx: click.Context, path: Path | None, engine: str | None, verbose: boo
 
 
 def read_labelled(path: Path) -> Iterator[tuple[Ticket, Severity]]:
-    """Rows of a labelled CSV or JSONL file (columns subject, body, severity; others become fields)."""
+    """Rows of a labelled CSV or JSONL file (columns subject, body, severity; others become fields).
+
+    A folder is read as `train` and `evaluate` read it: `data/` means every data file under `data/corpus/`, any
+    other folder every CSV/JSONL file below it.
+    """
+    if path.is_dir():
+        from sevtriage.model.corpus import CORPUS_DIR, corpus_files
+
+        files = [f for f in corpus_files(path) if f.suffix.lower() in _FOLDER_SUFFIXES]
+        if not files:
+            raise InputError(
+                f"{path}: no labelled data files found; expected {CORPUS_DIR}/<language>/*.jsonl or files ending "
+                f"in {', '.join(_FOLDER_SUFFIXES)} below it"
+            )
+        for file in files:
+            yield from read_labelled(file)
+        return
     if not path.exists():
         raise InputError(f"{path}: file not found; give a labelled CSV or JSONL file (columns subject, body, severity)")
     with path.open(encoding="utf-8", newline="") as handle:
@@ -132,6 +148,9 @@ def read_labelled(path: Path) -> Iterator[tuple[Ticket, Severity]]:
                 )
             # Row numbers count the header as line 1, as a spreadsheet shows them.
             yield from _tickets(path, ((n, dict(row)) for n, row in enumerate(reader, start=2)), "line")
+
+
+_FOLDER_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 
 
 def _json_row(path: Path, number: int, line: str) -> dict[str, object]:
@@ -187,6 +206,151 @@ def report(ctx: click.Context, data: Path, rules_path: Path | None, engine: str 
         click.echo()
     else:
         click.echo(format_report(result))
+
+
+EXIT_GATE = 4
+
+
+def _read_requests(data: Path) -> list[tuple[Ticket, Severity | None]]:
+    """Requests of a CSV/JSONL file or every *.jsonl / *.csv under a folder; `severity` is optional."""
+    if not data.exists():
+        raise InputError(f"{data}: not found; give a CSV/JSONL file or a folder of them")
+    files = sorted([*data.rglob("*.jsonl"), *data.rglob("*.csv")]) if data.is_dir() else [data]
+    out: list[tuple[Ticket, Severity | None]] = []
+    for path in files:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            if path.suffix == ".csv":
+                rows = [(n, dict(row)) for n, row in enumerate(csv.DictReader(handle), start=2)]
+            else:
+                rows = [(n, _json_row(path, n, line)) for n, line in enumerate(handle, start=1) if line.strip()]
+        for number, row in rows:
+            if not (row.get("subject") or row.get("body")):
+                continue
+            raw = row.get("severity")
+            try:
+                label = Severity.parse(raw) if raw not in (None, "") else None
+            except ValueError as error:
+                raise InputError(f"{path}:{number}: {error}") from None
+            extra = {
+                str(k): str(v) for k, v in row.items() if k not in _NOT_FIELDS and k != "plan" and v not in (None, "")
+            }
+            plan = row.get("plan")
+            ticket = Ticket(
+                id=str(row.get("id") or f"{path.name}:{number}"),
+                subject=str(row.get("subject") or ""),
+                body=str(row.get("body") or ""),
+                plan=str(plan) if plan else None,
+                extra=extra,
+            )
+            out.append((ticket, label))
+    return out
+
+
+def _store_requests(url: str) -> list[tuple[Ticket, Severity | None]]:
+    """Reviewed requests (labelled by the specialist's final severity) and those waiting (unlabelled)."""
+    from sevtriage.store import DecisionStore
+
+    with DecisionStore.open(url) as store:
+        reviewed = [(item.ticket, item.final_severity) for item in store.reviewed()]
+        waiting: list[tuple[Ticket, Severity | None]] = [(item.ticket, None) for item in store.queue(limit=None)]
+    return reviewed + waiting
+
+
+@rules.command(name="diff")
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    help="Use the review store's requests instead of DATA (SQLAlchemy URL); specialists' final severities are labels.",
+)
+@_engine_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown", help="Output format."
+)
+@click.option(
+    "--fail-if",
+    "gates",
+    multiple=True,
+    help="Exit 4 when it holds: rule-precision<X (any rule of NEW), sev1-recall-drop>X, changed>N. Repeatable.",
+)
+@click.option(
+    "--explain", "explain_id", default=None, help="Show each signal's evidence for one request id under both files."
+)
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    old: Path,
+    new: Path,
+    data: Path | None,
+    store_url: str | None,
+    engine: str | None,
+    fmt: str,
+    gates: tuple[str, ...],
+    explain_id: str | None,
+) -> None:
+    """What changing the rule file OLD to NEW would change on DATA (labelled or not; a file or a folder).
+
+    Lists every request whose verdict changes, per-rule matches and precision before and after (on rows with a
+    `severity` label), and requests decided per severity. Exit 2 for a malformed rule file (the same file:line
+    errors as `rules check`), 4 when a --fail-if gate holds.
+    """
+    from sevtriage.rules.diff import build_diff, check_gate, format_html, format_markdown
+
+    try:
+        old_stage = _load(old, engine)
+        new_stage = _load(new, engine)
+    except ConfigError as error:
+        _print_problems(error)
+        ctx.exit(EXIT_CONFIG)
+    if (data is None) == (store_url is None):
+        raise InputError("give DATA (a file or folder of requests) or --store URL, not both and not neither")
+    rows = _read_requests(data) if data is not None else _store_requests(str(store_url))
+    where = str(data) if data is not None else "the store"
+    if not rows:
+        raise InputError(f"{where}: no requests found")
+    tickets = [t for t, _ in rows]
+    if explain_id is not None:
+        found = [t for t in tickets if t.id == explain_id]
+        if not found:
+            raise InputError(f"request {explain_id!r} is not in {where}")
+        for name, stage in (("old", old_stage), ("new", new_stage)):
+            facts = stage.facts(found[0])
+            verdict = stage.evaluate(found[0])
+            click.echo(
+                f"{name} ({stage.version}): rules {', '.join(m.id for m in verdict.matches) or '-'}; "
+                f"severity {verdict.severity if verdict.confident else 'abstain'}"
+            )
+            for signal, evidence in sorted(facts.evidence.items()):
+                click.echo(f"  {signal}: {' | '.join(evidence)}")
+        return
+    result = build_diff(
+        old_stage.book,
+        new_stage.book,
+        [t.id for t in tickets],
+        old_stage.evaluate_many(tickets),
+        new_stage.evaluate_many(tickets),
+        [label for _, label in rows],
+    )
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    elif fmt == "html":
+        click.echo(format_html(result))
+    else:
+        click.echo(format_markdown(result))
+    failures: list[str] = []
+    for gate in gates:
+        try:
+            failures.extend(check_gate(result, gate))
+        except ValueError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(EXIT_CONFIG)
+    for failure in failures:
+        click.echo(f"fail: {failure}", err=True)
+    if failures:
+        ctx.exit(EXIT_GATE)
 
 
 COMMANDS: list[click.Command] = [rules]

@@ -30,6 +30,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--rules", "rules_path", type=click.Path(path_type=Path), default=None, help="Rules file.")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None, help="Model file.")
 @click.option("--sla", "sla_path", type=click.Path(path_type=Path), default=None, help="SLA policy file.")
+@click.option("--policy", "policy_alias", type=click.Path(path_type=Path), default=None, hidden=True)
 @click.option("--engine", type=click.Choice(["durable", "python"]), default=None, help="Rules engine.")
 @click.option("--store", "store_url", default=None, help="Decision store URL (SEVTRIAGE_STORE_URL); '' disables it.")
 @click.option("--max-batch", type=click.IntRange(1, 100_000), default=None, help="Most requests in one batch call.")
@@ -42,6 +43,7 @@ def serve(
     rules_path: Path | None,
     model_path: Path | None,
     sla_path: Path | None,
+    policy_alias: Path | None,
     engine: str | None,
     store_url: str | None,
     max_batch: int | None,
@@ -63,7 +65,7 @@ def serve(
         "port": port,
         "rules_path": rules_path,
         "model_path": model_path,
-        "sla_path": sla_path,
+        "sla_path": sla_path or policy_alias,  # --policy: the older name `sla` commands used
         "rules_engine": engine,
         "max_batch": max_batch,
         "log_request_text": log_request_text,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,7 @@ import click
 from sevtriage.errors import InputError
 from sevtriage.review.present import sla_badge
 from sevtriage.sla import SlaPolicy, SlaStatus
-from sevtriage.sla.policy import Kind
+from sevtriage.sla.policy import BreachCheck, Kind
 from sevtriage.types import Deadline, Severity
 from sevtriage.watch.board import SlaBoard, event_json, parse_at
 
@@ -77,13 +77,27 @@ def sla() -> None:
     """SLA deadlines in business time from the policy file (rules/sla.yaml)."""
 
 
-_policy_option = click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="SLA policy file (default: the bundled rules/sla.yaml).",
-)
+# Breached is not a mistake: its own code, so that scripts can test it (`if ! sevtriage sla breached ...`).
+EXIT_BREACHED = 1
+
+
+def _policy_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--sla PATH`, the name `classify` and `serve` use too, and `--policy PATH`, its hidden older name."""
+    command = click.option(
+        "--policy",
+        "policy_alias",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        hidden=True,
+        help="Older name of --sla.",
+    )(command)
+    return click.option(
+        "--sla",
+        "policy_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="SLA policy file (default: the bundled rules/sla.yaml).",
+    )(command)
 
 
 @sla.command(name="due")
@@ -92,9 +106,11 @@ _policy_option = click.option(
 @click.option("--received", required=True, help="Arrival, ISO-8601 with offset, e.g. 2026-11-27T16:30+01:00.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_policy_option
-def due(severity: str, plan: str | None, received: str, as_json: bool, policy_path: Path | None) -> None:
+def due(
+    severity: str, plan: str | None, received: str, as_json: bool, policy_path: Path | None, policy_alias: Path | None
+) -> None:
     """Initial and ongoing response deadlines for one request, with the reasoning."""
-    policy = SlaPolicy.load(policy_path)
+    policy = SlaPolicy.load(policy_path or policy_alias)
     sev = _severity(severity)
     received_at = _instant(received, "--received")
     deadlines = policy.deadlines(sev, plan, received_at)
@@ -129,7 +145,9 @@ def due(severity: str, plan: str | None, received: str, as_json: bool, policy_pa
 @click.option("--kind", type=click.Choice(["initial", "ongoing"]), default="initial", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_policy_option
+@click.pass_context
 def breached(
+    ctx: click.Context,
     severity: str,
     plan: str | None,
     received: str,
@@ -137,11 +155,22 @@ def breached(
     kind: Kind,
     as_json: bool,
     policy_path: Path | None,
+    policy_alias: Path | None,
 ) -> None:
-    """Whether a response kept the target, by business time elapsed."""
-    policy = SlaPolicy.load(policy_path)
+    """Whether a response kept the target, by business time elapsed.
+
+    \b
+    Exit code 0 when the target was kept (or there is none), 1 when it was breached, 2 on a mistake.
+    """
+    policy = SlaPolicy.load(policy_path or policy_alias)
     sev = _severity(severity)
     check = policy.breached(sev, plan, _instant(received, "--received"), _instant(responded, "--responded"), kind=kind)
+    _show_breach(check, kind, as_json)
+    if check.breached:
+        ctx.exit(EXIT_BREACHED)
+
+
+def _show_breach(check: BreachCheck, kind: Kind, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(check.to_dict(), ensure_ascii=False))
         return

@@ -11,6 +11,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from sevtriage.intake.outputs import FLAT_COLUMNS, flat_record
 from sevtriage.intake.pipeline import Classifier, intake_rules_for
@@ -28,7 +29,15 @@ _DTYPES: dict[str, str] = {
     "needs_review": "boolean",
 }
 _INSTANTS = ("received_at", "initial_response_due", "ongoing_response_due")
-_LISTS = ("review_reasons", "matched_rules", "matched_severities", "evidence", "model_top_terms")
+# Lists as Arrow list columns, not Python objects: Parquet (Dask's `to_parquet`) needs a type for every column,
+# and an object column gives it none (pyarrow cannot infer one from Dask's placeholder values).
+_LISTS: dict[str, pd.ArrowDtype] = {
+    "review_reasons": pd.ArrowDtype(pa.list_(pa.string())),
+    "matched_rules": pd.ArrowDtype(pa.list_(pa.string())),
+    "matched_severities": pd.ArrowDtype(pa.list_(pa.int64())),
+    "evidence": pd.ArrowDtype(pa.list_(pa.string())),
+    "model_top_terms": pd.ArrowDtype(pa.list_(pa.string())),
+}
 # Fixed dtypes, so that every partition has the same schema whatever its values (Dask needs that).
 for _column in FRAME_COLUMNS:
     if _column not in _DTYPES and _column not in _INSTANTS and _column not in _LISTS:
@@ -53,7 +62,7 @@ def output_meta() -> pd.DataFrame:
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.astype(_DTYPES)
+    frame = frame.astype({**_DTYPES, **_LISTS})
     for column in _INSTANTS:
         frame[column] = pd.to_datetime(frame[column], utc=True).astype(_INSTANT_DTYPE)
     return frame
@@ -63,7 +72,7 @@ def classify_frame(triage: Classifier, frame: pd.DataFrame) -> pd.DataFrame:
     """Classify each row of `frame` (columns ``id``, ``subject``, ``body``, ``received_at``, ``plan``, extras).
 
     Returns a frame with the same index and one column per decision field (see `sevtriage.intake.outputs.FLAT_COLUMNS`;
-    lists stay Python lists, instants are UTC timestamps), plus ``reject_reason``.
+    lists are Arrow list columns (a cell reads as a Python list), instants are UTC timestamps), plus ``reject_reason``.
     """
     rules = intake_rules_for(triage)
     records: list[dict[str, Any]] = []

@@ -21,7 +21,8 @@ OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv")
 LIST_SEPARATOR = "|"
 
 # The flat record: one column per scalar of the decision; lists joined with "|"; the model's probabilities
-# one column per severity; each deadline as its instant and the target that set it.
+# one column per severity; each deadline as its instant and the target that set it; scope notes as their kinds
+# and evidence (the policy text they quote is in the JSONL record).
 FLAT_COLUMNS: tuple[str, ...] = (
     "id",
     "severity",
@@ -45,6 +46,9 @@ FLAT_COLUMNS: tuple[str, ...] = (
     "initial_response_target",
     "ongoing_response_due",
     "ongoing_response_target",
+    "scope",
+    "scope_evidence",
+    "missing_details",
     "rules_version",
     "model_version",
 )
@@ -80,6 +84,9 @@ def flat_record(decision: Decision) -> dict[str, Any]:
         "initial_response_target": initial.target if initial is not None else None,
         "ongoing_response_due": ongoing.due if ongoing is not None else None,
         "ongoing_response_target": ongoing.target if ongoing is not None else None,
+        "scope": list(dict.fromkeys(note.kind for note in decision.scope)),
+        "scope_evidence": [e for note in decision.scope for e in note.evidence],
+        "missing_details": list(decision.missing_details),
         "rules_version": decision.rules_version,
         "model_version": decision.model_version,
     }

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,19 +88,49 @@ class IntakeRules:
 
 
 def check_encoding(encoding: str) -> str:
-    """The codec's canonical name; refuse encodings that do not keep ASCII (lines are split on bytes)."""
+    """The codec's canonical name; refuse names that are not text encodings."""
     try:
         info = codecs.lookup(encoding)
+        "a".encode(info.name)
     except LookupError:
+        known = "unknown encoding" if not _is_codec(encoding) else "encoding"
+        what = "" if known == "unknown encoding" else " is not a text encoding"
         raise InputError(
-            f"unknown encoding {encoding!r}; use a Python codec name such as utf-8, cp1250 or iso8859-2"
+            f"{known} {encoding!r}{what}; use a Python codec name such as utf-8, cp1250 or iso8859-2"
         ) from None
-    if "\n,;{}\"'".encode(info.name, errors="replace") != b"\n,;{}\"'":
-        raise InputError(
-            f"encoding {encoding!r} is not ASCII-compatible; supported are encodings such as utf-8, cp1250, "
-            "iso8859-2 (convert UTF-16 files to UTF-8 first)"
-        )
     return info.name
+
+
+def _is_codec(encoding: str) -> bool:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return False
+    return True
+
+
+def _keeps_ascii(codec: str) -> bool:
+    """Whether the codec writes ASCII as ASCII bytes (lines are then split on bytes, see `_split_lines`)."""
+    return "\n\r,;{}\"'".encode(codec, errors="replace") == b"\n\r,;{}\"'"
+
+
+def _utf16_hint(head: bytes, name: str) -> None:
+    """Refuse a UTF-16 file read as an ASCII-compatible encoding, saying which --encoding reads it.
+
+    Excel's "Unicode text" is UTF-16: read as UTF-8 its NUL bytes would end up in every message and field.
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec = "utf-16"
+    else:
+        sample = head[: len(head) - len(head) % 2]
+        if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+            return
+        # ASCII letters in UTF-16 have their NUL byte second (little-endian) or first (big-endian).
+        codec = "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
+    raise InputError(
+        f'{name}: the file is UTF-16, not UTF-8 (Excel\'s "Unicode text"); run again with --encoding {codec}, '
+        'or save it as "CSV UTF-8"'
+    )
 
 
 def detect_format(name: str | None, head: bytes, given: str | None = None) -> Format:
@@ -251,11 +282,12 @@ def read_csv(
     header = [h.strip().lower() for h in next(csv.reader([header_line], delimiter=sep))]
     if "id" not in header:
         raise InputError(
-            f"{name}: line {header_no}: the header has no 'id' column (found: {', '.join(header) or 'nothing'}); "
+            f"{name}: line {header_no}: the header has no 'id' column (found: {_names(header)}); "
             "the first line must name the columns, e.g. id,subject,body,received_at,plan"
             + ("; is this JSONL? use --format jsonl" if header_line.lstrip().startswith("{") else "")
         )
-    duplicated = sorted({h for h in header if header.count(h) > 1})
+    # Counted once: `header.count` per name was quadratic (100 s for a 100,000-column header).
+    duplicated = sorted(name for name, times in Counter(header).items() if times > 1)
     if duplicated:
         raise InputError(
             f"{name}: line {header_no}: column {duplicated[0]!r} appears twice in the header; names must be unique"
@@ -291,17 +323,52 @@ def read_csv(
         yield Row(line, raw, dict(zip(header, values, strict=True)))
 
 
+def _names(header: list[str]) -> str:
+    """The column names for a message: all of a normal header, the first 20 of a very wide one."""
+    if not header:
+        return "nothing"
+    shown = ", ".join(header[:20])
+    return shown if len(header) <= 20 else f"{shown} and {len(header) - 20:,} more"
+
+
 def read_rows(
     stream: IO[bytes], *, name: str | None, format: str | None = None, encoding: str = "utf-8"
 ) -> tuple[Format, Iterator[Row | Reject]]:
     """Pick the reader for a binary stream (format from `format`, the name, or a peek at the first bytes)."""
     codec = check_encoding(encoding)
+    if not _keeps_ascii(codec):
+        # UTF-16 and UTF-32: recoded to UTF-8 on the way in, so that the readers can split lines on bytes.
+        stream, codec = io.BufferedReader(_Recoded(stream, codec)), "utf-8"
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(_Raw(stream))
     head = buffered.peek(512)[:512]
+    _utf16_hint(head, name or "input")
     fmt = detect_format(name, head, format)
     if fmt == "jsonl":
         return fmt, read_jsonl(buffered, codec)
     return fmt, read_csv(buffered, codec, name=name or "input")
+
+
+class _Recoded(io.RawIOBase):
+    """The bytes of a stream in another encoding, as UTF-8; a byte sequence invalid there becomes U+FFFD."""
+
+    def __init__(self, inner: IO[bytes], codec: str) -> None:
+        self._inner = inner
+        self._decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+        self._pending = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._done:
+            chunk = self._inner.read(65536)
+            self._done = not chunk
+            self._pending = self._decoder.decode(chunk, final=self._done).encode("utf-8")
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 class _Raw(io.RawIOBase):

@@ -132,23 +132,60 @@ def _json_rows(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any]]]:
     yield from enumerate(data, start=1)
 
 
+class _CountedLines:
+    """Lines of a text, counting how many the csv module has taken (so a record's first line is known)."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = iter(io.StringIO(text, newline=""))
+        self.taken = 0
+
+    def __iter__(self) -> _CountedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.taken += 1
+        return line
+
+
 def _csv_rows(path: Path, text: str, delimiter: str | None) -> Iterable[tuple[int, dict[str, Any]]]:
     if delimiter is None:
         first = text.split("\n", 1)[0]
         # Excel in Slovakia and Czechia writes `;`.
         delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for row in reader:
-        if None in row:
+    lines = _CountedLines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return
+    if "subject" not in header and "body" not in header:
+        raise DataError(
+            f"{path}:{lines.taken}: the header has no 'subject' or 'body' column (found: {', '.join(header)}); "
+            "name the request text columns subject and body"
+        )
+    while True:
+        # A record may span several lines (a quoted cell with line breaks); messages name the line it starts on,
+        # where a reader finds it, not the line it ends on.
+        start = lines.taken + 1
+        values = next(reader, None)
+        if values is None:
+            return
+        if not values:
+            continue
+        if len(values) > len(header):
             raise DataError(
-                f"{path}:{reader.line_num}: more fields than the header has columns; quote fields that contain "
-                f"{delimiter!r}"
+                f"{path}:{start}: more fields than the header has columns; quote fields that contain {delimiter!r}"
             )
-        yield reader.line_num, dict(row)
+        yield start, {name: values[i] if i < len(values) else None for i, name in enumerate(header)}
 
 
 def _record(path: Path, line: int, row: dict[str, Any]) -> LabelledRequest:
     where = f"{path}:{line}"
+    if "subject" not in row and "body" not in row:
+        raise DataError(
+            f"{where}: no 'subject' or 'body' field (found: {', '.join(map(str, row))}); "
+            "name the request text fields subject and body"
+        )
     subject = _text(row.get("subject"))
     body = _text(row.get("body"))
     if not subject.strip() and not body.strip():

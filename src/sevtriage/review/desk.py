@@ -10,6 +10,7 @@ from typing import Literal
 
 from sevtriage.errors import NotStored, SevtriageError
 from sevtriage.review.agreement import AgreementReport, agreement
+from sevtriage.review.snippets import Snippets, load_snippets
 from sevtriage.sla import SlaPolicy
 from sevtriage.store import DecisionStore, StoredRequest
 from sevtriage.types import Deadlines, Decision, Severity, Ticket
@@ -24,10 +25,22 @@ def _now() -> datetime:
 class ReviewDesk:
     """Stores suggestions (with deadlines filled in) and applies specialists' actions with new deadlines."""
 
-    def __init__(self, store: DecisionStore, policy: SlaPolicy, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        store: DecisionStore,
+        policy: SlaPolicy,
+        *,
+        clock: Callable[[], datetime] = _now,
+        snippets: Snippets | None = None,
+    ) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock
+        self.snippets = snippets if snippets is not None else load_snippets()
+
+    def first_response(self, request: StoredRequest) -> str | None:
+        """A reply in the customer's language asking for exactly the details the request lacks (None: nothing)."""
+        return self.snippets.compose(request.language, request.suggested.missing_details)
 
     @property
     def timezone(self) -> tzinfo:

@@ -396,6 +396,7 @@ class _Routes:
             "error": error,
             "conflict": conflict,
             "typed": typed or {},
+            "snippet": self.desk.first_response(item),
         }
         return self._page(request, "request.html", context, status=status, session=signed[1])
 

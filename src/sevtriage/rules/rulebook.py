@@ -32,7 +32,13 @@ ABSTAIN = "abstain"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
-_TOP_KEYS = ("version", "negation", "signals", "rules", "examples")
+_TOP_KEYS = ("version", "negation", "signals", "scope", "rules", "examples")
+_SCOPE_KEYS = ("uncertified_environment", "altered_software", "third_party", "details")
+_ENVIRONMENT_KEYS = ("policy", "android_min", "browsers")
+_BROWSER_KEYS = ("min", "names")
+_SIGNAL_NOTE_KEYS = ("policy", "signals")
+_DETAILS_KEYS = ("policy", "web_client", "android_client", "recent_changes", "workaround", "steps_taken", "not_for")
+UNSUPPORTED = "unsupported"
 _NEGATION_KEYS = ("window", "words")
 _SIGNAL_KEYS = ("description", "phrases", "patterns", "fields", "negatable")
 _RULE_KEYS = ("id", "severity", "strength", "explanation", "when", "examples")
@@ -137,6 +143,59 @@ class Negation:
 
 
 @dataclass(frozen=True, slots=True)
+class Browser:
+    """A browser the policy names: the names customers write, and the oldest certified major version.
+
+    `minimum` None means no version of it is certified (Internet Explorer, say).
+    """
+
+    key: str
+    names: tuple[str, ...]
+    minimum: int | None
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalNote:
+    """A "we don't support" kind found through signals, with the policy text a note quotes."""
+
+    policy: str
+    signals: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsSpec:
+    """What "Speed up the troubleshooting" asks for: the signals that show each item is present.
+
+    `web_client` and `android_client` say what the request is about; only then is the browser or
+    Android version asked for.
+    """
+
+    policy: str
+    web_client: tuple[str, ...]
+    android_client: tuple[str, ...]
+    recent_changes: tuple[str, ...]
+    workaround: tuple[str, ...]
+    steps_taken: tuple[str, ...]
+    # Requests with one of these signals (a usage question, a suggestion) are not incidents: nothing is asked.
+    not_for: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The rule file's `scope` section: the policy's "We don't support" and "Speed up the troubleshooting"."""
+
+    environment_policy: str
+    android_min: float | None
+    browsers: tuple[Browser, ...]
+    altered_software: SignalNote | None
+    third_party: SignalNote | None
+    details: DetailsSpec | None
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
 class Rulebook:
     """A validated rule file."""
 
@@ -146,6 +205,7 @@ class Rulebook:
     signals: Mapping[str, Signal]
     rules: tuple[Rule, ...]
     examples: tuple[Example, ...]
+    scope: Scope | None = None
 
     @property
     def version(self) -> str:
@@ -468,6 +528,137 @@ class _Checker:
             out.append(fold(str(value).strip()))
         return tuple(out)
 
+    # -- scope
+
+    def scope(self, node: Any, line: int, signals: Mapping[str, Signal]) -> Scope | None:
+        if node is None:
+            return None
+        data = self.mapping(node, line, "'scope'")
+        if data is None:
+            return None
+        self.keys(data, _SCOPE_KEYS, "'scope'")
+        environment_policy = ""
+        android_min: float | None = None
+        browsers: list[Browser] = []
+        if "uncertified_environment" in data:
+            env_line = _line_of(data, "uncertified_environment", line)
+            env = self.mapping(data["uncertified_environment"], env_line, "'scope: uncertified_environment'")
+            if env is not None:
+                what = "'scope: uncertified_environment'"
+                self.keys(env, _ENVIRONMENT_KEYS, what)
+                environment_policy = self.text(env.get("policy"), _line_of(env, "policy", env_line), f"{what} policy")
+                raw_min = env.get("android_min")
+                if raw_min is not None:
+                    if isinstance(raw_min, bool) or not isinstance(raw_min, int | float) or not 1 <= raw_min <= 99:
+                        self.problem(
+                            _line_of(env, "android_min", env_line),
+                            f"{what}: android_min must be an Android version number such as 8 or 8.1; got {raw_min!r}",
+                        )
+                    else:
+                        android_min = float(raw_min)
+                if "browsers" in env:
+                    browsers = self.browsers(env["browsers"], _line_of(env, "browsers", env_line))
+        altered = self.signal_note(data, "altered_software", line, signals)
+        third = self.signal_note(data, "third_party", line, signals)
+        details = self.details(data, line, signals)
+        return Scope(
+            environment_policy=environment_policy,
+            android_min=android_min,
+            browsers=tuple(browsers),
+            altered_software=altered,
+            third_party=third,
+            details=details,
+            line=line,
+        )
+
+    def browsers(self, node: Any, line: int) -> list[Browser]:
+        what = "'scope: uncertified_environment: browsers'"
+        data = self.mapping(node, line, what)
+        out: list[Browser] = []
+        for key, body in (data or {}).items():
+            b_line = data.key_lines.get(key, data.line) if data is not None else line
+            item = self.mapping(body, b_line, f"browser '{key}'")
+            if item is None:
+                continue
+            self.keys(item, _BROWSER_KEYS, f"browser '{key}'")
+            raw = item.get("min")
+            minimum: int | None = None
+            if raw == UNSUPPORTED:
+                minimum = None
+            elif isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                self.problem(
+                    _line_of(item, "min", b_line),
+                    f"browser '{key}': min must be the oldest certified major version (a whole number such as 109) "
+                    f"or '{UNSUPPORTED}'; got {raw!r}",
+                )
+                continue
+            else:
+                minimum = raw
+            seq = self.seq(item.get("names"), _line_of(item, "names", b_line), f"browser '{key}' names")
+            names: list[str] = []
+            for i, name in enumerate(seq or []):
+                text = self.text(name, _line_of(seq, i, b_line), f"browser '{key}': a name")
+                if text:
+                    names.append(fold(text.strip()))
+            if seq is not None and not names:
+                self.problem(b_line, f"browser '{key}' needs at least one name, e.g. names: [chrome, google chrome]")
+            if names:
+                out.append(Browser(key=key, names=tuple(names), minimum=minimum, line=b_line))
+        return out
+
+    def signal_list(self, value: Any, line: int, what: str, signals: Mapping[str, Signal]) -> tuple[str, ...]:
+        seq = self.seq(value, line, what)
+        out: list[str] = []
+        for i, item in enumerate(seq or []):
+            item_line = _line_of(seq, i, line)
+            if not isinstance(item, str) or item not in signals:
+                known = sorted(signals)
+                hint = _did_you_mean(item, known) if isinstance(item, str) else ""
+                self.problem(
+                    item_line,
+                    f"{what}: signal {item!r} is not defined{hint}; define it under 'signals' first",
+                )
+                continue
+            out.append(item)
+        if seq is not None and not seq:
+            self.problem(line, f"{what} needs at least one signal name")
+        return tuple(out)
+
+    def signal_note(self, data: _Map, key: str, line: int, signals: Mapping[str, Signal]) -> SignalNote | None:
+        if key not in data:
+            return None
+        what = f"'scope: {key}'"
+        note_line = _line_of(data, key, line)
+        item = self.mapping(data[key], note_line, what)
+        if item is None:
+            return None
+        self.keys(item, _SIGNAL_NOTE_KEYS, what)
+        policy = self.text(item.get("policy"), _line_of(item, "policy", note_line), f"{what} policy")
+        found = self.signal_list(item.get("signals"), _line_of(item, "signals", note_line), f"{what} signals", signals)
+        return SignalNote(policy=policy, signals=found, line=note_line)
+
+    def details(self, data: _Map, line: int, signals: Mapping[str, Signal]) -> DetailsSpec | None:
+        if "details" not in data:
+            return None
+        what = "'scope: details'"
+        d_line = _line_of(data, "details", line)
+        item = self.mapping(data["details"], d_line, what)
+        if item is None:
+            return None
+        self.keys(item, _DETAILS_KEYS, what)
+        policy = self.text(item.get("policy"), _line_of(item, "policy", d_line), f"{what} policy")
+        lists: dict[str, tuple[str, ...]] = {}
+        not_for: tuple[str, ...] = ()
+        if "not_for" in item:
+            not_for = self.signal_list(item["not_for"], _line_of(item, "not_for", d_line), f"{what} not_for", signals)
+        for key in _DETAILS_KEYS[1:-1]:
+            if key not in item:
+                self.problem(d_line, f"{what} needs '{key}': the signals that show it, e.g. {key}: [{key}]")
+                lists[key] = ()
+                continue
+            lists[key] = self.signal_list(item[key], _line_of(item, key, d_line), f"{what} {key}", signals)
+        return DetailsSpec(policy=policy, not_for=not_for, **lists)
+
     # -- rules
 
     def rules(self, node: Any, line: int, signals: Mapping[str, Signal]) -> tuple[Rule, ...]:
@@ -671,6 +862,7 @@ def parse_rulebook(source: str, file: str = "<rules>") -> Rulebook:
             checker.problem(None, f"the rule file needs a '{required}' section")
     negation = checker.negation(top.get("negation"), _line_of(top, "negation", 1))
     signals = checker.signals(top.get("signals", _empty_map()), _line_of(top, "signals", 1))
+    scope = checker.scope(top.get("scope"), _line_of(top, "scope", 1), signals)
     rules = checker.rules(top.get("rules", _empty_list()), _line_of(top, "rules", 1), signals)
     examples = checker.examples(top.get("examples"), _line_of(top, "examples", 1), None, required=False)
     if checker.problems:
@@ -683,6 +875,7 @@ def parse_rulebook(source: str, file: str = "<rules>") -> Rulebook:
         signals=signals,
         rules=rules,
         examples=examples,
+        scope=scope,
     )
 
 

@@ -11,13 +11,14 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import CompiledRuleset, Example, Fact, Rule, Rulebook, compile_rulebook, load_rulebook
+from sevtriage.rules.scope import ScopeReader, ScopeResult
 from sevtriage.rules.signals import Facts, SignalMatcher
 from sevtriage.text import new_message_text
 from sevtriage.types import (
@@ -112,6 +113,7 @@ class RuleStage:
         self.compiled = compile_rulebook(book)
         self.engine_name = choose_engine(engine)
         self.matcher = SignalMatcher(book)
+        self.scope_reader = ScopeReader(book.scope)
         self._engine = make_engine(self.engine_name, self.compiled)
         self._rules: Mapping[str, Rule] = {rule.id: rule for rule in book.rules}
         self._lock = threading.Lock()
@@ -139,6 +141,9 @@ class RuleStage:
 
     def facts(self, ticket: Ticket) -> Facts:
         """Signals and fields of a request (what the engine sees)."""
+        return self._facts(ticket, new_message_text(ticket.subject, ticket.body))
+
+    def _facts(self, ticket: Ticket, text: str) -> Facts:
         # Only the fields the rules read (converting every extra column would cost more than matching).
         extra = ticket.extra
         fields: dict[str, str] = {
@@ -146,7 +151,12 @@ class RuleStage:
         }
         if ticket.plan:
             fields["plan"] = ticket.plan
-        return self.matcher.facts(new_message_text(ticket.subject, ticket.body), fields)
+        return self.matcher.facts(text, fields)
+
+    def scope_of(self, ticket: Ticket) -> ScopeResult:
+        """The policy scope notes and missing details of one request (they never change the verdict)."""
+        text = new_message_text(ticket.subject, ticket.body)
+        return self.scope_reader.read(text, self._facts(ticket, text).evidence)
 
     def evaluate(self, ticket: Ticket) -> RuleVerdict:
         """All matched rules of one request and, when sure, the severity."""
@@ -154,11 +164,19 @@ class RuleStage:
 
     def evaluate_many(self, tickets: Sequence[Ticket]) -> list[RuleVerdict]:
         """Verdicts for many requests, in order; the same as `evaluate` one by one."""
-        all_facts = [self.facts(t) for t in tickets]
+        texts = [new_message_text(t.subject, t.body) for t in tickets]
+        all_facts = [self._facts(t, text) for t, text in zip(tickets, texts, strict=True)]
         engine_facts = [self.compiled.fact(f.signals, f.fields) for f in all_facts]
         with self._lock:
             fired = self._fire(engine_facts)
-        return [decide(self._matches(ids, f)) for ids, f in zip(fired, all_facts, strict=True)]
+        verdicts = []
+        for ids, facts, text in zip(fired, all_facts, texts, strict=True):
+            verdict = decide(self._matches(ids, facts))
+            scope = self.scope_reader.read(text, facts.evidence)
+            if scope.notes or scope.missing:
+                verdict = replace(verdict, scope=scope.notes, missing_details=scope.missing)
+            verdicts.append(verdict)
+        return verdicts
 
     def _fire(self, engine_facts: Sequence[Fact]) -> list[tuple[str, ...]]:
         """Rule ids fired per fact: remembered answers, the engine for the rest (caller holds the lock)."""

@@ -6,7 +6,17 @@ import json
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sevtriage.types import Deadline, Deadlines, Decision, Familiarity, ModelOpinion, RuleMatch, Severity, Source
+from sevtriage.types import (
+    Deadline,
+    Deadlines,
+    Decision,
+    Familiarity,
+    ModelOpinion,
+    RuleMatch,
+    ScopeNote,
+    Severity,
+    Source,
+)
 
 
 def _instant(value: object) -> datetime | None:
@@ -76,6 +86,17 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
         deadlines=deadlines_from_dict(data.get("deadlines")),
         rules_version=str(data.get("rules_version", "")),
         model_version=data.get("model_version"),
+        # Decisions stored before scope existed have neither key: no notes, nothing known to be missing.
+        scope=tuple(
+            ScopeNote(
+                kind=str(n.get("kind", "")),
+                evidence=tuple(str(e) for e in n.get("evidence", ())),
+                detail=str(n.get("detail", "")),
+                policy=str(n.get("policy", "")),
+            )
+            for n in data.get("scope", ())
+        ),
+        missing_details=tuple(str(m) for m in data.get("missing_details", ())),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -184,11 +185,40 @@ def _v4_events(conn: Connection) -> None:
     )
 
 
+def _v5_mail(conn: Connection) -> None:
+    meta = MetaData()
+    Table("requests", meta, autoload_with=conn)
+    messages = Table(
+        "mail_messages",
+        meta,
+        Column("message_id", String(500), primary_key=True),
+        Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("subject_key", String(200), nullable=False),
+        Column("sender", String(320), nullable=False),
+        Column("at", DateTime, nullable=False),
+    )
+    cursors = Table(
+        "mail_cursors",
+        meta,
+        Column("mailbox", String(500), primary_key=True),
+        Column("uidvalidity", BigInteger, nullable=False),
+        Column("last_uid", BigInteger, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    )
+    messages.create(conn)
+    cursors.create(conn)
+    # A reply without thread headers is matched by subject and customer; a request's messages are listed by it.
+    Index("ix_mail_messages_subject", messages.c.subject_key, messages.c.sender, messages.c.at).create(conn)
+    Index("ix_mail_messages_request", messages.c.request_id).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "requests, actions and users", _v1_tables),
     Migration(2, "indexes for the queue and the agreement report", _v2_indexes),
     Migration(3, "server-side review sessions", _v3_sessions),
     Migration(4, "request events and SLA clock columns", _v4_events),
+    Migration(5, "e-mail threads and IMAP positions", _v5_mail),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -6,7 +6,7 @@ migrated database has exactly these columns, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
 
 from sevtriage.text import MAX_ID_LENGTH, MAX_PLAN_LENGTH
 
@@ -96,6 +96,30 @@ sessions = Table(
     Column("user_name", String(64), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
+)
+
+# Every e-mail message that became a request, a follow-up or a response: how threads are found again, and why
+# a message imported twice is recognised. `subject_key` is the folded subject without "Re:" (the fallback for
+# replies without thread headers).
+mail_messages = Table(
+    "mail_messages",
+    metadata,
+    Column("message_id", String(500), primary_key=True),
+    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject_key", String(200), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+# Where `sevtriage mail watch` is in each IMAP folder: the folder's UIDVALIDITY and the last UID handled.
+mail_cursors = Table(
+    "mail_cursors",
+    metadata,
+    Column("mailbox", String(500), primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False),
+    Column("last_uid", BigInteger, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
 )
 
 schema_versions = Table(

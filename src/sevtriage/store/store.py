@@ -36,14 +36,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
 
 from sevtriage.errors import ConfigError, InputError, NotStored, Problem, SevtriageError
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
-from sevtriage.store.schema import actions, events, requests, sessions, users
+from sevtriage.store.schema import actions, events, mail_cursors, mail_messages, requests, sessions, users
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
-from sevtriage.types import Deadlines, Decision, Severity, Ticket
+from sevtriage.types import Deadlines, Decision, MailRecord, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
 EventKind = Literal["received", "follow_up", "response", "severity_changed", "resolved"]
@@ -944,6 +945,117 @@ class DecisionStore:
             rows = conn.execute(select(requests.c.status, func.count()).group_by(requests.c.status)).all()
         return {str(status): int(n) for status, n in rows}
 
+    # -- e-mail threads and IMAP positions ----------------------------------------------------------------------
+    def save_mail(self, pairs: Sequence[tuple[Ticket, Decision]], records: Sequence[MailRecord]) -> None:
+        """Store new requests (as `save_many`) and the messages that opened them, in one transaction.
+
+        So a request is never stored without its Message-ID: an import interrupted and run again finds the
+        message and skips it instead of storing the request a second time.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            for start in range(0, len(pairs), 500):
+                self._save_batch(conn, pairs[start : start + 500], now)
+            self._remember(conn, records)
+
+    def remember_mail(self, records: Sequence[MailRecord]) -> None:
+        """Record which request each message belongs to (a message already known is left as it is)."""
+        with self._write() as conn:
+            self._remember(conn, records)
+
+    @staticmethod
+    def _remember(conn: Connection, records: Sequence[MailRecord]) -> None:
+        if not records:
+            return
+        ids = [r.message_id for r in records]
+        known = {
+            m for (m,) in conn.execute(select(mail_messages.c.message_id).where(mail_messages.c.message_id.in_(ids)))
+        }
+        rows = []
+        for record in records:
+            if record.message_id in known:
+                continue
+            known.add(record.message_id)
+            rows.append(
+                {
+                    "message_id": record.message_id[:500],
+                    "request_id": record.request_id,
+                    "kind": record.kind,
+                    "subject_key": record.subject_key[:200],
+                    "sender": record.sender[:320],
+                    "at": _utc(record.at),
+                }
+            )
+        if rows:
+            conn.execute(insert(mail_messages), rows)
+
+    def mail_known(self, message_id: str) -> MailRecord | None:
+        """The record of a message processed before, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(mail_messages).where(mail_messages.c.message_id == message_id)).mappings().first()
+        return _mail_record(row) if row is not None else None
+
+    def mail_request(self, message_ids: Sequence[str]) -> str | None:
+        """The request of the first of `message_ids` (nearest first) that is a known message, or None."""
+        if not message_ids:
+            return None
+        with self._read() as conn:
+            rows = conn.execute(
+                select(mail_messages.c.message_id, mail_messages.c.request_id).where(
+                    mail_messages.c.message_id.in_(list(message_ids))
+                )
+            ).all()
+        found = {m: r for m, r in rows}
+        return next((found[m] for m in message_ids if m in found), None)
+
+    def mail_request_by_subject(
+        self, subject_key: str, customers: Sequence[str], *, domain: str | None = None
+    ) -> str | None:
+        """The latest request with this thread subject opened by one of `customers` (or anyone at `domain`)."""
+        if not subject_key or (not customers and not domain):
+            return None
+        who: ColumnElement[bool] = mail_messages.c.sender.in_([c.lower() for c in customers])
+        if domain:
+            who = or_(who, mail_messages.c.sender.endswith(f"@{domain.lower()}", autoescape=True))
+        query = (
+            select(mail_messages.c.request_id)
+            .where(mail_messages.c.subject_key == subject_key, mail_messages.c.kind == "request", who)
+            .order_by(mail_messages.c.at.desc())
+            .limit(1)
+        )
+        with self._read() as conn:
+            return conn.execute(query).scalar()
+
+    def mail_messages(self, request_id: str) -> list[MailRecord]:
+        """The messages of a request's thread, oldest first."""
+        query = select(mail_messages).where(mail_messages.c.request_id == request_id).order_by(mail_messages.c.at)
+        with self._read() as conn:
+            return [_mail_record(row) for row in conn.execute(query).mappings()]
+
+    def imap_cursor(self, mailbox: str) -> tuple[int, int] | None:
+        """(UIDVALIDITY, last UID handled) of an IMAP folder, or None before its first message."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(mail_cursors.c.uidvalidity, mail_cursors.c.last_uid).where(mail_cursors.c.mailbox == mailbox)
+            ).first()
+        return (int(row[0]), int(row[1])) if row is not None else None
+
+    def save_imap_cursor(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        """Remember that every message of `mailbox` up to `last_uid` (under `uidvalidity`) has been handled."""
+        stamp = _utc(self.clock())
+        with self._write() as conn:
+            done = conn.execute(
+                update(mail_cursors)
+                .where(mail_cursors.c.mailbox == mailbox)
+                .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=stamp)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    insert(mail_cursors).values(
+                        mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=stamp
+                    )
+                )
+
     # -- accounts --------------------------------------------------------------------------------------------
     def add_user(self, name: str, password_hash: str) -> User:
         now = self.clock()
@@ -1125,6 +1237,19 @@ def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
         first_response_at=_aware(row["first_response_at"]),
         last_response_at=_aware(row["last_response_at"]),
         resolved_at=_aware(row["resolved_at"]),
+    )
+
+
+def _mail_record(row: RowMapping) -> MailRecord:
+    at = _aware(row["at"])
+    assert at is not None
+    return MailRecord(
+        message_id=row["message_id"],
+        request_id=row["request_id"],
+        kind=row["kind"],
+        subject_key=row["subject_key"],
+        sender=row["sender"],
+        at=at,
     )
 
 

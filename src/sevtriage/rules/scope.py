@@ -1,0 +1,164 @@
+"""The policy's support scope and the details a request should carry, read from its text.
+
+Two parts of the support policy (shared/seed/support-policy.txt) that do not set a severity:
+- "We don't support": altered software, uncertified environments (too old an Android, an incompatible
+  browser) and third-party extensions or integrations. Each becomes a `ScopeNote` with the text that
+  shows it and the policy line it rests on.
+- "Speed up the troubleshooting": configuration details (browser and Android versions), the latest
+  changes, any workaround found and the steps already taken. What is absent becomes `missing_details`.
+
+Versions are read here with fixed patterns (a browser or "Android" followed by a number); which
+versions are certified, and the phrases for everything else, are data in the rule file's `scope`.
+Pure: text and signal evidence in, notes out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sevtriage.rules.rulebook import Browser, Scope
+from sevtriage.text import fold
+from sevtriage.types import ScopeNote
+
+# "version 7", "verzia 7", "verze 7", "v. 7", "v7" between a name and its number.
+_VERSION_WORD = r"(?:\s*(?:version|verzi\w*|verze|verzi|ver\.?|v\.?))?"
+# "Android 7", "Androide 6.0", "Androidu 9", "Android version 5.1.1" (folded text). The number must not be part
+# of a longer token ("Android 12GB"), and a following ".x" is read as the minor version.
+_ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?:\.\d{{1,2}})?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
+_SHORT_NAME = 2  # browser names this short ("ie") count only with a version number after them
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeResult:
+    """Scope notes and missing detail items of one request."""
+
+    notes: tuple[ScopeNote, ...]
+    missing: tuple[str, ...]
+
+
+_NOTHING = ScopeResult((), ())
+
+
+class ScopeReader:
+    """A rule file's scope compiled once; `read` is pure and thread-safe."""
+
+    def __init__(self, scope: Scope | None) -> None:
+        self.scope = scope
+        self._browsers: tuple[tuple[Browser, re.Pattern[str], re.Pattern[str] | None], ...] = ()
+        if scope is not None:
+            compiled = []
+            for browser in scope.browsers:
+                names = "|".join(_name_regex(n) for n in sorted(browser.names, key=len, reverse=True))
+                with_version = re.compile(rf"(?<!\w)(?:{names}){_VERSION_WORD}\s*(\d{{1,3}})(?:\.\d+)*(?!\w)")
+                long_names = [n for n in browser.names if len(n) > _SHORT_NAME]
+                bare = (
+                    re.compile(rf"(?<!\w)(?:{'|'.join(_name_regex(n) for n in long_names)})(?!\w)")
+                    if long_names
+                    else None
+                )
+                compiled.append((browser, with_version, bare))
+            self._browsers = tuple(compiled)
+
+    def read(self, text: str, evidence: Mapping[str, tuple[str, ...]]) -> ScopeResult:
+        """Notes and missing details of one request; `evidence` is the signal matcher's per-signal evidence."""
+        scope = self.scope
+        if scope is None:
+            return _NOTHING
+        folded = fold(text)
+        notes: list[ScopeNote] = []
+        android_given, android_note = self._android(scope, text, folded)
+        browser_given, browser_notes = self._browser_notes(scope, text, folded)
+        if android_note is not None:
+            notes.append(android_note)
+        notes.extend(browser_notes)
+        for kind, spec in (("altered_software", scope.altered_software), ("third_party", scope.third_party)):
+            if spec is None:
+                continue
+            found = _evidence(spec.signals, evidence)
+            if found:
+                notes.append(ScopeNote(kind=kind, evidence=found, detail=_DETAIL[kind], policy=spec.policy))
+        missing: list[str] = []
+        details = scope.details
+        if details is not None and not _evidence(details.not_for, evidence):
+            if _evidence(details.web_client, evidence) and not browser_given:
+                missing.append("browser_version")
+            if _evidence(details.android_client, evidence) and not android_given:
+                missing.append("android_version")
+            for item, signals in (
+                ("recent_changes", details.recent_changes),
+                ("workaround", details.workaround),
+                ("steps_taken", details.steps_taken),
+            ):
+                if not _evidence(signals, evidence):
+                    missing.append(item)
+        return ScopeResult(tuple(notes), tuple(missing))
+
+    def _android(self, scope: Scope, text: str, folded: str) -> tuple[bool, ScopeNote | None]:
+        given = False
+        old: list[str] = []
+        for match in _ANDROID.finditer(folded):
+            given = True
+            version = float(match.group(1))
+            if scope.android_min is not None and version < scope.android_min:
+                old.append(text[match.start() : match.end()])
+        if not old or scope.android_min is None:
+            return given, None
+        minimum = _number(scope.android_min)
+        note = ScopeNote(
+            kind="uncertified_environment",
+            evidence=tuple(dict.fromkeys(old)),
+            detail=f"Android older than {minimum} (the oldest certified version)",
+            policy=scope.environment_policy,
+        )
+        return given, note
+
+    def _browser_notes(self, scope: Scope, text: str, folded: str) -> tuple[bool, list[ScopeNote]]:
+        given = False
+        notes: list[ScopeNote] = []
+        for browser, with_version, bare in self._browsers:
+            bad: list[str] = []
+            for match in with_version.finditer(folded):
+                given = True
+                if browser.minimum is None or int(match.group(1)) < browser.minimum:
+                    bad.append(text[match.start() : match.end()])
+            if browser.minimum is None and bare is not None:
+                bad.extend(text[m.start() : m.end()] for m in bare.finditer(folded))
+            if bad:
+                shown = browser.key.replace("_", " ").title()
+                detail = (
+                    f"{shown} is not a certified browser"
+                    if browser.minimum is None
+                    else f"{shown} older than {browser.minimum} (the oldest certified version)"
+                )
+                notes.append(
+                    ScopeNote(
+                        kind="uncertified_environment",
+                        evidence=tuple(dict.fromkeys(bad)),
+                        detail=detail,
+                        policy=scope.environment_policy,
+                    )
+                )
+        return given, notes
+
+
+_DETAIL = {
+    "altered_software": "the software may have been altered or modified outside Managry",
+    "third_party": "a third-party extension or integration is involved",
+}
+
+
+def _name_regex(name: str) -> str:
+    return r"[\s\-]+".join(re.escape(word) for word in name.split())
+
+
+def _evidence(signals: tuple[str, ...], evidence: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    found: list[str] = []
+    for name in signals:
+        found.extend(evidence.get(name, ()))
+    return tuple(dict.fromkeys(found))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)

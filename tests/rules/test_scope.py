@@ -1,0 +1,187 @@
+"""The policy's support scope and missing details: read from the text, validated in the rule file, never a severity."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sevtriage.errors import ConfigError
+from sevtriage.resources import default_rules_path
+from sevtriage.rules.rulebook import load_rulebook, parse_rulebook
+from sevtriage.rules.stage import RuleStage
+from sevtriage.types import Ticket
+
+POLICY = Path("/work/shared/seed/support-policy.txt")
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@pytest.fixture(scope="module")
+def stage() -> RuleStage:
+    return RuleStage.load(engine="python")
+
+
+def _read(stage: RuleStage, text: str, subject: str = "") -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+    found = stage.scope_of(Ticket(id="t", subject=subject, body=text))
+    return [(n.kind, n.evidence) for n in found.notes], list(found.missing)
+
+
+@pytest.mark.parametrize(
+    ("text", "evidence"),
+    [
+        ("Samsung J5 with Android 6.0, the app closes when I clock in.", "Android 6.0"),
+        ("Aplikácia padá na Androide 7, ostatným ide.", "Androide 7"),
+        ("Na telefonu s Android verze 5.1.1 nejde přihlášení.", "Android verze 5.1.1"),
+        ("The report is empty in IE 11.", "IE 11"),
+        ("Reporty sa v Chrome 49 nezobrazujú.", "Chrome 49"),
+        ("We still use Internet Explorer at the reception.", "Internet Explorer"),
+    ],
+)
+def test_uncertified_environments_are_noted_with_their_evidence(stage: RuleStage, text: str, evidence: str) -> None:
+    notes, _ = _read(stage, text)
+    assert ("uncertified_environment", (evidence,)) in notes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The app crashes on Android 13 since Monday.",
+        "In Chrome 120 the calendar is empty.",
+        "Firefox 128 shows the page fine.",
+        "We have 12 phones with Android and 6 tablets.",  # no version: nothing to judge
+        "The edge of the table is cut off in the PDF.",  # 'edge' without a version is no browser
+    ],
+)
+def test_certified_or_unknown_environments_get_no_note(stage: RuleStage, text: str) -> None:
+    notes, _ = _read(stage, text)
+    assert [kind for kind, _ in notes if kind == "uncertified_environment"] == []
+
+
+def test_altered_software_and_third_party_are_noted(stage: RuleStage) -> None:
+    notes, _ = _read(stage, "We run a modified version of the app and sync through Zapier.")
+    kinds = dict(notes)
+    assert kinds["altered_software"] == ("modified version",)
+    assert kinds["third_party"] == ("Zapier",)
+    notes, _ = _read(stage, "Používame upravenú verziu aplikácie a doplnok tretej strany.")
+    assert {kind for kind, _ in notes} == {"altered_software", "third_party"}
+
+
+def test_every_note_quotes_a_line_of_the_support_policy(stage: RuleStage) -> None:
+    found = stage.scope_of(
+        Ticket(id="t", body="IE 11 and Android 6 with a modified version and a plugin from a third party.")
+    )
+    assert {n.kind for n in found.notes} == {"uncertified_environment", "altered_software", "third_party"}
+    if POLICY.is_file():
+        policy = " ".join(POLICY.read_text(encoding="utf-8").split())
+        for note in found.notes:
+            # The third-party note names its heading before the policy's sentence.
+            assert note.policy.split(": ", 1)[-1] in policy
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        # about the web client, nothing else said: everything is missing
+        (
+            "The report page in the browser is blank.",
+            ["browser_version", "recent_changes", "workaround", "steps_taken"],
+        ),
+        # the version is given; a workaround and steps too
+        (
+            "In Chrome 120 the report is blank. We tried another browser, same thing. As a workaround we export CSV. "
+            "Nothing changed on our side.",
+            [],
+        ),
+        # Android client, no version; Slovak without diacritics
+        (
+            "Mobilna aplikacia na Androide pada. Skusali sme ju preinstalovat, po aktualizacii to zacalo.",
+            ["android_version", "workaround"],
+        ),
+        # a usage question is not an incident: nothing is asked of it
+        ("Jak nastavím víkendové příplatky v prohlížeči?", []),
+        # Czech with diacritics; not about a client, so no version is asked for
+        ("Export mezd končí chybou. Nic jsme neměnili, zkusili jsme to znovu. Jiné řešení nemáme.", []),
+    ],
+)
+def test_missing_details_per_language(stage: RuleStage, text: str, missing: list[str]) -> None:
+    _, found = _read(stage, text)
+    assert found == missing
+
+
+def test_scope_never_changes_a_verdict(stage: RuleStage) -> None:
+    without = RuleStage(replace(stage.book, scope=None), engine="python")
+    tickets = []
+    for path in sorted((DATA / "corpus" / "en").glob("*.jsonl"))[:2]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            tickets.append(Ticket(id=row["id"], subject=row.get("subject", ""), body=row.get("body", "")))
+    with_scope = stage.evaluate_many(tickets)
+    plain = without.evaluate_many(tickets)
+    assert any(v.scope or v.missing_details for v in with_scope)
+    assert [(v.severity, v.confident, v.matches) for v in with_scope] == [
+        (v.severity, v.confident, v.matches) for v in plain
+    ]
+    assert all(not v.scope and not v.missing_details for v in plain)
+
+
+def _with_scope(scope: str) -> str:
+    source = default_rules_path().read_text(encoding="utf-8")
+    start = source.index("\nscope:\n")
+    end = source.index("\nrules:\n")
+    return source[:start] + "\n" + scope + source[end:]
+
+
+def _problems(source: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_rulebook(source, "r.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def _line_of(source: str, needle: str) -> int:
+    return source.splitlines().index(needle) + 1
+
+
+def test_a_malformed_scope_section_gets_file_line_errors() -> None:
+    scope = (
+        "scope:\n"
+        "  uncertified_environment:\n"
+        "    policy: Old phones are not certified.\n"
+        "    android_min: eight\n"
+        "    browsers:\n"
+        "      chrome: {min: new, names: [chrome]}\n"
+        "  third_party:\n"
+        "    policy: Plug-ins.\n"
+        "    signals: [third_partyy]\n"
+        "  detials: {}\n"
+    )
+    source = _with_scope(scope)
+    problems = _problems(source)
+    assert (
+        f"r.yaml:{_line_of(source, '    android_min: eight')}: 'scope: uncertified_environment': android_min must "
+        "be an Android version number such as 8 or 8.1; got 'eight'"
+    ) in problems
+    assert (
+        f"r.yaml:{_line_of(source, '      chrome: {min: new, names: [chrome]}')}: browser 'chrome': min must be the "
+        "oldest certified major version (a whole number such as 109) or 'unsupported'; got 'new'"
+    ) in problems
+    assert (
+        f"r.yaml:{_line_of(source, '    signals: [third_partyy]')}: 'scope: third_party' signals: signal "
+        "'third_partyy' is not defined (did you mean 'third_party'?); define it under 'signals' first"
+    ) in problems
+    assert any(
+        p.startswith(f"r.yaml:{_line_of(source, '  detials: {}')}: unknown key 'detials' in 'scope'") for p in problems
+    )
+
+
+def test_the_bundled_scope_loads() -> None:
+    scope = load_rulebook(default_rules_path()).scope
+    assert scope is not None
+    assert scope.android_min == 8
+    assert {b.key for b in scope.browsers} >= {"chrome", "firefox", "internet_explorer"}
+    assert scope.details is not None and scope.details.workaround == (
+        "workaround",
+        "no_workaround",
+        "no_workaround_said",
+    )
