@@ -2,20 +2,32 @@
 # Installs sevtriage with its test dependencies into the active Python and runs the whole test suite:
 # headless Chromium for the browser tests, a throwaway PostgreSQL for the store tests and a throwaway Dovecot
 # IMAP server for the mail tests are set up first (from Debian's packages when missing; their tests are skipped
-# only where they cannot be had). The Dovecot started here is stopped when the tests end, however they end.
+# only where they cannot be had). The PostgreSQL server is a fresh one on a free port with a fresh data folder
+# (a server someone else left on a port is never used); it and Dovecot are stopped when this script ends, however
+# it ends. SEVTRIAGE_TEST_POSTGRES_URL=... uses a server of yours instead (the tests create and drop their own
+# databases); SEVTRIAGE_TEST_SKIP_INSTALL=1 skips the installation steps when they ran already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q -e ".[dev]"
-bash scripts/install-test-tools.sh
+if [ -z "${SEVTRIAGE_TEST_SKIP_INSTALL:-}" ]; then
+  python -m pip install -q -e ".[dev]"
+  bash scripts/install-test-tools.sh
+fi
+pg_data=""
+dovecot=""
+cleanup() {
+  # One EXIT trap for everything started here (a second `trap ... EXIT` would replace the first).
+  if [ -n "$dovecot" ]; then bash scripts/stop-test-dovecot.sh "$dovecot"; fi
+  if [ -n "$pg_data" ]; then bash scripts/stop-test-postgres.sh "$pg_data"; fi
+}
+trap cleanup EXIT
 if [ -z "${SEVTRIAGE_TEST_POSTGRES_URL:-}" ]; then
-  SEVTRIAGE_TEST_POSTGRES_URL="$(bash scripts/start-test-postgres.sh)"
+  pg_data=$(mktemp -d /tmp/sevtriage-pg.XXXXXX)
+  SEVTRIAGE_TEST_POSTGRES_URL="$(bash scripts/start-test-postgres.sh "$pg_data")"
   export SEVTRIAGE_TEST_POSTGRES_URL
 fi
 if [ -z "${SEVTRIAGE_TEST_DOVECOT:-}" ]; then
   SEVTRIAGE_TEST_DOVECOT="$(bash scripts/start-test-dovecot.sh)"
   export SEVTRIAGE_TEST_DOVECOT
-  if [ -n "$SEVTRIAGE_TEST_DOVECOT" ]; then
-    trap 'bash scripts/stop-test-dovecot.sh "$SEVTRIAGE_TEST_DOVECOT"' EXIT
-  fi
+  dovecot="$SEVTRIAGE_TEST_DOVECOT"
 fi
 python -m pytest "$@"

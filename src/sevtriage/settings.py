@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "SEVTRIAGE_CONFIG"
 ENGINES = ("durable", "python")
+ALERT_KINDS = ("critical", "possible_critical", "breach_soon")
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 IMAP_SECURITY = ("ssl", "starttls", "plain")
 IMAP_MARKS = ("keywords", "folders", "none")
 IMAP_FOLDER_KEYS = ("sev1", "sev2", "sev3", "sev4", "needs-review", "skipped", "rejected")
@@ -91,6 +98,32 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(default=1000, ge=1, le=100_000)
 
+    # Alerts (README "Alerts"): a severity-1 decision, a possible_critical review, a request about to breach.
+    # Sent by e-mail when alerts_smtp_host and alerts_mail_to are set, by webhook when alerts_webhook_url is.
+    alerts_smtp_host: str | None = None
+    alerts_smtp_port: int = Field(default=25, ge=1, le=65535)
+    alerts_smtp_starttls: bool = False
+    alerts_smtp_user: str | None = None
+    alerts_smtp_password: SecretStr | None = None
+    alerts_mail_from: str = "sevtriage@localhost"
+    # Comma-separated addresses.
+    alerts_mail_to: str = ""
+    # A Slack or Microsoft Teams incoming webhook, or any URL that takes a JSON POST with a "text" field.
+    alerts_webhook_url: str | None = None
+    # Which alerts to send: any of critical, possible_critical, breach_soon (comma-separated).
+    alerts_kinds: str = "critical,possible_critical,breach_soon"
+    # "About to breach": this much business time left of a business-hours target (warned while the desk is open),
+    # or this much real time left of an "8 hours outside business hours" clause (warned at any hour).
+    alerts_lead_business_minutes: float = Field(default=30, ge=0)
+    alerts_lead_elapsed_minutes: float = Field(default=60, ge=0)
+    # Only requests received this recently alert (so switching alerts on over an old store does not flood).
+    alerts_max_age_hours: float = Field(default=24, gt=0)
+    alerts_check_seconds: float = Field(default=60, ge=1)
+    alerts_attempts: int = Field(default=6, ge=1, le=100)
+    alerts_backoff_seconds: float = Field(default=30, ge=0)
+    alerts_timeout_seconds: float = Field(default=10, gt=0)
+    # Where the review desk is reachable, for links in alerts (e.g. https://support.example.com).
+    alerts_desk_url: str | None = None
     # Mail intake (`sevtriage mail import` / `mail watch`). Mail from these addresses, or from any address of an
     # "@domain" entry, is a response from support; everything else is from customers.
     mail_support: list[str] = Field(default_factory=list)
@@ -156,10 +189,33 @@ class Settings(BaseSettings):
                 )
         return [entry.strip().lower() for entry in value]
 
-    @field_validator("store_url", "secret_key")
+    @field_validator("store_url", "secret_key", "alerts_smtp_host", "alerts_webhook_url", "alerts_desk_url")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("alerts_kinds")
+    @classmethod
+    def _known_alert_kinds(cls, value: str) -> str:
+        for kind in _split(value):
+            if kind not in ALERT_KINDS:
+                raise ValueError(f"alerts_kinds must be some of {', '.join(ALERT_KINDS)}; got {kind!r}")
+        return value
+
+    @field_validator("alerts_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"alerts_webhook_url must start with http:// or https://; got {value!r}")
+        return value
+
+    @property
+    def alert_recipients(self) -> tuple[str, ...]:
+        return _split(self.alerts_mail_to)
+
+    @property
+    def alert_kinds(self) -> tuple[str, ...]:
+        return _split(self.alerts_kinds)
 
     @classmethod
     def settings_customise_sources(

@@ -290,6 +290,10 @@ def test_metrics_count_requests_latency_and_decisions(client: httpx.Client) -> N
     text = client.get("/metrics", headers=AUTH).text
     lines = text.splitlines()
     assert "# TYPE sevtriage_http_request_duration_seconds histogram" in lines
+    from sevtriage.rules.engine_durable import MAX_LIVE_RULESETS
+
+    live = [int(line.split()[1]) for line in lines if line.startswith("sevtriage_rulesets_live ")]
+    assert len(live) == 1 and 1 <= live[0] <= MAX_LIVE_RULESETS, live
     assert any(
         line.startswith('sevtriage_http_requests_total{method="POST",route="/v1/classify",status="200"}')
         for line in lines

@@ -597,9 +597,9 @@ def test_the_service_stores_what_it_classifies_and_serves_the_desk(tmp_path: Pat
             },
         )
         assert answer.status_code == 200, answer.text
-        # Not about a client, and nothing said about changes, workarounds or steps taken.
+        # A usage question: nothing outside the support scope, and nothing to ask for (it is not an incident).
         assert answer.json()["scope"] == []
-        assert answer.json()["missing_details"] == ["recent_changes", "workaround", "steps_taken"]
+        assert answer.json()["missing_details"] == []
         assert client.get("/review/queue").status_code == 303
         assert sign_in(client, "alice", PASSWORD).status_code == 303
         stored = client.get("/review/api/requests/S-1").json()

@@ -153,3 +153,24 @@ def test_both_evaluators_agree_on_random_rules(
     ruleset = compile_rulebook(parse_rulebook(f"signals:\n{signals}rules:\n{body}", "random.yaml"))
     engine_facts = [ruleset.fact(frozenset(s), {"environment": env}) for s, env in facts]
     assert DurableEngine(ruleset).match_many(engine_facts) == PythonEngine(ruleset).match_many(engine_facts)
+
+
+def test_reloading_many_distinct_rule_files_keeps_at_most_the_cap_live() -> None:
+    # Each registered ruleset costs about 1 MB that durable-rules never frees; unused ones must be deleted.
+    import gc
+
+    cap = durable_engine.MAX_LIVE_RULESETS
+    source = (FIXTURES / "minimal.yaml").read_text(encoding="utf-8")
+    contents = [source.replace("[app is down, nefung*]", f"[app is down, nefung*, outage{m}]") for m in range(cap + 4)]
+    held = DurableEngine(compile_rulebook(parse_rulebook(contents[0], "held.yaml")))  # an old engine still serving
+    engine = held
+    for reload in range(3 * len(contents)):  # N reloads cycling through M distinct contents
+        ruleset = compile_rulebook(parse_rulebook(contents[reload % len(contents)], "minimal.yaml"))
+        engine = DurableEngine(ruleset)
+        gc.collect()  # the previous engine is gone, as after a service reload
+        assert durable_engine.live_rulesets() <= cap
+        assert engine.match_many(_facts(ruleset, [{"down"}, set()])) == [("down",), ()]
+    # The engine held all along was never deleted under it, and still answers.
+    assert held.match_many(_facts(held.ruleset, [{"down"}])) == [("down",)]
+    assert held.ruleset.name in durable_engine.registered_names()
+    assert engine.ruleset.name in durable_engine.registered_names()

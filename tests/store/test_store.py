@@ -784,7 +784,7 @@ def test_a_store_at_version_4_gets_the_mail_tables(url: str) -> None:
     assert "mail_messages" not in inspect(engine).get_table_names()
     engine.dispose()
     with DecisionStore.open(url, clock=lambda: NOW) as upgraded:
-        assert upgraded.schema_version() == migrations.LATEST == 5
+        assert upgraded.schema_version() == migrations.LATEST >= 5
     engine = create_engine(url)
     tables = set(inspect(engine).get_table_names())
     engine.dispose()

@@ -74,7 +74,12 @@ def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
             loaded.model_version,
             "; SIGHUP reloads them" if hup else "",
         )
+        worker = getattr(app.state, "alert_worker", None)
+        if worker is not None:
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         if hup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
 
@@ -102,7 +107,24 @@ def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
         from sevtriage.review.web import mount_review
 
         mount_review(app, settings)
+        _mount_alerts(app, settings)
     return app
+
+
+def _mount_alerts(app: FastAPI, settings: Settings) -> None:
+    """Alerts in the service when a channel is configured: checked every alerts_check_seconds and at once after
+    each stored decision (the sink runs after the desk's, so the request is in the store)."""
+    from sevtriage.watch.alerts import Alerts, AlertWorker, channels_from
+
+    channels = channels_from(settings)
+    desk = getattr(app.state, "review_desk", None)
+    if not channels or desk is None:
+        return
+    worker = AlertWorker(
+        Alerts(desk.store, desk.policy, settings, channels, clock=desk.clock), settings.alerts_check_seconds
+    )
+    app.state.alert_worker = worker
+    app.state.decision_sinks.append(worker.sink)
 
 
 def _review_available() -> bool:

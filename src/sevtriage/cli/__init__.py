@@ -22,6 +22,10 @@ EXIT_REJECTS = 3
 # runs (the modules pull in pandas, scikit-learn, FastAPI, ...), so `sevtriage --help` starts in a fraction of the
 # time; `tests/cli/test_cli_docs.py` checks that these sentences are the commands' own.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "alerts": (
+        "sevtriage.cli.alerts_cmd",
+        'Alerts by e-mail and webhook: severity 1, possible_critical, about to breach (README "Alerts").',
+    ),
     "classify": (
         "sevtriage.cli.classify_cmd",
         "Classify requests from a CSV or JSONL file (or '-' for stdin) and write one decision per request.",

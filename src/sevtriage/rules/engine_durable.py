@@ -11,15 +11,22 @@ durable-rules 2.0.28 has hazards that this module designs around (each has a tes
   in (segfault), so the host here never starts them, and calls into the engine are serialised.
 - A ruleset name cannot be registered twice in a host, so rulesets are named by a hash of their
   content and registered once per process; loading the same rules again reuses the registration.
+- A registered ruleset is never freed by the host (about 1 MB each), so reloading rule files with new content
+  grew memory without end. At most `MAX_LIVE_RULESETS` stay registered: registering another one deletes the
+  least recently registered rulesets that no engine uses any more (`durable_rules_engine.delete_ruleset`). A
+  ruleset still in use is never deleted, so more can be live while old engines still serve.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import durable_rules_engine
 from durable.engine import Host
 
 from sevtriage.rules.rulebook import FACT_TYPE, FACT_TYPE_KEY, CompiledRuleset, Fact
@@ -77,21 +84,51 @@ class _Registered:
         return facts
 
 
+MAX_LIVE_RULESETS = 8
+log = logging.getLogger(__name__)
 _HOST: _QuietHost | None = None
+# Least recently registered first; the engines using each ruleset are tracked weakly.
 _REGISTRY: dict[str, _Registered] = {}
+_USERS: dict[str, weakref.WeakSet[DurableEngine]] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
-def _registered(ruleset: CompiledRuleset) -> _Registered:
+def _registered(ruleset: CompiledRuleset, user: DurableEngine) -> _Registered:
     global _HOST
     with _REGISTRY_LOCK:
         if _HOST is None:
             _HOST = _QuietHost()
-        found = _REGISTRY.get(ruleset.name)
+        found = _REGISTRY.pop(ruleset.name, None)
         if found is None:
+            _evict(_HOST, keep=MAX_LIVE_RULESETS - 1)
             found = _Registered(_HOST, ruleset)
-            _REGISTRY[ruleset.name] = found
+            _USERS[ruleset.name] = weakref.WeakSet()
+        _REGISTRY[ruleset.name] = found  # now the most recent
+        _USERS[ruleset.name].add(user)
         return found
+
+
+def _evict(host: _QuietHost, keep: int) -> None:
+    """Delete unused rulesets, least recently registered first, until at most `keep` are live (caller locks)."""
+    for name in list(_REGISTRY):
+        if len(_REGISTRY) <= keep:
+            return
+        if len(_USERS[name]) > 0:
+            continue  # an engine still evaluates with it
+        registered = _REGISTRY.pop(name)
+        del _USERS[name]
+        with registered.lock:
+            ruleset = host._ruleset_directory.pop(name)
+            host._ruleset_list.remove(ruleset)
+            durable_rules_engine.delete_ruleset(ruleset._handle)
+    if len(_REGISTRY) > keep:
+        log.warning("%d rulesets are live, above the cap of %d: old engines still use them", len(_REGISTRY), keep + 1)
+
+
+def live_rulesets() -> int:
+    """How many rulesets are registered in this process right now (the service's /metrics shows it)."""
+    with _REGISTRY_LOCK:
+        return len(_REGISTRY)
 
 
 def registered_names() -> tuple[str, ...]:
@@ -107,7 +144,7 @@ class DurableEngine:
 
     def __init__(self, ruleset: CompiledRuleset) -> None:
         self.ruleset = ruleset
-        self._registered = _registered(ruleset)
+        self._registered = _registered(ruleset, self)
         self._order = {rule_id: i for i, rule_id in enumerate(ruleset.rule_ids)}
 
     def match_many(self, facts: Sequence[Fact]) -> list[tuple[str, ...]]:

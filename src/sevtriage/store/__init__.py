@@ -6,9 +6,11 @@ from sevtriage.errors import NotStored
 from sevtriage.store.store import (
     EVENT_KINDS,
     Action,
+    AlertRecord,
     DeadlineRule,
     DecisionStore,
     EventKind,
+    NewAlert,
     NotFound,
     QueueFilter,
     RequestEvent,
@@ -21,9 +23,11 @@ from sevtriage.store.store import (
 __all__ = [
     "EVENT_KINDS",
     "Action",
+    "AlertRecord",
     "DeadlineRule",
     "DecisionStore",
     "EventKind",
+    "NewAlert",
     "NotFound",
     "NotStored",
     "QueueFilter",

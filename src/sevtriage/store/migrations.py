@@ -185,6 +185,31 @@ def _v4_events(conn: Connection) -> None:
     )
 
 
+def _v6_alerts(conn: Connection) -> None:
+    meta = MetaData()
+    Table("requests", meta, autoload_with=conn)
+    alerts = Table(
+        "alerts",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("key", String(400), nullable=False, unique=True),
+        Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+        Column("kind", String(32), nullable=False),
+        Column("channel", String(16), nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("text", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", DateTime),
+        Column("last_error", Text),
+        Column("created_at", DateTime, nullable=False),
+        Column("sent_at", DateTime),
+    )
+    alerts.create(conn)
+    Index("ix_alerts_due", alerts.c.status, alerts.c.next_attempt_at).create(conn)
+    Index("ix_alerts_request", alerts.c.request_id).create(conn)
+
+
 def _v5_mail(conn: Connection) -> None:
     meta = MetaData()
     Table("requests", meta, autoload_with=conn)
@@ -219,6 +244,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "server-side review sessions", _v3_sessions),
     Migration(4, "request events and SLA clock columns", _v4_events),
     Migration(5, "e-mail threads and IMAP positions", _v5_mail),
+    Migration(6, "alerts sent (and to send), one per request, kind and channel", _v6_alerts),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -78,6 +78,27 @@ events = Table(
     Column("recorded_at", DateTime, nullable=False),
 )
 
+# Notifications: one row per request, kind (critical, possible_critical, breach_soon) and channel (email,
+# webhook). `key` is unique, so an alert is created once however often (and after however many restarts) the
+# check runs; `status` is pending, sent or failed (gave up after the retries).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False, unique=True),
+    Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime),
+    Column("last_error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+)
+
 users = Table(
     "users",
     metadata,

@@ -42,7 +42,7 @@ from sevtriage.errors import ConfigError, InputError, NotStored, Problem, Sevtri
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
-from sevtriage.store.schema import actions, events, mail_cursors, mail_messages, requests, sessions, users
+from sevtriage.store.schema import actions, alerts, events, mail_cursors, mail_messages, requests, sessions, users
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Deadlines, Decision, MailRecord, Severity, Ticket
 
@@ -174,6 +174,37 @@ class RequestEvent:
     ref: str | None
     note: str | None
     recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert to create: `key` names it uniquely (request, kind, clock cycle, channel)."""
+
+    key: str
+    request_id: str
+    kind: str
+    channel: str
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert as stored: what it says, where it goes, and how its delivery went."""
+
+    id: int
+    key: str
+    request_id: str
+    kind: str
+    channel: str
+    subject: str
+    text: str
+    status: str  # pending, sent, failed
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -844,6 +875,87 @@ class DecisionStore:
             )
         )
 
+    # -- alerts ----------------------------------------------------------------------------------------------
+    def add_alerts(self, new: Sequence[NewAlert]) -> int:
+        """Create alerts that do not exist yet (by `key`); return how many were created.
+
+        The unique key makes this safe to call again and again, from several processes and after restarts: an
+        alert is created once, so it is sent once (per channel).
+        """
+        if not new:
+            return 0
+        stamp = _utc(self.clock())
+        rows = [
+            {
+                "key": a.key,
+                "request_id": a.request_id,
+                "kind": a.kind,
+                "channel": a.channel,
+                "subject": storable(a.subject),
+                "text": storable(a.text),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": stamp,
+                "last_error": None,
+                "created_at": stamp,
+                "sent_at": None,
+            }
+            for a in sorted(new, key=lambda a: a.key)
+        ]
+        with self._write() as conn:
+            statement = (
+                _dialect_insert(conn)(alerts)
+                .on_conflict_do_nothing(index_elements=[alerts.c.key])
+                .returning(alerts.c.id)
+            )
+            return len(list(conn.execute(statement, rows)))
+
+    def alerts_due(self, *, limit: int = 100) -> list[AlertRecord]:
+        """Pending alerts whose next attempt is due now, oldest first."""
+        query = (
+            select(alerts)
+            .where(alerts.c.status == "pending", alerts.c.next_attempt_at <= _utc(self.clock()))
+            .order_by(alerts.c.next_attempt_at, alerts.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [_alert(row) for row in conn.execute(query).mappings()]
+
+    def alert_attempted(self, alert_id: int, *, error: str | None, retry_at: datetime | None) -> None:
+        """Record one delivery attempt: sent (`error` None), to retry at `retry_at`, or given up (no `retry_at`)."""
+        now = _utc(self.clock())
+        values: dict[str, Any] = {"attempts": alerts.c.attempts + 1, "last_error": error}
+        if error is None:
+            values.update(status="sent", sent_at=now, next_attempt_at=None)
+        elif retry_at is not None:
+            values.update(next_attempt_at=_utc(retry_at))
+        else:
+            values.update(status="failed", next_attempt_at=None)
+        with self._write() as conn:
+            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+
+    def alerts(self, *, status: str | None = None, limit: int | None = 100) -> list[AlertRecord]:
+        """Alerts, newest first (what was sent, what waits for a retry, what failed)."""
+        query = select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_alert(row) for row in conn.execute(query).mappings()]
+
+    def alert_candidates(self, since: datetime) -> list[StoredRequest]:
+        """Requests received (or stored) since `since` that are severity 1 or flagged possible_critical."""
+        critical = or_(
+            requests.c.final_severity == 1,
+            and_(requests.c.final_severity.is_(None), requests.c.suggested_severity == 1),
+            and_(requests.c.status == "pending", requests.c.review_reasons.contains("|possible_critical|")),
+        )
+        recent = func.coalesce(requests.c.received_at, requests.c.created_at) >= _utc(since)
+        query = select(requests).where(critical, recent).order_by(requests.c.created_at, requests.c.id)
+        with self._read() as conn:
+            return [_stored(row, ()) for row in conn.execute(query).mappings()]
+
     # -- reading ---------------------------------------------------------------------------------------------
     def get(self, request_id: str) -> StoredRequest:
         """The stored request with its history; `NotFound` when there is none."""
@@ -1193,6 +1305,26 @@ def _event_row(
         "note": note,
         "recorded_at": recorded_at,
     }
+
+
+def _alert(row: RowMapping) -> AlertRecord:
+    created = _aware(row["created_at"])
+    assert created is not None
+    return AlertRecord(
+        id=int(row["id"]),
+        key=row["key"],
+        request_id=row["request_id"],
+        kind=row["kind"],
+        channel=row["channel"],
+        subject=row["subject"],
+        text=row["text"],
+        status=row["status"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=_aware(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        created_at=created,
+        sent_at=_aware(row["sent_at"]),
+    )
 
 
 def _event(row: RowMapping) -> RequestEvent:

@@ -40,7 +40,21 @@ def metrics(request: Request) -> PlainTextResponse:
     info = {"rules_version": loaded.rules_version, "model_version": loaded.model_version or ""}
     batcher = request.app.state.batcher
     text = metrics_of(request).render(info, batcher.batches, batcher.batched)
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return PlainTextResponse(text + _rulesets_live(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _rulesets_live() -> str:
+    """Rule sets registered in durable-rules in this process: reloads with new rules add one, the cap bounds them."""
+    try:
+        from sevtriage.rules.engine_durable import MAX_LIVE_RULESETS, live_rulesets
+    except ImportError:  # durable-rules missing: the python engine serves, nothing is registered
+        return ""
+    name = "sevtriage_rulesets_live"
+    return (
+        f"# HELP {name} Rule sets registered in the durable-rules engine (at most {MAX_LIVE_RULESETS} "
+        "unless old engines still use more)\n"
+        f"# TYPE {name} gauge\n{name} {live_rulesets()}\n"
+    )
 
 
 async def reload_engines(request_app: object) -> dict[str, object]:
