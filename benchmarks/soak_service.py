@@ -3,7 +3,7 @@
 Run:  .venv/bin/python benchmarks/soak_service.py [--minutes 10] [--clients 64]
 
 Starts `sevtriage serve` with a fresh SQLite store and a copy of the bundled rules, then for the given time:
-64 keep-alive clients on loopback send requests to POST /v1/classify, about 1 in 20 of them poisoned (a lone
+64 keep-alive clients on loopback send requests to POST /v1/classify, about 1 in 5 of them poisoned (a lone
 surrogate or a NUL byte in the text, an id longer than the store's column, a body that is not JSON); the rule file
 gets new content and is reloaded a few times; and `sevtriage classify --store` imports a file into the same store
 at the same time. Then it stops by itself, stops the service and compares: the ids answered 200 against the ids

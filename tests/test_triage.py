@@ -15,7 +15,7 @@ from sevtriage.model.evaluation import tickets_of
 from sevtriage.rules.stage import RuleStage
 from sevtriage.sla import SlaPolicy
 from sevtriage.triage import Triage
-from sevtriage.types import REVIEW_NO_MODEL, Ticket
+from sevtriage.types import REVIEW_NO_MODEL, Severity, Ticket
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ARRIVAL = datetime(2026, 11, 26, 9, 20, tzinfo=ZoneInfo("Europe/Bratislava"))
@@ -66,6 +66,13 @@ def test_rules_decide_when_sure_and_the_model_otherwise(
                 # Without the model to back them, rules less precise than the promise go to review.
                 floor = triage.model.thresholds.rules_min_confidence
                 assert decision.needs_review == (decision.confidence < floor)
+        elif decision.model is not None and decision.model.familiarity and decision.model.familiarity.reasons:
+            # Unfamiliar or vague text: reviewed, never suggested as 4, as 1 only when the text says so.
+            assert decision.source == "model" and decision.needs_review
+            assert decision.severity is not None and decision.severity != Severity.LOW
+            if decision.severity == Severity.CRITICAL:
+                said = decision.model.familiarity.says_critical
+                assert said or any(m.severity == Severity.CRITICAL for m in verdict.matches)
         else:
             assert decision.source == "model" and decision.model is not None
             assert decision.severity is not None and decision.severity <= decision.model.severity

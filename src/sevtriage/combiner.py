@@ -13,6 +13,10 @@ Safety first. When the model decides, a specialist reviews the request when
 A request going to review is suggested at the most severe class the model finds at least as probable as its
 label, because that suggestion sets the deadline it waits under.
 
+A model decision on a request the model does not know (`unfamiliar`) or that names no product area or
+symptom (`too_vague`) goes to review, suggested no milder than 3 and as 1 only when the text says so
+(`sevtriage.unfamiliar`).
+
 A confident rules decision whose measured precision (its `confidence`) is below the card's target goes to
 review (`low_confidence`) unless the model chose the same severity above that class's threshold: rules
 measured on another desk's requests can be far less precise than on ours.
@@ -50,6 +54,7 @@ from sevtriage.types import (
     Severity,
     Source,
 )
+from sevtriage.unfamiliar import guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,24 @@ def combine(
     Without `thresholds` every model decision is reviewed (nothing was tuned to trust it). Without
     `rule_precision` a rules decision gets the unmeasured prior as its confidence.
     """
+    combined = _combine(verdict, opinion, thresholds, rule_precision)
+    if combined.source != "model" or combined.severity is None or opinion is None:
+        return combined
+    guarded = guard(verdict, opinion, combined.severity)
+    if guarded is None:
+        return combined
+    # Unfamiliar or vague text: to review, at a suggestion that is safe whatever the model's certainty.
+    before = combined.review_reasons if combined.needs_review else verdict.reasons
+    reasons = (*before, *(r for r in guarded.reasons if r not in before))
+    return Combined(guarded.severity, "model", guarded.confidence, True, reasons)
+
+
+def _combine(
+    verdict: RuleVerdict,
+    opinion: ModelOpinion | None,
+    thresholds: ReviewThresholds | None,
+    rule_precision: RulePrecision | None,
+) -> Combined:
     limits = thresholds or ReviewThresholds.review_everything()
     if verdict.confident and verdict.severity is not None:
         rules_confidence = (rule_precision or _UNMEASURED).confidence(verdict.matches, verdict.severity)

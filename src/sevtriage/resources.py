@@ -28,6 +28,10 @@ def default_sla_path() -> Path:
     return bundled("rules/sla.yaml")
 
 
+def default_lexicon_path() -> Path:
+    return bundled("rules/lexicon.yaml")
+
+
 def default_model_path() -> Path:
     return bundled("models/severity-model.joblib")
 

@@ -34,11 +34,15 @@ class Triage:
         sla: SlaPolicy | None = None,
         *,
         second_opinion: bool = True,
+        familiarity: bool = True,
     ) -> None:
         self.rule_stage = rule_stage
         self.model = model
         self.sla = sla
         self.second_opinion = second_opinion
+        # Whether the model measures how familiar each request is (`unfamiliar`, `too_vague`); off only to
+        # measure what the check changes.
+        self.familiarity = familiarity
         # Rule precisions measured when the model was trained, kept only for rules unchanged since then.
         measured = model.card.rule_precision if model is not None else None
         self.rule_precision = (measured or RulePrecision()).matching(rule_stage.book.fingerprints())
@@ -106,7 +110,8 @@ class Triage:
         ]
         if consulted:
             texts = [model_text(tickets[i].subject, tickets[i].body) for i in consulted]
-            for index, opinion in zip(consulted, self.model.opinions(texts), strict=True):
+            measured = self.model.opinions(texts, familiarity=self.familiarity)
+            for index, opinion in zip(consulted, measured, strict=True):
                 opinions[index] = opinion
         return opinions
 

@@ -90,6 +90,10 @@ REVIEW_LOW_CONFIDENCE = "low_confidence"
 REVIEW_DISAGREE = "rules_model_disagree"
 REVIEW_CRITICAL_RISK = "possible_critical"
 REVIEW_NO_MODEL = "no_model"
+# The request is unlike the model's training requests (few known words, no similar request): its answer is a guess.
+REVIEW_UNFAMILIAR = "unfamiliar"
+# The request names no product area and no symptom: there are no facts to decide a severity on.
+REVIEW_TOO_VAGUE = "too_vague"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,19 +173,52 @@ class RuleVerdict:
 
 
 @dataclass(frozen=True, slots=True)
+class Familiarity:
+    """How well the model knows a request's wording, and whether the request names anything to decide on.
+
+    `known_words` and `known_chars` are the shares of the request's distinct content words and character
+    n-grams that are in the model's vocabulary; `nearest` is the cosine similarity to the most similar
+    training request; `facts` names the product areas and symptoms found (`rules/lexicon.yaml`);
+    `says_critical` is whether the text itself says the impact is critical; `reasons` holds `unfamiliar`
+    and / or `too_vague` when the card's cut-offs say the model's answer should not be trusted.
+    """
+
+    known_words: float
+    known_chars: float
+    nearest: float
+    facts: tuple[str, ...] = ()
+    says_critical: bool = False
+    reasons: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "known_words": round(self.known_words, 4),
+            "known_chars": round(self.known_chars, 4),
+            "nearest": round(self.nearest, 4),
+            "facts": list(self.facts),
+            "says_critical": self.says_critical,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ModelOpinion:
-    """The text model's view of a request."""
+    """The text model's view of a request (with `familiarity` when the model measures it)."""
 
     severity: Severity
     probabilities: Mapping[int, float]
     top_terms: tuple[str, ...] = ()
+    familiarity: Familiarity | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "severity": int(self.severity),
             "probabilities": {str(k): round(v, 4) for k, v in sorted(self.probabilities.items())},
             "top_terms": list(self.top_terms),
         }
+        if self.familiarity is not None:
+            out["familiarity"] = self.familiarity.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -322,6 +322,14 @@ def test_openapi_docs_are_served(client: httpx.Client) -> None:
     assert ok["$ref"].endswith("/DecisionOut")
 
 
+def test_the_schema_lists_the_review_reasons_in_plain_words(client: httpx.Client) -> None:
+    schema = client.get("/openapi.json").json()
+    reasons = schema["components"]["schemas"]["DecisionOut"]["properties"]["review_reasons"]["description"]
+    for reason in ("no_rule", "low_confidence", "possible_critical", "unfamiliar", "too_vague"):
+        assert f"`{reason}`" in reasons
+    assert "names no product area and no symptom" in reasons
+
+
 def test_concurrent_clients_get_the_same_decisions_as_one_thread(client: httpx.Client, triage: Triage) -> None:
     payloads = [
         {"id": f"C-{n}", "body": f"{TEXTS[n % len(TEXTS)]} ({n})", "received_at": "2026-11-26T09:00:00+01:00"}

@@ -668,6 +668,26 @@ def test_a_chosen_filter_stays_shown_when_nothing_matches_it_any_more(live: Live
     assert "Nothing waits with these filters." in page.text
 
 
+def test_the_desk_explains_an_unfamiliar_or_vague_request_in_plain_words(live: LiveDesk) -> None:
+    from sevtriage.triage import Triage
+
+    ticket = Ticket(
+        id="T-VAGUE",
+        body="hi, something is off with the app since yesterday, can you check?",
+        received_at=ARRIVED,
+        plan="standard",
+    )
+    decision = Triage.load().classify(ticket)
+    assert "too_vague" in decision.review_reasons
+    live.desk.save([(ticket, decision)])
+    client = live.signed_in()
+    page = client.get("/review/requests/T-VAGUE").text
+    assert "names no product area and no symptom: there are no facts to decide a severity on" in page
+    assert "How well the model knows this wording:" in page and "no product area or symptom" in page
+    queue = client.get("/review/queue").text
+    assert 'title="The request names no product area and no symptom' in queue
+
+
 def test_the_request_page_shows_scope_notes_missing_details_and_a_reply_in_the_customers_language(
     live: LiveDesk,
 ) -> None:

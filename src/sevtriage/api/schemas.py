@@ -49,12 +49,31 @@ class RejectOut(BaseModel):
     )
 
 
+class FamiliarityOut(BaseModel):
+    known_words: float = Field(description="Share of the request's distinct content words in the model's vocabulary.")
+    known_chars: float = Field(description="Share of its distinct character n-grams in the model's vocabulary.")
+    nearest: float = Field(description="Cosine similarity (TF-IDF) to the most similar training request.")
+    facts: list[str] = Field(description="Product areas and symptoms the text names (rules/lexicon.yaml).")
+    says_critical: bool = Field(description="Whether the text itself says the impact is critical.")
+    reasons: list[str] = Field(description="`unfamiliar` and / or `too_vague` when the card's cut-offs say so.")
+
+
+def _reasons_text() -> str:
+    from sevtriage.review.present import REASON_TEXT
+
+    listed = "; ".join(f"`{k}`: {v}" for k, v in REASON_TEXT.items() if k != "spot_check")
+    return f"Why a specialist must look (empty when `needs_review` is false). Reasons: {listed}"
+
+
 class ModelOpinionOut(BaseModel):
     severity: int = Field(description="The model's label (1-4): a bias-adjusted arg-max of its scores.")
     probabilities: dict[str, float] = Field(
         description="The model's full calibrated distribution over severities '1'-'4' (sums to 1)."
     )
     top_terms: list[str] = Field(description="Terms that pushed toward the label; '~' marks character n-grams.")
+    familiarity: FamiliarityOut | None = Field(
+        default=None, description="How well the model knows the request's wording (absent for older models)."
+    )
 
 
 class DecisionOut(BaseModel):
@@ -81,7 +100,7 @@ class DecisionOut(BaseModel):
             "thresholds chosen on a 95% lower confidence bound of out-of-fold precision."
         )
     )
-    review_reasons: list[str] = Field(description="Why a specialist must look, e.g. no_rule, low_confidence.")
+    review_reasons: list[str] = Field(description=_reasons_text())
     matched_rules: list[dict[str, Any]] = Field(description="Every rule that matched: id, severity, evidence, ...")
     model: ModelOpinionOut | None = Field(description="The model's view, or null when it was not consulted.")
 

@@ -15,6 +15,7 @@ from sevtriage.model.thresholds import Targets
 from sevtriage.resources import default_model_path
 
 if TYPE_CHECKING:
+    from sevtriage.model.evaluation import FamiliarityEffect
     from sevtriage.model.text_model import TrainedModel
     from sevtriage.rules.stage import RuleStage
     from sevtriage.triage import Triage
@@ -115,6 +116,8 @@ def train_command(
         trained.card.metrics["heldout"] = {s.name: s.summary() for s in result.systems}
         if result.other_authors is not None:
             trained.card.metrics["rule_file_examples"] = {"model": result.other_authors.summary()}
+        if result.familiarity is not None:
+            trained.card.metrics["heldout_familiarity"] = familiarity_summary(result.familiarity)
     card = model_store.save(trained, output)
     cv = trained.card.metrics["cross_validation"]
     click.echo(f"wrote {output} and {card} (model version {trained.version})")
@@ -142,10 +145,31 @@ def train_command(
             f"rules: {measured.decided_correct}/{measured.decided} confident decisions right on the training data; "
             f"{len(measured.rules)} rules measured, shrunk toward {100 * measured.prior_mean:.1f}%"
         )
+    cut = trained.card.familiarity
+    if cut is not None:
+        click.echo(
+            f"unfamiliar below: known words {cut.known_words:.2f}, known character n-grams {cut.known_chars:.2f}, "
+            f"nearest training request {cut.nearest:.2f} (the {cut.quantile:.1%} quantile out of fold); "
+            f"{100 * cut.evidence.get('vague_share', 0.0):.1f}% of training requests name no product area or symptom"
+        )
     for name, numbers in trained.card.metrics.get("heldout", {}).items():
         click.echo(_line(f"held-out {name}", numbers))
     for name, numbers in trained.card.metrics.get("rule_file_examples", {}).items():
         click.echo(_line(f"rule examples {name}", numbers))
+
+
+def familiarity_summary(effect: FamiliarityEffect) -> dict[str, object]:
+    """The familiarity check's effect, for the model card."""
+    return {
+        "caught": {c.reason: c.caught for c in effect.reasons},
+        "would_auto_wrong": {c.reason: c.would_auto_wrong for c in effect.reasons},
+        "auto_before": [round(effect.auto_coverage_before, 4), _round(effect.auto_precision_before)],
+        "auto_after": [round(effect.auto_coverage_after, 4), _round(effect.auto_precision_after)],
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
 
 
 def _triage_with(trained: TrainedModel, stage: RuleStage) -> Triage:
@@ -214,7 +238,7 @@ def evaluate_command(
     also shown side by side.
     """
     from sevtriage.model.evaluation import Evaluation, evaluate
-    from sevtriage.model.report import sets_table, summary_table, to_markdown, write_sets_report
+    from sevtriage.model.report import familiarity_blocks, sets_table, summary_table, to_markdown, write_sets_report
     from sevtriage.triage import Triage
 
     chosen = [_evaluation_records(path, all_rows) for path in data]
@@ -234,6 +258,8 @@ def evaluate_command(
         if result.other_authors is not None:
             other = result.other_authors
             click.echo(_line(f"model on the rule file's {other.n} examples", other.summary()))
+        if result.familiarity is not None:
+            click.echo(to_markdown(familiarity_blocks(result.familiarity)[2:]), nl=False)
         if len(chosen) > 1:
             click.echo()
     if len(sets) > 1:

@@ -95,11 +95,17 @@ class CompiledModel:
             probabilities[:, LABELS.index(int(label))] = raw[:, column]
         return Prediction(labels, probabilities)
 
-    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
-        """One `ModelOpinion` per prepared text, with the terms that pushed toward the answer."""
+    def opinions(
+        self, texts: Sequence[str], top_k: int = 5, features: sparse.csr_matrix | None = None
+    ) -> list[ModelOpinion]:
+        """One `ModelOpinion` per prepared text, with the terms that pushed toward the answer.
+
+        `features` are the texts' TF-IDF rows when the caller already has them (the familiarity check reads them).
+        """
         if not texts:
             return []
-        features = self.transform(texts)
+        if features is None:
+            features = self.transform(texts)
         prediction = self.predict_features(features)
         labels = [int(label) for label in prediction.labels]
         terms = self.top_terms(features, labels, top_k) if top_k > 0 else [()] * len(labels)

@@ -21,7 +21,7 @@ from sevtriage.combiner import combine
 from sevtriage.model.corpus import LabelledRequest
 from sevtriage.text import model_text
 from sevtriage.triage import Triage
-from sevtriage.types import LABELS, Decision, RuleVerdict, Ticket
+from sevtriage.types import LABELS, REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR, Decision, RuleVerdict, Ticket
 
 if TYPE_CHECKING:
     from sevtriage.model.text_model import TrainedModel
@@ -103,6 +103,32 @@ class SystemMetrics:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasonCatch:
+    """What one familiarity reason did on a labelled set (combined system)."""
+
+    reason: str
+    caught: int
+    # Of those, how many the system would have auto-labelled without the check, and how many of those were wrong.
+    would_auto: int
+    would_auto_wrong: int
+    # Severity-1 requests among those caught, and how many of them the suggestion still calls 1.
+    critical: int
+    critical_suggested: int
+
+
+@dataclass(frozen=True, slots=True)
+class FamiliarityEffect:
+    """The `unfamiliar` and `too_vague` reasons on a labelled set: how many each catches, how precise the rest are."""
+
+    n: int
+    reasons: tuple[ReasonCatch, ...]
+    auto_coverage_before: float
+    auto_precision_before: float | None
+    auto_coverage_after: float
+    auto_precision_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceHonesty:
     """The combined system's decisions by one source: mean stated `confidence` against the share right."""
 
@@ -154,6 +180,8 @@ class Evaluation:
     other_authors: SystemMetrics | None = None
     # Whether `confidence` means what it says: the combined decisions per source, stated against observed.
     honesty: tuple[SourceHonesty, ...] = ()
+    # What the familiarity check (`unfamiliar`, `too_vague`) changed in the combined system.
+    familiarity: FamiliarityEffect | None = None
 
     def system(self, name: str) -> SystemMetrics | None:
         return next((s for s in self.systems if s.name == name), None)
@@ -313,6 +341,12 @@ def evaluate(triage: Triage, records: Sequence[LabelledRequest], *, other_author
     if other_authors and triage.model is not None:
         examples = rule_examples(triage)
         outside = model_only_metrics(triage.model, examples) if examples else None
+    effect = None
+    if triage.model is not None and triage.model.familiarity is not None and triage.familiarity:
+        unchecked = Triage(
+            triage.rule_stage, triage.model, triage.sla, second_opinion=triage.second_opinion, familiarity=False
+        )
+        effect = familiarity_effect(truth, decisions, unchecked.classify_many(tickets))
     return Evaluation(
         tuple(systems),
         by_language,
@@ -320,7 +354,42 @@ def evaluate(triage: Triage, records: Sequence[LabelledRequest], *, other_author
         triage.rules_version,
         triage.model_version,
         outside,
-        source_honesty(truth, decisions),
+        honesty=source_honesty(truth, decisions),
+        familiarity=effect,
+    )
+
+
+def familiarity_effect(
+    truth: npt.NDArray[np.int64], checked: Sequence[Decision], unchecked: Sequence[Decision]
+) -> FamiliarityEffect:
+    """Compare the same decisions with and without the familiarity check."""
+    auto_before = np.asarray([not d.needs_review for d in unchecked], dtype=bool)
+    auto_after = np.asarray([not d.needs_review for d in checked], dtype=bool)
+    before = np.asarray([int(d.severity) if d.severity else ABSTAIN for d in unchecked], dtype=np.int64)
+    after = np.asarray([int(d.severity) if d.severity else ABSTAIN for d in checked], dtype=np.int64)
+    catches = []
+    for reason in (REVIEW_UNFAMILIAR, REVIEW_TOO_VAGUE, "either"):
+        wanted = {REVIEW_UNFAMILIAR, REVIEW_TOO_VAGUE} if reason == "either" else {reason}
+        caught = np.asarray([bool(wanted & set(d.review_reasons)) for d in checked], dtype=bool)
+        critical = caught & (truth == 1)
+        catches.append(
+            ReasonCatch(
+                reason=reason,
+                caught=int(caught.sum()),
+                would_auto=int((caught & auto_before).sum()),
+                would_auto_wrong=int((caught & auto_before & (before != truth)).sum()),
+                critical=int(critical.sum()),
+                critical_suggested=int((critical & (after == 1)).sum()),
+            )
+        )
+    n = len(truth)
+    return FamiliarityEffect(
+        n=n,
+        reasons=tuple(catches),
+        auto_coverage_before=float(auto_before.mean()) if n else 0.0,
+        auto_precision_before=float(np.mean(before[auto_before] == truth[auto_before])) if auto_before.any() else None,
+        auto_coverage_after=float(auto_after.mean()) if n else 0.0,
+        auto_precision_after=float(np.mean(after[auto_after] == truth[auto_after])) if auto_after.any() else None,
     )
 
 

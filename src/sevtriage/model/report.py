@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sevtriage.model.evaluation import Evaluation, SystemMetrics
+from sevtriage.model.evaluation import Evaluation, FamiliarityEffect, SystemMetrics
 from sevtriage.types import LABELS
 
 NAMES = {1: "1 critical", 2: "2 high", 3: "3 medium", 4: "4 low"}
@@ -160,6 +160,8 @@ def blocks(
             "rules. The model alone on them shows how much the held-out numbers flatter it on unfamiliar wording.",
             Table(summary_table(evaluation).header, (summary_row(other, "model, rule-file examples"),)),
         ]
+    if evaluation.familiarity is not None:
+        out += familiarity_blocks(evaluation.familiarity, heading=h2)
     for system in evaluation.systems:
         out += [f"{h2} {system.name}", per_class_table(system), confusion_table(system)]
         if with_images:
@@ -177,6 +179,81 @@ def blocks(
             Table(("id", "true", "predicted"), under),
         ]
     return out
+
+
+REASON_WORDS = {
+    "unfamiliar": "`unfamiliar` (unlike the training requests)",
+    "too_vague": "`too_vague` (names no product area or symptom)",
+    "either": "either",
+}
+
+
+def familiarity_sets_table(effects: Sequence[tuple[str, FamiliarityEffect]]) -> Table:
+    """Per set: how many requests each reason catches, and the auto-labels with and without the check."""
+    rows = []
+    for label, effect in effects:
+        caught = {c.reason: c for c in effect.reasons}
+        rows.append(
+            (
+                label,
+                *(str(caught[r].caught) if r in caught else "-" for r in ("unfamiliar", "too_vague", "either")),
+                str(caught["either"].would_auto_wrong) if "either" in caught else "-",
+                f"{_pct(effect.auto_coverage_before)} at {_pct(effect.auto_precision_before)}",
+                f"{_pct(effect.auto_coverage_after)} at {_pct(effect.auto_precision_after)}",
+            )
+        )
+    header = (
+        "set",
+        "unfamiliar",
+        "too_vague",
+        "either",
+        "wrong auto-labels avoided",
+        "auto-labelled without the check",
+        "with the check",
+    )
+    return Table(header, tuple(rows))
+
+
+def familiarity_blocks(effect: FamiliarityEffect, heading: str = "##") -> list[Block]:
+    """How many requests each familiarity reason sends to review, and how precise the auto-labels become."""
+    rows = tuple(
+        (
+            REASON_WORDS.get(c.reason, c.reason),
+            f"{c.caught} ({_pct(c.caught / effect.n if effect.n else 0.0)})",
+            str(c.would_auto),
+            str(c.would_auto_wrong),
+            f"{c.critical_suggested} of {c.critical}",
+        )
+        for c in effect.reasons
+    )
+    return [
+        f"{heading} Unfamiliar and vague requests",
+        "Model decisions on requests unlike the training data (`unfamiliar`) or naming no product area or symptom "
+        "(`too_vague`) go to review, suggested no milder than 3 and as 1 only when the text says so. "
+        "Caught: requests with the reason (combined system). Would have been auto-labelled: of those, decided "
+        "without review when the check is off; wrong: how many of those auto-labels were wrong.",
+        Table(
+            (
+                "reason",
+                "caught",
+                "would have been auto-labelled",
+                "of which wrong",
+                "severity-1 caught, suggested as 1",
+            ),
+            rows,
+        ),
+        Table(
+            ("combined system", "auto-label coverage", "auto-label precision"),
+            (
+                (
+                    "without the check",
+                    _pct(effect.auto_coverage_before),
+                    _pct(effect.auto_precision_before),
+                ),
+                ("with the check", _pct(effect.auto_coverage_after), _pct(effect.auto_precision_after)),
+            ),
+        ),
+    ]
 
 
 def to_markdown(content: Sequence[Block]) -> str:
@@ -332,6 +409,9 @@ def sets_blocks(sets: Sequence[tuple[str, Evaluation]], *, title: str, with_imag
         "## The sets side by side (combined system)",
         sets_table(sets),
     ]
+    effects = [(label, e.familiarity) for label, e in sets if e.familiarity is not None]
+    if effects:
+        out += ["## Unfamiliar and vague requests, side by side", familiarity_sets_table(effects)]
     for index, (label, evaluation) in enumerate(sets, start=1):
         out += blocks(
             evaluation, title=label, data_label=label, with_images=with_images, prefix=f"set{index}-", level=2

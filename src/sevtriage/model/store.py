@@ -16,8 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scipy import sparse
+
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.model.compiled import CompiledModel
+from sevtriage.model.familiarity import FamiliarityIndex, Lexicon
 from sevtriage.model.text_model import CARD_FORMAT, ModelCard, SeverityModel, TrainedModel
 from sevtriage.types import LABELS
 
@@ -55,6 +58,16 @@ def save(trained: TrainedModel, path: str | Path) -> Path:
     card = trained.card.to_dict()
     card["file"] = {"name": path.name, "sha256": _sha256(path), "bytes": path.stat().st_size}
     card["arrays_file"] = {"name": arrays.name, "sha256": _sha256(arrays), "bytes": arrays.stat().st_size}
+    if trained.familiarity is not None:
+        # The training vectors (cut to their heaviest terms) that the nearest-request similarity reads.
+        reference = familiarity_path(path)
+        with reference.open("wb") as handle:
+            sparse.save_npz(handle, trained.familiarity.reference_t, compressed=True)
+        card["familiarity_file"] = {
+            "name": reference.name,
+            "sha256": _sha256(reference),
+            "bytes": reference.stat().st_size,
+        }
     target = card_path(path)
     target.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
@@ -113,8 +126,45 @@ def check_compatible(card: ModelCard, model_path: str | Path) -> None:
         )
 
 
-def load(path: str | Path) -> TrainedModel:
-    """Load a model file and its card; `ConfigError` with the fix when it is missing or does not fit."""
+def familiarity_path(model_path: str | Path) -> Path:
+    """Where the familiarity check's training vectors live: `name.joblib` -> `name.familiarity.npz`."""
+    path = Path(model_path)
+    return path.with_name(path.stem + ".familiarity.npz")
+
+
+def _familiarity(
+    trained: TrainedModel, raw: dict[str, Any], model_path: Path, lexicon: str | Path | None, fix: str
+) -> TrainedModel:
+    """Attach the familiarity index when the card has cut-offs and its vectors file is there and matches."""
+    card = trained.card
+    listed = raw.get("familiarity_file") or {}
+    reference = familiarity_path(model_path)
+    if card.familiarity is None or listed.get("name") != reference.name or not reference.is_file():
+        return trained
+    if listed.get("sha256") != _sha256(reference):
+        raise ConfigError(Problem(str(reference), None, f"the file does not match its card (SHA-256 differs); {fix}"))
+    try:
+        reference_t = sparse.csr_matrix(sparse.load_npz(reference))
+    except (OSError, ValueError, KeyError) as error:
+        raise ConfigError(Problem(str(reference), None, f"cannot be loaded ({error}); {fix}")) from None
+    specs = trained.compiled.specs
+    index = FamiliarityIndex.from_terms(
+        [str(t) for t in specs[0].terms],
+        [str(t) for t in specs[1].terms],
+        (int(specs[1].ngram_range[0]), int(specs[1].ngram_range[1])),
+        reference_t,
+        card.familiarity,
+        Lexicon.load(lexicon),
+    )
+    trained.familiarity = index
+    return trained
+
+
+def load(path: str | Path, lexicon: str | Path | None = None) -> TrainedModel:
+    """Load a model file and its card; `ConfigError` with the fix when it is missing or does not fit.
+
+    `lexicon` is the product-area and symptom list for the `too_vague` check (default: the bundled one).
+    """
     model_path = Path(path)
     if not model_path.is_file():
         raise ConfigError(
@@ -156,8 +206,8 @@ def load(path: str | Path) -> TrainedModel:
             compiled = CompiledModel.load(arrays)
         except (OSError, ValueError, KeyError) as error:
             raise ConfigError(Problem(str(arrays), None, f"cannot be loaded ({error}); {fix}")) from None
-        return TrainedModel(None, card, compiled, unpickle)
-    return TrainedModel(unpickle(), card)
+        return _familiarity(TrainedModel(None, card, compiled, unpickle), raw, model_path, lexicon, fix)
+    return _familiarity(TrainedModel(unpickle(), card), raw, model_path, lexicon, fix)
 
 
 def installed_version(distribution: str) -> str:

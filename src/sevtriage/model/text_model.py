@@ -30,6 +30,7 @@ from scipy import sparse
 from sevtriage.confidence import RulePrecision
 from sevtriage.model.compiled import CompiledModel, Prediction
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash, validation_groups
+from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
 from sevtriage.model.thresholds import Targets, select_thresholds
 from sevtriage.text import model_text
 from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds
@@ -437,6 +438,8 @@ class ModelCard:
     validation: dict[str, Any] = field(default_factory=dict)
     # Per-rule precision measured on the training data, for the rules' `confidence` (None: not measured).
     rule_precision: RulePrecision | None = None
+    # Below these a request is `unfamiliar` (None: a model trained before the familiarity check).
+    familiarity: FamiliarityCutoffs | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -454,6 +457,7 @@ class ModelCard:
             "validation": self.validation,
             "rule_precision": self.rule_precision.to_dict() if self.rule_precision is not None else None,
             "metrics": self.metrics,
+            "familiarity": self.familiarity.to_dict() if self.familiarity is not None else None,
         }
 
     @classmethod
@@ -474,6 +478,7 @@ class ModelCard:
             metrics=dict(data.get("metrics") or {}),
             validation=dict(data.get("validation") or {}),
             rule_precision=RulePrecision.from_dict(data["rule_precision"]) if data.get("rule_precision") else None,
+            familiarity=FamiliarityCutoffs.from_dict(data["familiarity"]) if data.get("familiarity") else None,
         )
 
 
@@ -489,6 +494,8 @@ class TrainedModel:
     card: ModelCard
     _compiled: CompiledModel | None = None
     _load_model: Callable[[], SeverityModel] | None = None
+    # How far requests are from the training data (None for a model stored without it).
+    familiarity: FamiliarityIndex | None = None
 
     @property
     def model(self) -> SeverityModel:
@@ -511,8 +518,14 @@ class TrainedModel:
     def thresholds(self) -> ReviewThresholds:
         return self.card.thresholds
 
-    def opinions(self, texts: Sequence[str], top_k: int = 5) -> list[ModelOpinion]:
-        return self.compiled.opinions(texts, top_k)
+    def opinions(self, texts: Sequence[str], top_k: int = 5, *, familiarity: bool = True) -> list[ModelOpinion]:
+        """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
+        if not familiarity or self.familiarity is None or not texts:
+            return self.compiled.opinions(texts, top_k)
+        features = self.compiled.transform(texts)
+        opinions = self.compiled.opinions(texts, top_k, features=features)
+        measured = self.familiarity.assess(texts, features)
+        return [replace(o, familiarity=f) for o, f in zip(opinions, measured, strict=True)]
 
 
 def library_versions() -> dict[str, str]:
@@ -538,6 +551,7 @@ def train(
     targets: Targets | None = None,
     now: datetime | None = None,
     rule_precision: RulePrecision | None = None,
+    lexicon: Lexicon | None = None,
 ) -> TrainedModel:
     """Fit the model on labelled requests and choose its review thresholds on out-of-fold predictions.
 
@@ -557,6 +571,20 @@ def train(
     choice = select_thresholds(oof.y_true, oof.predicted, oof.probabilities, targets)
     # Rules decisions below the precision target need the model's backing (see `combiner`).
     thresholds = replace(choice.thresholds, rules_min_confidence=targets.auto_precision)
+    familiarity = fit_familiarity(
+        model.vectorizer,
+        texts,
+        model.transform(texts),
+        groups=grouping.groups,
+        grouping=grouping.description,
+        out_of_fold=(oof.y_true, oof.predicted, oof.probabilities),
+        auto_label=thresholds.auto_label,
+        target_precision=targets.auto_precision,
+        min_df=settings.min_df,
+        folds=settings.cv_folds,
+        seed=settings.random_state,
+        lexicon=lexicon or Lexicon.load(),
+    )
     digest = data_hash(records)
     created = (now or datetime.now(UTC)).replace(microsecond=0)
     card = ModelCard(
@@ -584,6 +612,7 @@ def train(
             "evidence": {str(e.severity): e.to_dict() for e in choice.evidence},
         },
         rule_precision=rule_precision,
+        familiarity=familiarity.cutoffs,
         metrics={
             "cross_validation": {
                 "macro_f1": round(macro_f1(oof.y_true, oof.predicted), 4),
@@ -591,4 +620,4 @@ def train(
             }
         },
     )
-    return TrainedModel(model, card)
+    return TrainedModel(model, card, familiarity=familiarity)

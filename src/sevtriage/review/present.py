@@ -96,6 +96,32 @@ def short_time(instant: datetime | None, zone: tzinfo) -> str:
     return instant.astimezone(zone).strftime("%a %d %b, %H:%M")
 
 
+# What each review reason means, in the words a specialist reads on the desk (README "Review reasons").
+REASON_TEXT = {
+    "no_rule": "No rule matched, so the rules have nothing to say about this request.",
+    "rule_conflict": "Rules matched with different severities.",
+    "weak_rules_only": "Only weak rules matched; they inform but do not decide.",
+    "low_confidence": "The model is not sure enough of its answer to decide on its own.",
+    "rules_model_disagree": "The rules and the model give different severities.",
+    "possible_critical": "The model finds a critical (severity 1) request likely enough to have it checked.",
+    "no_model": "No model is loaded, so no severity was guessed.",
+    "unfamiliar": (
+        "The wording is unlike the requests the model learned from (few known words, no similar request), "
+        "so its answer is a guess. Suggested no milder than 3, and as 1 only if the text says so."
+    ),
+    "too_vague": (
+        "The request names no product area and no symptom: there are no facts to decide a severity on. "
+        "Ask the customer what is wrong and for whom. Suggested no milder than 3, and as 1 only if the text says so."
+    ),
+    "spot_check": "Not flagged by the pipeline; sent for a spot check.",
+}
+
+
+def explain_reason(reason: str) -> str:
+    """The plain-words meaning of a review reason (the reason itself when it is not known here)."""
+    return REASON_TEXT.get(reason, reason)
+
+
 @dataclass(frozen=True, slots=True)
 class Badge:
     """A short SLA label for a table cell and its CSS class (``breached``, ``due``, ``met``, ``none``)."""

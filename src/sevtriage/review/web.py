@@ -33,7 +33,7 @@ from sevtriage.review.auth import (
     authenticate,
 )
 from sevtriage.review.desk import ReviewDesk
-from sevtriage.review.present import highlight, local_time, short_time, sla_badge, time_left
+from sevtriage.review.present import explain_reason, highlight, local_time, short_time, sla_badge, time_left
 from sevtriage.store import Action, DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
 from sevtriage.types import Severity
 from sevtriage.watch.board import LISTINGS, SlaBoard
@@ -92,6 +92,7 @@ def _templates(desk: ReviewDesk) -> Jinja2Templates:
     env.filters["left"] = lambda instant: time_left(instant, desk.clock())
     env.filters["sevname"] = lambda value: SEVERITY_NAMES.get(int(value), "?") if value is not None else "none"
     env.filters["urlid"] = lambda value: quote(str(value), safe="")
+    env.filters["reasontext"] = explain_reason
     env.filters["pct"] = lambda value: f"{value * 100:.0f} %" if value is not None else "—"
     env.globals["severities"] = [(int(s), s.label) for s in Severity]
     return Jinja2Templates(env=env)

@@ -6,7 +6,17 @@ import json
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, ScopeNote, Severity, Source
+from sevtriage.types import (
+    Deadline,
+    Deadlines,
+    Decision,
+    Familiarity,
+    ModelOpinion,
+    RuleMatch,
+    ScopeNote,
+    Severity,
+    Source,
+)
 
 
 def _instant(value: object) -> datetime | None:
@@ -57,6 +67,7 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
             severity=Severity.parse(model_data["severity"]),
             probabilities={int(k): float(v) for k, v in model_data.get("probabilities", {}).items()},
             top_terms=tuple(str(t) for t in model_data.get("top_terms", ())),
+            familiarity=_familiarity(model_data.get("familiarity")),
         )
         if model_data
         else None
@@ -91,3 +102,16 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
 
 def decision_from_json(raw: str) -> Decision:
     return decision_from_dict(json.loads(raw))
+
+
+def _familiarity(data: dict[str, Any] | None) -> Familiarity | None:
+    if not data:
+        return None
+    return Familiarity(
+        known_words=float(data.get("known_words", 0.0)),
+        known_chars=float(data.get("known_chars", 0.0)),
+        nearest=float(data.get("nearest", 0.0)),
+        facts=tuple(str(f) for f in data.get("facts", ())),
+        says_critical=bool(data.get("says_critical", False)),
+        reasons=tuple(str(r) for r in data.get("reasons", ())),
+    )
