@@ -58,6 +58,8 @@ CACHE_LIMIT = 200_000
 
 
 _TOKEN = re.compile(r"\w+")
+# Not remembered per word: see `sevtriage.model.features` (numbers and ids would grow the caches per request).
+_HAS_DIGIT = re.compile(r"\d")
 CRITICAL = "critical"
 # Distinct words remembered with their candidate phrases; cleared when full.
 WORD_CACHE_LIMIT = 100_000
@@ -98,6 +100,8 @@ class Lexicon:
             if length > len(word):
                 break
             found += self._stems.get(word[:length], ())
+        if _HAS_DIGIT.search(word) is not None:
+            return found
         with self._lock:
             if len(self._words) >= WORD_CACHE_LIMIT:
                 self._words.clear()
@@ -370,10 +374,11 @@ class FamiliarityIndex:
             if counts is None:
                 grams = set(char_wb_ngrams(word, self.min_n, self.max_n))
                 counts = (sum(1 for g in grams if g in self.char_vocabulary), len(grams))
-                with self._lock:
-                    if len(self._chars) >= CACHE_LIMIT:
-                        self._chars.clear()
-                    self._chars[word] = counts
+                if _HAS_DIGIT.search(word) is None:
+                    with self._lock:
+                        if len(self._chars) >= CACHE_LIMIT:
+                            self._chars.clear()
+                        self._chars[word] = counts
             known += counts[0]
             total += counts[1]
         return known / total if total else 0.0

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from sklearn.pipeline import FeatureUnion
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own normalisation before char_wb n-grams
+# Words with a digit (ticket numbers, ids, times) are rarely seen twice: remembering them would only grow the
+# per-word caches with every request of a stream, so they are computed each time instead.
+_HAS_DIGIT = re.compile(r"\d")
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Distinct words remembered per vectorizer; cleared when full, so memory stays bounded on any stream.
 CACHE_LIMIT = 200_000
@@ -118,6 +121,8 @@ class FastTfidf:
             return known
         columns, tally = np.unique(self._char_wb_columns(word), return_counts=True)
         found = (columns, tally.astype(np.float64))
+        if _HAS_DIGIT.search(word) is not None:
+            return found
         with self._lock:
             if len(self._word_counts_cache) >= CACHE_LIMIT:
                 self._word_counts_cache.clear()
