@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from sevtriage.triage import Triage
+from tests.databases import url  # noqa: F401 - the SQLite / PostgreSQL store fixture
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES = os.environ.get("SEVTRIAGE_TEST_POSTGRES_URL")
 IMAP_PASSWORD = "sevtriage-test"
 
 
@@ -26,23 +24,10 @@ def triage() -> Triage:
     return Triage.load()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'desk.db'}"
-        return
-    if not POSTGRES:
-        pytest.skip("set SEVTRIAGE_TEST_POSTGRES_URL to run the mail store tests on PostgreSQL too")
-    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"sevtriage_mail_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
+@pytest.fixture
+def store_url(url: str) -> str:  # noqa: F811
+    """The shared SQLite / PostgreSQL store fixture (`tests.databases.url`), under the mail tests' name."""
+    return url
 
 
 @dataclass(frozen=True)
