@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from sevtriage.errors import ConfigError, Problem
+from sevtriage.model.word_cache import WordCache
 from sevtriage.types import REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR, Familiarity
 
 if TYPE_CHECKING:
@@ -58,8 +58,6 @@ CACHE_LIMIT = 200_000
 
 
 _TOKEN = re.compile(r"\w+")
-# Not remembered per word: see `sevtriage.model.features` (numbers and ids would grow the caches per request).
-_HAS_DIGIT = re.compile(r"\d")
 CRITICAL = "critical"
 # Distinct words remembered with their candidate phrases; cleared when full.
 WORD_CACHE_LIMIT = 100_000
@@ -88,8 +86,7 @@ class Lexicon:
                 (first, stem), rest = steps[0], steps[1:]
                 (self._stems if stem else self._exact).setdefault(first, []).append((name, rest))
         self._stem_lengths = sorted({len(s) for s in self._stems})
-        self._words: dict[str, list[Phrase]] = {}
-        self._lock = threading.Lock()
+        self._words: WordCache[list[Phrase]] = WordCache(WORD_CACHE_LIMIT)
 
     def _candidates(self, word: str) -> list[Phrase]:
         known = self._words.get(word)
@@ -100,12 +97,7 @@ class Lexicon:
             if length > len(word):
                 break
             found += self._stems.get(word[:length], ())
-        if _HAS_DIGIT.search(word) is not None:
-            return found
-        with self._lock:
-            if len(self._words) >= WORD_CACHE_LIMIT:
-                self._words.clear()
-            self._words[word] = found
+        self._words.put(word, found)
         return found
 
     def find(self, folded: str) -> frozenset[str]:
@@ -288,8 +280,7 @@ class FamiliarityIndex:
         self.reference_t = reference_t
         self.cutoffs = cutoffs
         self.lexicon = lexicon
-        self._chars: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
+        self._chars: WordCache[tuple[int, int]] = WordCache(CACHE_LIMIT)
 
     @classmethod
     def from_vectorizers(
@@ -374,11 +365,7 @@ class FamiliarityIndex:
             if counts is None:
                 grams = set(char_wb_ngrams(word, self.min_n, self.max_n))
                 counts = (sum(1 for g in grams if g in self.char_vocabulary), len(grams))
-                if _HAS_DIGIT.search(word) is None:
-                    with self._lock:
-                        if len(self._chars) >= CACHE_LIMIT:
-                            self._chars.clear()
-                        self._chars[word] = counts
+                self._chars.put(word, counts)
             known += counts[0]
             total += counts[1]
         return known / total if total else 0.0

@@ -10,7 +10,6 @@ directly in the vocabulary. The TF-IDF weighting (sublinear tf, idf, l2 norm) is
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -20,13 +19,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from sevtriage.model.word_cache import WordCache
+
 if TYPE_CHECKING:
     from sklearn.pipeline import FeatureUnion
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own normalisation before char_wb n-grams
-# Words with a digit (ticket numbers, ids, times) are rarely seen twice: remembering them would only grow the
-# per-word caches with every request of a stream, so they are computed each time instead.
-_HAS_DIGIT = re.compile(r"\d")
 _EMPTY = np.zeros(0, dtype=np.int64)
 # Distinct words remembered per vectorizer; cleared when full, so memory stays bounded on any stream.
 CACHE_LIMIT = 200_000
@@ -95,8 +93,9 @@ class FastTfidf:
         self.token_pattern = re.compile(spec.token_pattern)
         self.idf = spec.idf
         self.dtype = np.dtype(spec.dtype)
-        self._word_counts_cache: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
-        self._lock = threading.Lock()
+        self._word_counts_cache: WordCache[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = WordCache(
+            CACHE_LIMIT
+        )
 
     def _char_wb_columns(self, word: str) -> npt.NDArray[np.int64]:
         """Vocabulary columns of a word's padded character n-grams, with repeats, as scikit-learn counts them."""
@@ -121,12 +120,7 @@ class FastTfidf:
             return known
         columns, tally = np.unique(self._char_wb_columns(word), return_counts=True)
         found = (columns, tally.astype(np.float64))
-        if _HAS_DIGIT.search(word) is not None:
-            return found
-        with self._lock:
-            if len(self._word_counts_cache) >= CACHE_LIMIT:
-                self._word_counts_cache.clear()
-            self._word_counts_cache[word] = found
+        self._word_counts_cache.put(word, found)
         return found
 
     def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
@@ -149,7 +143,7 @@ class FastTfidf:
             (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
             shape=(len(texts), len(index)),
         )
-        cache = self._word_counts_cache
+        cache = self._word_counts_cache.words  # words with a digit are looked up in `_word_counts`
         parts = [cache.get(word) or self._word_counts(word) for word in index]
         lengths = np.fromiter((len(columns) for columns, _ in parts), dtype=np.int64, count=len(parts))
         word_indptr = np.zeros(len(parts) + 1, dtype=np.int64)
