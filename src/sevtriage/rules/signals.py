@@ -185,9 +185,13 @@ class SignalMatcher:
             self._alternations[(signal, ranks)] = regex
         return regex
 
-    def spans(self, text: str) -> dict[str, list[Span]]:
-        """Non-negated occurrences of each signal in `text` (up to three per signal), in text order."""
-        folded = fold(text)
+    def spans(self, text: str, folded: str | None = None) -> dict[str, list[Span]]:
+        """Non-negated occurrences of each signal in `text` (up to three per signal), in text order.
+
+        `folded` is `fold(text)` when the caller has it already.
+        """
+        if folded is None:
+            folded = fold(text)
         # Per signal, in text order: where a word starts and its phrases to try there; where its
         # patterns may start.
         phrase_tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
@@ -255,11 +259,14 @@ class SignalMatcher:
                 continue
             spans.append(Span(match.start(), match.end(), text[match.start() : match.end()]))
 
-    def facts(self, text: str, fields: Mapping[str, str]) -> Facts:
-        """Signals and fields of one request; `fields` are raw request fields (plan, environment, ...)."""
+    def facts(self, text: str, fields: Mapping[str, str], folded: str | None = None) -> Facts:
+        """Signals and fields of one request; `fields` are raw request fields (plan, environment, ...).
+
+        `folded` is `fold(text)` when the caller has it already.
+        """
         folded_fields = {name: fold(str(fields.get(name, "") or "").strip()) for name in self.field_names}
         evidence: dict[str, tuple[str, ...]] = {
-            name: tuple(dict.fromkeys(span.text for span in spans)) for name, spans in self.spans(text).items()
+            name: tuple(dict.fromkeys(span.text for span in spans)) for name, spans in self.spans(text, folded).items()
         }
         for name, signal_fields in self._field_signals:
             for fname, values in signal_fields.items():
