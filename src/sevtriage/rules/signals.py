@@ -134,9 +134,8 @@ class SignalMatcher:
             if compiled.phrase_scan is None:
                 for rank, phrase in enumerate(_longest_first(signal.phrases)):
                     first = fold(phrase.text.strip()).split()[0]
-                    run = _TOKEN.match(first)
-                    assert run is not None  # phrases starting with punctuation are scanned instead
-                    self._add(run.group(), run.end() == len(first), _Candidate(index, rank))
+                    for run_text, exact in _first_words(first):
+                        self._add(run_text, exact, _Candidate(index, rank))
             if compiled.pattern_regex is not None and not compiled.pattern_scan:
                 for run_text, exact in _literal_starts(_alternatives(signal)) or ():
                     self._add(run_text, exact, _Candidate(index, -1))
@@ -286,6 +285,29 @@ class SignalMatcher:
         clause_start = window_start if last_break is None else last_break.end()
         words = _WORD.findall(folded, clause_start, start)[-self.negation.window :]
         return not self.negation.words.isdisjoint(words)
+
+
+def _first_words(first: str) -> list[tuple[str, bool]]:
+    """The words of folded text at which a phrase whose first word is `first` can match, as (run, exact).
+
+    The phrase's regex (`phrase_regex`) spells the word out with each apostrophe optional and, for a stem
+    (`nefung*`), any word ending; so the text's word at a match is the word-character run that starts each
+    spelling ("e" for "e-mail", "can" or "cant" for "can't"), or starts with the whole spelling for a stem.
+    Exact runs keep words such as "error" from being tried against "e-mail" (a run "e" taken as a prefix would
+    send every word starting with "e" to that phrase's regex).
+    """
+    stem = first.endswith("*")
+    core = first[:-1] if stem else first
+    pieces = core.split("'")
+    spellings = {pieces[0]}
+    for piece in pieces[1:]:
+        spellings = {f"{done}'{piece}" for done in spellings} | {done + piece for done in spellings}
+    starts: dict[tuple[str, bool], None] = {}
+    for spelling in sorted(spellings):
+        run = _TOKEN.match(spelling)
+        assert run is not None  # phrases starting with punctuation are scanned instead
+        starts[(run.group(), not (stem and run.end() == len(spelling)))] = None
+    return list(starts)
 
 
 def _compile_signal(signal: Signal) -> _CompiledSignal:
