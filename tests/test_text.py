@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sevtriage.text import _fold_char, fold, is_reply_subject, model_text, new_message_text, prepare, request_text
+from sevtriage.text import (
+    REPLACEMENT,
+    _fold_char,
+    fold,
+    is_reply_subject,
+    model_text,
+    new_message_text,
+    prepare,
+    request_text,
+    storable,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +88,10 @@ def test_prepare_gives_the_rules_and_the_model_text_in_one_go(subject: str, body
     assert prepared.rules == new_message_text(subject, body)
     assert prepared.rules_folded == fold(new_message_text(subject, body))
     assert prepared.model == model_text(subject, body)
+
+
+@given(st.lists(st.sampled_from(["a", "č", "\x00", "\ud800", "\udfff", "\U0001f600", "\ufffd", " "])).map("".join))
+def test_storable_replaces_exactly_the_nul_and_lone_surrogates(text: str) -> None:
+    expected = "".join(REPLACEMENT if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
+    assert storable(text) == expected
+    storable(text).encode("utf-8")  # always encodable

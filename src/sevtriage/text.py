@@ -172,6 +172,15 @@ MAX_PLAN_LENGTH = 40
 
 def storable(text: str) -> str:
     """`text` with each lone surrogate and NUL character replaced by U+FFFD (see the README, "Odd text")."""
+    if "\x00" not in text:
+        # Nearly every text is clean: UTF-8 encoding (in C) fails exactly on lone surrogates, and is about three
+        # times faster than the regular expression's scan (a batch's JSONL output is about 1 KiB per request).
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return text
     return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
