@@ -81,11 +81,11 @@ async def reload_engines(request_app: object, actor: str = "api-token") -> dict[
         ) from None
     metrics_.count("reloads")
     log.info(
-        "reloaded by %s: rules %s, model %s (generation %d)",
-        actor,
+        "reloaded: rules %s, model %s (generation %d), asked by %s",
         loaded.rules_version,
         loaded.model_version,
         loaded.generation,
+        actor,
     )
     await _audit(request_app, actor, loaded, None)
     return {
