@@ -261,13 +261,12 @@ def _arrival(path: Path, number: int, raw: object) -> datetime | None:
 
 
 def _store_requests(url: str) -> list[tuple[Ticket, Severity | None]]:
-    """Reviewed requests (labelled by the specialist's final severity) and those waiting (unlabelled)."""
+    """Every stored request; reviewed ones labelled by the specialist's final severity (the desk's Rules page
+    reads the same rows)."""
     from sevtriage.store import DecisionStore
 
     with DecisionStore.open(url) as store:
-        reviewed = [(item.ticket, item.final_severity) for item in store.reviewed()]
-        waiting: list[tuple[Ticket, Severity | None]] = [(item.ticket, None) for item in store.queue(limit=None)]
-    return reviewed + waiting
+        return store.diff_requests()
 
 
 @rules.command(name="diff")
