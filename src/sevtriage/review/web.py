@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from sevtriage.api.errors import error_response
-from sevtriage.errors import ConfigError, InputError, Problem
+from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
 from sevtriage.review.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from sevtriage.rules.stage import RuleStage
     from sevtriage.settings import Settings
 
+log = logging.getLogger(__name__)
 PREFIX = "/review"
 # Changed verdicts listed on the Rules page (the count says how many more there are).
 SHOWN_CHANGES = 200
@@ -601,7 +603,14 @@ class _Routes:
                     status=422,
                 )
             )
-        result = await self._run_whatif(live, candidate)
+        try:
+            result = await self._run_whatif(live, candidate)
+        except (SevtriageError, anyio.BrokenWorkerProcess) as failed:
+            log.error("what-if failed: %s", failed)
+            message = f"The what-if could not run ({failed}); nothing changed. The server log has the details."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, pasted=pasted, status=503)
+            )
         return await run_in_threadpool(
             functools.partial(self._render_rules, request, session, whatif=result, pasted=pasted)
         )
