@@ -110,6 +110,16 @@ def test_a_lead_tries_an_edited_rule_file_and_nothing_changes_live(
         page.locator("#whatif-result").scroll_into_view_if_needed()
         page.screenshot(path=str(Path(shots) / "rules.png"), full_page=False)
 
+    # Uploading the same file (as a lead would from their rules repository) gives the same answer.
+    edited = tmp_path / "severity-edited.yaml"
+    edited.write_text(edited_rules(service.rules.read_text(encoding="utf-8")), encoding="utf-8")
+    page.fill("#candidate-text", "")
+    page.set_input_files("#whatif-form input[type=file]", str(edited))
+    with page.expect_navigation():
+        page.click("#whatif-form button[type=submit]")
+    uploaded = page.locator("#changed tbody tr[data-id]")
+    assert [uploaded.nth(i).get_attribute("data-id") for i in range(uploaded.count())] == ids
+
     # Nothing live changed: the version in service, a classification, the file, the reload history.
     assert service.live_version() == version
     again = service.classify("P-2")

@@ -511,7 +511,7 @@ class _Routes:
             return self._to_login(request)
         if not account[0].is_lead:
             return self._not_lead(request, account)
-        return self._render_rules(request, account[1], reloaded=request.query_params.get("reloaded"))
+        return self._render_rules(request, account[1], reloaded=request.query_params.get("reloaded") == "1")
 
     def _render_rules(
         self,
@@ -522,7 +522,7 @@ class _Routes:
         problems: Sequence[str] = (),
         error: str | None = None,
         pasted: str = "",
-        reloaded: str | None = None,
+        reloaded: bool = False,
         status: int = 200,
     ) -> Response:
         """The Rules page: live rules with their record in the store, the reload history, and a what-if's result."""
@@ -663,8 +663,9 @@ class _Routes:
             return await run_in_threadpool(
                 functools.partial(self._render_rules, request, session, error=refused.message, status=422)
             )
-        target = f"{PREFIX}/rules?{urlencode({'reloaded': str(done['rules_version'])})}"
-        return _secure(RedirectResponse(target, status_code=303))
+        log.info("rules reloaded from the desk by %s: %s", user.name, done["rules_version"])
+        # The page says what is in service now; nothing from the address is shown (a link could not fake it).
+        return _secure(RedirectResponse(f"{PREFIX}/rules?reloaded=1", status_code=303))
 
     # -- JSON ------------------------------------------------------------------------------------------------
     def _api_user(self, request: Request) -> tuple[str, Session] | JSONResponse:
