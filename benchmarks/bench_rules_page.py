@@ -10,7 +10,9 @@ a change). Then it times, in the same run:
   page already pays: `DecisionStore.reviewed()`, which loads the reviewed requests to count overrides per rule
   in Python;
 - a what-if (`run_whatif`: the live rules and an edited copy over every stored request, with the SLA load)
-  against its floor: one rule stage evaluating the same requests once (a what-if needs two such passes).
+  against its floor: one rule stage evaluating the same requests once (a what-if needs two such passes);
+- what keeping `rule_matches` costs `save_many` (the service's write path): 5,000 suggestions of
+  `bench_store.py` saved with it and with it switched off (best of 3 each, alternating).
 """
 
 from __future__ import annotations
@@ -96,6 +98,35 @@ def fill(url: str, n: int) -> None:
         )  # fmt: skip
 
 
+def save_cost(n: int = 5000) -> tuple[float, float]:
+    """Seconds per request of `save_many` without and with the `rule_matches` rows."""
+    import sys
+
+    import sevtriage.store.store as store_module
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_store import make_pairs
+
+    real = store_module._replace_matches
+    pairs = make_pairs(n)
+
+    def once(rows: bool) -> float:
+        store_module._replace_matches = real if rows else (lambda *_a, **_k: None)  # type: ignore[assignment]
+        try:
+            with tempfile.TemporaryDirectory() as folder, DecisionStore.open(f"sqlite:///{Path(folder) / 's.db'}") as s:
+                started = time.perf_counter()
+                s.save_many(pairs)
+                return time.perf_counter() - started
+        finally:
+            store_module._replace_matches = real
+
+    without, with_rows = [], []
+    for _ in range(3):
+        without.append(once(False))
+        with_rows.append(once(True))
+    return min(without) / n, min(with_rows) / n
+
+
 def best_of(runs: int, work: Callable[[], object]) -> float:
     times = []
     for _ in range(runs):
@@ -144,6 +175,9 @@ def main() -> None:
         print(f"floor: one rule stage over {len(tickets)} stored requests: {floor:.2f} s")
         print(f"what-if over {result.used} requests: {whatif:.2f} s = {whatif / floor:.2f}x floor; "
               f"{len(result.diff.changes)} change verdict")  # fmt: skip
+    without, with_rows = save_cost()
+    print(f"save_many: {with_rows * 1e6:.0f} us per request with rule_matches, {without * 1e6:.0f} us without "
+          f"({with_rows / without:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from sevtriage.api.errors import error_response
-from sevtriage.errors import ConfigError, InputError, Problem
+from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
 from sevtriage.review.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from sevtriage.rules.stage import RuleStage
     from sevtriage.settings import Settings
 
+log = logging.getLogger(__name__)
 PREFIX = "/review"
 # Changed verdicts listed on the Rules page (the count says how many more there are).
 SHOWN_CHANGES = 200
@@ -512,7 +514,7 @@ class _Routes:
             return self._to_login(request)
         if not account[0].is_lead:
             return self._not_lead(request, account)
-        return self._render_rules(request, account[1], reloaded=request.query_params.get("reloaded"))
+        return self._render_rules(request, account[1], reloaded=request.query_params.get("reloaded") == "1")
 
     def _render_rules(
         self,
@@ -523,7 +525,7 @@ class _Routes:
         problems: Sequence[str] = (),
         error: str | None = None,
         pasted: str = "",
-        reloaded: str | None = None,
+        reloaded: bool = False,
         status: int = 200,
     ) -> Response:
         """The Rules page: live rules with their record in the store, the reload history, and a what-if's result."""
@@ -604,7 +606,14 @@ class _Routes:
                     status=422,
                 )
             )
-        result = await self._run_whatif(live, candidate)
+        try:
+            result = await self._run_whatif(live, candidate)
+        except (SevtriageError, anyio.BrokenWorkerProcess) as failed:
+            log.error("what-if failed: %s", failed)
+            message = f"The what-if could not run ({failed}); nothing changed. The server log has the details."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, pasted=pasted, status=503)
+            )
         return await run_in_threadpool(
             functools.partial(self._render_rules, request, session, whatif=result, pasted=pasted)
         )
@@ -657,8 +666,9 @@ class _Routes:
             return await run_in_threadpool(
                 functools.partial(self._render_rules, request, session, error=refused.message, status=422)
             )
-        target = f"{PREFIX}/rules?{urlencode({'reloaded': str(done['rules_version'])})}"
-        return _secure(RedirectResponse(target, status_code=303))
+        log.info("rules reloaded from the desk by %s: %s", user.name, done["rules_version"])
+        # The page says what is in service now; nothing from the address is shown (a link could not fake it).
+        return _secure(RedirectResponse(f"{PREFIX}/rules?reloaded=1", status_code=303))
 
     # -- JSON ------------------------------------------------------------------------------------------------
     def _api_user(self, request: Request) -> tuple[str, Session] | JSONResponse:
