@@ -6,6 +6,9 @@ while it searches, while it marks a batch (STORE), just before IDLE is sent, or 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +115,38 @@ def test_mail_arriving_at_any_moment_is_triaged_at_once(
     flags = _flags(dovecot, imap_user)
     assert len(flags) == 6
     assert all(any(f.startswith(b"$sev") or f == b"$needs-review" for f in got) for got in flags.values())
+
+
+def _imap_pids(dovecot: Dovecot, user: str) -> list[int]:
+    """The pids of `user`'s IMAP server processes (doveadm who)."""
+    out = subprocess.run(
+        ["doveadm", "-c", str(dovecot.conf), "who", "-1", user], capture_output=True, text=True, timeout=30
+    ).stdout
+    return [int(fields[2]) for fields in (line.split() for line in out.splitlines()[1:]) if len(fields) >= 3]
+
+
+def test_a_connection_closed_without_bye_is_noticed_in_idle(
+    dovecot: Dovecot, imap_user: str, triage: Triage, store: DecisionStore
+) -> None:
+    # The server's process dies (SIGKILL): the socket ends without "* BYE". The watcher must reconnect at once,
+    # not sit out the IDLE period on a dead connection.
+    dropper = _Dropper(dovecot, imap_user, "none")
+    config = _config(dovecot, imap_user, idle_seconds=90.0)
+    watcher = MailWatcher(
+        _desk(triage, store), store, config, connect=lambda c: connect_imap(c, dropper.client_class())
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert dropper.waiting.wait(30), "the watcher never reached IDLE"
+        pids = _imap_pids(dovecot, imap_user)
+        assert len(pids) == 1
+        os.kill(pids[0], signal.SIGKILL)
+        _append(dovecot, imap_user, _requests(1, "eof"))
+        _wait(lambda: store.mail_known("eof0@acme.example") is not None, 15)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert watcher.reconnects == 1 and watcher.desk.summary.requests == 1

@@ -229,11 +229,16 @@ class MailWatcher:
             deadline = time.monotonic() + self.config.idle_seconds
             # Short checks, so that `stop` is noticed within a second.
             while time.monotonic() < deadline and not stop.is_set():
+                asked = time.monotonic()
                 responses = client.idle_check(timeout=1.0)
                 if any(r[0] == b"BYE" for r in responses if isinstance(r, tuple) and r):
                     raise imaplib.IMAP4.abort("the server said BYE")
                 if responses:
                     return
+                if time.monotonic() - asked < 0.9:
+                    # The socket was readable yet gave no line: the end of the stream (IMAPClient's idle_check
+                    # returns [] on EOF). A server that died without BYE; waiting on would spin until the deadline.
+                    raise imaplib.IMAP4.abort("the server closed the connection")
         finally:
             client.idle_done()
 
