@@ -379,8 +379,9 @@ def format_markdown(load: SlaLoad) -> str:
     old, new = load.old_deadlines, load.new_deadlines
     blocks += [
         f"### {title} deadlines outside business hours",
-        f"Over the {load.plan_requests} {title} requests with an arrival time; the ongoing deadline assumes the "
-        "first response at the initial deadline; a deadline at closing time counts as inside.",
+        f"Over the {_requests(load.plan_requests, title)} with an arrival time, those the rules decide (an "
+        "abstention has no severity, so no deadline); the ongoing deadline assumes the first response at the "
+        "initial deadline; a deadline at closing time counts as inside.",
         "\n".join(
             [
                 "| deadline | old | new | delta |",
