@@ -173,7 +173,7 @@ def main() -> None:
         result = run_whatif(url, live, candidate, None, None)
         whatif = time.perf_counter() - started
         print(f"floor: one rule stage over {len(tickets)} stored requests: {floor:.2f} s")
-        print(f"what-if over {result.used} requests: {whatif:.2f} s = {whatif / floor:.2f}x floor; "
+        print(f"what-if over {result.diff.rows} requests: {whatif:.2f} s = {whatif / floor:.2f}x floor; "
               f"{len(result.diff.changes)} change verdict")  # fmt: skip
     without, with_rows = save_cost()
     print(f"save_many: {with_rows * 1e6:.0f} us per request with rule_matches, {without * 1e6:.0f} us without "

@@ -116,7 +116,11 @@ def whatif(
 ) -> httpx.Response:
     page = client.get("/review/rules")
     token = csrf if csrf is not None else csrf_of(page.text)
-    files = {"candidate_file": ("my-rules.yaml", upload, "application/x-yaml")} if upload is not None else None
+    # Multipart, as the page's form sends it: with no file chosen, a browser sends an empty part without a name.
+    chosen = (
+        ("my-rules.yaml", upload, "application/x-yaml") if upload is not None else ("", b"", "application/octet-stream")
+    )
+    files = {"candidate_file": chosen}
     return client.post("/review/rules/whatif", data={"csrf_token": token, "candidate_text": text}, files=files)
 
 
@@ -303,6 +307,10 @@ def test_a_what_if_needs_the_csrf_token_text_and_a_bounded_size(service: Service
         big = whatif(lena, upload=b"# padding\n" * (MAX_CANDIDATE_BYTES // 10 + 10))
         assert big.status_code == 422
         assert f"a candidate may have at most {MAX_CANDIDATE_BYTES:,}" in big.text
+        pasted = whatif(lena, text="#" * (MAX_CANDIDATE_BYTES + 100))
+        assert (
+            pasted.status_code == 413 and f"a candidate may have at most {MAX_CANDIDATE_BYTES:,} bytes" in pasted.text
+        )
         huge = whatif(lena, upload=b"x" * (3 * MAX_CANDIDATE_BYTES))
         assert huge.status_code == 413 and "may have at most" in huge.text
 

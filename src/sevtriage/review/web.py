@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sevtriage.api.errors import error_response
 from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
@@ -566,7 +567,17 @@ class _Routes:
             return await run_in_threadpool(
                 functools.partial(self._render_rules, request, session, error=message, status=413)
             )
-        form = await request.form(max_files=1, max_fields=4, max_part_size=MAX_CANDIDATE_BYTES + 1)
+        try:
+            form = await request.form(max_files=1, max_fields=4, max_part_size=MAX_CANDIDATE_BYTES + 1)
+        except StarletteHTTPException as refused:
+            # Starlette refuses a pasted text over the part limit, or a malformed form, before we see it.
+            message = (
+                f"The form could not be read ({refused.detail}); a candidate may have at most "
+                f"{MAX_CANDIDATE_BYTES:,} bytes."
+            )
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=413)
+            )
         try:
             if not session.csrf_ok(str(form.get("csrf_token", ""))):
                 message = "The form had expired (CSRF token missing or wrong); nothing was run. Please try again."

@@ -1,7 +1,7 @@
 """The Rules page's what-if: a candidate rule file against the live one over the stored history.
 
-The same computation as `sevtriage rules diff OLD NEW --store URL` (`rules.diff.build_diff` and
-`sla_load.build_sla_load` over `DecisionStore.diff_requests`), with the live rules as OLD. Nothing here touches
+The same computation as `sevtriage rules diff OLD NEW --store URL` (`rules.diff.DiffCounter` and
+`sla_load.SlaLoadCounter` over `DecisionStore.diff_request_batches`), with the live rules as OLD. Nothing here touches
 the rules in service: the candidate gets a rule stage of its own, in the process that runs `run_whatif` (the desk
 runs it in a worker process, so evaluating thousands of requests neither blocks the event loop nor holds the
 service's GIL).
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sevtriage.errors import ConfigError, Problem
-from sevtriage.rules.diff import RulesDiff, build_diff
+from sevtriage.rules.diff import DiffCounter, RulesDiff, evaluate_both
 from sevtriage.rules.rulebook import Rulebook, parse_rulebook
-from sevtriage.sla_load import SlaLoad, build_sla_load
+from sevtriage.sla_load import SlaLoad, SlaLoadCounter
 from sevtriage.store import Override, RuleCount
 
 # The name a pasted or uploaded candidate goes by in messages (an upload's own name is not trusted: it is the
@@ -25,8 +25,6 @@ from sevtriage.store import Override, RuleCount
 CANDIDATE_NAME = "candidate.yaml"
 # The bundled rule file is about 60 KB; a candidate ten times that is no rule file.
 MAX_CANDIDATE_BYTES = 512 * 1024
-# The newest stored requests a what-if evaluates (twice: under both files); the page says when it is cut short.
-MAX_WHATIF_REQUESTS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +34,6 @@ class WhatIf:
     diff: RulesDiff
     load: SlaLoad
     example_problems: tuple[str, ...]
-    stored: int  # requests in the store
-    used: int  # requests evaluated (the newest `MAX_WHATIF_REQUESTS`)
     seconds: float
     candidate_sha256: str
 
@@ -65,15 +61,10 @@ def read_candidate(data: bytes, name: str = CANDIDATE_NAME) -> Rulebook:
 
 
 def run_whatif(
-    store_url: str,
-    live: Rulebook,
-    candidate: Rulebook,
-    engine: str | None,
-    sla_path: Path | None,
-    limit: int = MAX_WHATIF_REQUESTS,
+    store_url: str, live: Rulebook, candidate: Rulebook, engine: str | None, sla_path: Path | None
 ) -> WhatIf:
-    """Diff `candidate` against `live` over the newest `limit` stored requests (a module-level function with
-    picklable arguments, so that it can run in a worker process)."""
+    """Diff `candidate` against `live` over every stored request, as `rules diff --store` does (a module-level
+    function with picklable arguments, so that it can run in a worker process)."""
     from sevtriage.rules.stage import RuleStage
     from sevtriage.sla import SlaPolicy
     from sevtriage.store import DecisionStore
@@ -86,20 +77,19 @@ def run_whatif(
         failing: tuple[str, ...] = ()
     except ConfigError as error:
         failing = tuple(str(p) for p in error.problems)
+    # The CLI's loop: a batch of stored requests at a time, counts and changes kept, verdicts dropped.
+    counter = DiffCounter(live, candidate)
+    load_counter = SlaLoadCounter(SlaPolicy.load(sla_path))
     with DecisionStore.open(store_url) as store:
-        rows = store.diff_requests(limit=limit)
-        stored = store.count_requests()
-    tickets = [ticket for ticket, _ in rows]
-    old = old_stage.evaluate_many(tickets)
-    new = new_stage.evaluate_many(tickets)
-    diff = build_diff(live, candidate, [t.id for t in tickets], old, new, [label for _, label in rows])
-    load = build_sla_load(tickets, old, new, SlaPolicy.load(sla_path))
+        for batch in store.diff_request_batches():
+            tickets = [ticket for ticket, _ in batch]
+            old, new = evaluate_both(old_stage, new_stage, tickets)
+            counter.add([t.id for t in tickets], old, new, [label for _, label in batch])
+            load_counter.add(tickets, old, new)
     return WhatIf(
-        diff=diff,
-        load=load,
+        diff=counter.result(),
+        load=load_counter.result(),
         example_problems=failing,
-        stored=stored,
-        used=len(rows),
         seconds=time.perf_counter() - started,
         candidate_sha256=candidate.digest,
     )
