@@ -52,6 +52,7 @@ from sevtriage.store.schema import (
     rule_matches,
     rule_reloads,
     sessions,
+    sign_in_failures,
     users,
 )
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
@@ -1211,28 +1212,34 @@ class DecisionStore:
 
         Newest first when `limit` cuts the history short; one query, no decision JSON decoded.
         """
-        c = requests.c
-        query = select(
-            c.id, c.subject, c.body, c.fields_json, c.plan, c.received_at, c.final_severity, c.status
-        ).order_by(c.created_at.desc(), c.id.desc())
+        query = _diff_columns().order_by(requests.c.created_at.desc(), requests.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [
-            (
-                Ticket(
-                    id=row.id,
-                    subject=row.subject,
-                    body=row.body,
-                    received_at=_aware(row.received_at),
-                    plan=row.plan,
-                    extra=dict(json.loads(row.fields_json)),
-                ),
-                _maybe_severity(row.final_severity) if row.status in REVIEWED else None,
-            )
-            for row in reversed(rows)
-        ]
+        return [_diff_row(row) for row in reversed(rows)]
+
+    def diff_request_batches(self, *, size: int = 2000) -> Iterator[list[tuple[Ticket, Severity | None]]]:
+        """Every stored request as `diff_requests` gives it, in id order, `size` at a time (memory stays flat).
+
+        Keyset pages on the primary key, each read in a short transaction of its own, so no read holds the
+        database for the whole walk; a request stored meanwhile shows up only if its id sorts after the page.
+        """
+        if size < 1:
+            raise ValueError(f"size must be at least 1; got {size}")
+        last: str | None = None
+        while True:
+            query = _diff_columns().order_by(requests.c.id).limit(size)
+            if last is not None:
+                query = query.where(requests.c.id > last)
+            with self._read() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            yield [_diff_row(row) for row in rows]
+            if len(rows) < size:
+                return
+            last = rows[-1].id
 
     def count_requests(self) -> int:
         with self._read() as conn:
@@ -1475,6 +1482,29 @@ class DecisionStore:
         with self._write() as conn:
             conn.execute(delete(sessions).where(sessions.c.id_hash == _session_key(session_id)))
 
+    # -- failed sign-ins (shared by every service process) ----------------------------------------------------
+    def sign_in_failures(self, key: str, since: datetime, *, limit: int) -> list[datetime]:
+        """The latest `limit` failed sign-ins for `key` after `since`, oldest first."""
+        query = (
+            select(sign_in_failures.c.at)
+            .where(sign_in_failures.c.key == key[:400], sign_in_failures.c.at > _utc(since))
+            .order_by(sign_in_failures.c.at.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            found = [_aware(at) for at in conn.execute(query).scalars()]
+        return sorted(at for at in found if at is not None)
+
+    def add_sign_in_failure(self, key: str, at: datetime, *, forget_before: datetime) -> None:
+        """Record a failed sign-in for `key`; failures at or before `forget_before` (of any key) are swept out."""
+        with self._write() as conn:
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.at <= _utc(forget_before)))
+            conn.execute(insert(sign_in_failures).values(key=key[:400], at=_utc(at)))
+
+    def clear_sign_in_failures(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.key == key[:400]))
+
     def get_user(self, name: str) -> User | None:
         with self._read() as conn:
             row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
@@ -1627,6 +1657,24 @@ def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
         last_response_at=_aware(row["last_response_at"]),
         resolved_at=_aware(row["resolved_at"]),
     )
+
+
+def _diff_columns() -> Any:
+    c = requests.c
+    return select(c.id, c.subject, c.body, c.fields_json, c.plan, c.received_at, c.final_severity, c.status)
+
+
+def _diff_row(row: Any) -> tuple[Ticket, Severity | None]:
+    """A request for `rules diff`: the ticket, labelled by the specialist's final severity once reviewed."""
+    ticket = Ticket(
+        id=row.id,
+        subject=row.subject,
+        body=row.body,
+        received_at=_aware(row.received_at),
+        plan=row.plan,
+        extra=dict(json.loads(row.fields_json)),
+    )
+    return ticket, _maybe_severity(row.final_severity) if row.status in REVIEWED else None
 
 
 def _mail_record(row: RowMapping) -> MailRecord:
