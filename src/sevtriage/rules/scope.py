@@ -25,11 +25,22 @@ from sevtriage.types import ScopeNote
 # "version 7", "verzia 7", "verze 7", "v. 7", "v7" between a name and its number.
 _VERSION_WORD = r"(?:\s*(?:version|verzi\w*|verze|verzi|ver\.?|v\.?))?"
 # "Android 7", "Androide 6.0", "Androidu 9", "Android version 5.1.1" (folded text). The number must not be part
-# of a longer token ("Android 12GB"), and a following ".x" is read as the minor version.
-_ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?:\.\d{{1,2}})?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
+# of a longer token ("Android 12GB"), and a following ".x" is read as the minor version. No Android release has
+# had a two-digit minor version (1.0 to 4.4, 5.0/5.1, 6.0, 7.0/7.1, 8.0/8.1, then 9 onwards; Android version
+# history, developer.android.com/about/versions), so "Android 4.14" is an app's version, not Android's.
+_ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?!\.\d\d)(?:\.\d)?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
 _SHORT_NAME = 2  # browser names this short ("ie") count only with a version number after them
 # Words of folded text (the same `\w` runs the patterns' `(?<!\w)` starts see).
 _TOKEN = re.compile(r"\w+")
+# Phones named like a browser ("Motorola Edge 40", "Galaxy S7 Edge"): a browser name right after one of these
+# words, or one word after it, is the phone's name.
+_PHONE_MAKERS = frozenset({"motorola", "moto", "samsung", "galaxy"})
+_WORD = re.compile(r"\w+")
+
+
+def _names_a_phone(folded: str, start: int) -> bool:
+    """Whether the browser name at `start` follows a phone maker's name within the two words before it."""
+    return not _PHONE_MAKERS.isdisjoint(_WORD.findall(folded, max(0, start - 40), start)[-2:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +168,15 @@ class ScopeReader:
                 continue
             bad: list[str] = []
             for match in with_version.finditer(folded):
+                if _names_a_phone(folded, match.start()):
+                    continue
                 given = True
                 if browser.minimum is None or int(match.group(1)) < browser.minimum:
                     bad.append(text[match.start() : match.end()])
             if browser.minimum is None and bare is not None:
-                bad.extend(text[m.start() : m.end()] for m in bare.finditer(folded))
+                bad.extend(
+                    text[m.start() : m.end()] for m in bare.finditer(folded) if not _names_a_phone(folded, m.start())
+                )
             if bad:
                 shown = browser.key.replace("_", " ").title()
                 detail = (
