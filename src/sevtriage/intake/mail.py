@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
@@ -33,7 +33,64 @@ from sevtriage.text import clean_body
 
 SkipKind = Literal["auto_reply", "bounce", "bulk"]
 
-_PARSER = BytesParser(policy=policy.default)
+
+# ------------------------------------------------------------------------------------------------ fast headers
+
+# Header values that `policy.default` would give back unchanged as text. Its header registry builds a parsed
+# object on every `get` (about 0.1 ms each, ~15 per message, and the parser itself asks for Content-Type several
+# times), which made parsing 90% of the cost of `mail import` (benchmarks/README.md, "Mail intake"). For printable
+# ASCII without RFC 2047 encoded words ("=?"), an unstructured header's text is its value as written (unfolded);
+# structured headers only when they match the plain grammar below. `tests/intake/test_mail.py` checks both laws
+# against the registry (hypothesis). Anything else still goes through the registry, so decoding is unchanged.
+_PRINTABLE = re.compile(r"[\t\x20-\x7e]*")
+_TOKEN = r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+"
+_PARAMS = rf"(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\]*\"))*"
+_ADDRESS = r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
+PLAIN_ADDRESS = re.compile(_ADDRESS)
+# Structured headers of the registry (`email.headerregistry._default_header_map`) and the plain form of each that
+# reads back unchanged; a registry header not named here (dates, Resent-*, Reply-To, ...) always goes through it.
+_PLAIN_STRUCTURED = {
+    "content-type": re.compile(rf"{_TOKEN}/{_TOKEN}{_PARAMS}"),
+    "content-disposition": re.compile(rf"{_TOKEN}{_PARAMS}"),
+    "content-transfer-encoding": re.compile(_TOKEN),
+    "mime-version": re.compile(r"[0-9]\.[0-9]"),
+    "message-id": re.compile(rf"<{_ADDRESS}>"),
+    "from": PLAIN_ADDRESS,
+    "to": PLAIN_ADDRESS,
+    "cc": PLAIN_ADDRESS,
+    "sender": PLAIN_ADDRESS,
+}
+# The classes `policy.default` uses per header name (unknown names are unstructured).
+_REGISTRY = HeaderRegistry()
+_LINE_BREAKS = re.compile(r"\n|\r")
+
+
+def plain_header_text(name: str, value: str) -> str | None:
+    """`value` (unfolded) when `policy.default` would read it back unchanged, else None (see above)."""
+    if "=?" in value or not value.isascii():
+        return None
+    key = name.lower()
+    grammar = _PLAIN_STRUCTURED.get(key)
+    if grammar is not None:
+        return value if grammar.fullmatch(value) else None
+    if not issubclass(_REGISTRY[key], UnstructuredHeader):
+        return None  # a date or an address list of another form: the registry reads it
+    return value if _PRINTABLE.fullmatch(value) else None
+
+
+class _PlainFirst(policy.EmailPolicy):
+    """`policy.default`, except that a header whose text is its plain value comes back as that `str`."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        unfolded = _LINE_BREAKS.sub("", value)  # as `EmailPolicy.header_fetch_parse` unfolds
+        plain = plain_header_text(name, unfolded)
+        return plain if plain is not None else self.header_factory(name, unfolded)
+
+
+_POLICY = _PlainFirst()
+_PARSER = BytesParser(policy=_POLICY)
 # Charsets tried, in order, when a part's declared charset is missing, unknown or wrong. windows-1250 is the
 # legacy Windows charset for Central European languages (Slovak, Czech) and maps every byte, so it ends the chain.
 _FALLBACK_CHARSETS = ("utf-8", "cp1250")
@@ -185,6 +242,9 @@ def _sender(message: Message) -> tuple[str, str] | None:
     for name in ("from", "sender"):
         try:
             header = message.get(name)
+            if type(header) is str and PLAIN_ADDRESS.fullmatch(header):
+                # A bare plain address (see `plain_header_text`): the registry would read it the same way.
+                return "", header.lower()
             addresses: Iterable[Address] = getattr(header, "addresses", ()) if header is not None else ()
             for address in addresses:
                 if address.addr_spec and "@" in address.addr_spec:
@@ -201,6 +261,8 @@ def _sender(message: Message) -> tuple[str, str] | None:
 
 def _recipients(message: Message) -> tuple[str, ...]:
     values = [v for name in ("to", "cc") for v in [_header(message, name)] if v]
+    if all(PLAIN_ADDRESS.fullmatch(v) for v in values):
+        return tuple(v.lower() for v in values)  # what `getaddresses` makes of bare plain addresses
     return tuple(addr.lower() for _, addr in getaddresses(values) if "@" in addr)
 
 
