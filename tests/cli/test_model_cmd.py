@@ -107,3 +107,69 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--also" in text and "--target-precision" in text and "data/ folder" in text
     assert main(["evaluate", "--help"]) == 0
     assert "--report" in capsys.readouterr().out
+
+
+def _data_folder_with_details_labels(folder: Path, labels: list[dict[str, object]]) -> Path:
+    """A tiny data folder: three requests in corpus/ and hand labels of their scope and missing details."""
+    rows = [
+        {
+            "id": "T-1",
+            "subject": "Dochádzka v mobile padá",
+            "body": "Na Samsungu J5 s Androidom 6.0 aplikácia spadne pri zapisovaní príchodu. "
+            "Reštartovali sme telefón.",
+            "severity": 2,
+        },
+        {"id": "T-2", "subject": "How do I export the monthly timesheet to PDF?", "body": "", "severity": 4},
+        {
+            "id": "T-3",
+            "subject": "Export to Pohoda fails",
+            "body": "Since Monday the payroll export to Pohoda fails for all employees. Nothing changed on our side; "
+            "we enter the hours by hand for now.",
+            "severity": 2,
+        },
+    ]
+    (folder / "corpus" / "en").mkdir(parents=True)
+    (folder / "corpus" / "en" / "part-01.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8"
+    )
+    (folder / "details-labels.jsonl").write_text("\n".join(json.dumps(r) for r in labels) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_evaluate_reports_scope_and_missing_details_per_round(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labels: list[dict[str, object]] = [
+        {
+            "id": "T-1",
+            "round": 1,
+            "missing_details": ["recent_changes", "workaround"],
+            "scope": ["uncertified_environment"],
+        },
+        {"id": "T-2", "round": 2, "missing_details": [], "scope": []},
+        # The person finds no step missing ("we enter the hours by hand" read as a step), the detector does.
+        {"id": "T-3", "round": 2, "missing_details": [], "scope": ["third_party"]},
+    ]
+    data = _data_folder_with_details_labels(tmp_path / "data", labels)
+    report = tmp_path / "report"
+    assert main(["evaluate", str(data), "--all-rows", "--engine", "python", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("## Support scope and missing details") :]
+    assert f"3 requests of {data} labelled by hand in details-labels.jsonl" in section
+    all_rounds = section[section.index("### All rounds (3 requests)") : section.index("### Round 1 (1 requests)")]
+    assert "| uncertified_environment | 1 | 1 | 1.00 | 1.00 |" in all_rounds
+    assert "| third_party | 1 | 1 | 1.00 | 1.00 |" in all_rounds
+    assert "| steps_taken | 0 | 1 | 0.00 | - |" in all_rounds
+    round_two = section[section.index("### Round 2 (2 requests)") :]
+    assert "| uncertified_environment | 0 | 0 | - | - |" in round_two
+    assert "## Support scope and missing details" in (report / "report.md").read_text(encoding="utf-8")
+    assert "Support scope and missing details" in (report / "report.html").read_text(encoding="utf-8")
+
+
+def test_evaluate_names_the_line_of_a_bad_details_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    labels: list[dict[str, object]] = [{"id": "T-1"}, {"id": "T-2", "missing_details": ["os_version"]}]
+    data = _data_folder_with_details_labels(tmp_path / "data", labels)
+    assert main(["evaluate", str(data), "--all-rows", "--engine", "python"]) == 2
+    err = capsys.readouterr().err
+    assert f"{data / 'details-labels.jsonl'}:2: 'missing_details' items must be some of" in err
+    assert "Traceback" not in err

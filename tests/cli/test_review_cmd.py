@@ -128,6 +128,35 @@ def test_passwd_disable_and_list(url: str, capsys: pytest.CaptureFixture[str], m
         assert authenticate(store, "alice", "another long one") is not None
 
 
+def test_a_lead_is_made_with_add_role_or_users_role_and_listed(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(
+        capsys,
+        monkeypatch,
+        ["users", "add", "lena", "--role", "lead", "--password-stdin", "--store", url],
+        "long pw 123\n",
+    )
+    assert (code, out) == (0, "created support lead lena; they sign in at /review/login of `sevtriage serve`\n")
+    run(capsys, monkeypatch, ["users", "add", "alice", "--password-stdin", "--store", url], "long enough pw\n")
+    assert run(capsys, monkeypatch, ["users", "role", "alice", "lead", "--store", url])[:2] == (
+        0,
+        "alice is now a lead\n",
+    )
+    assert run(capsys, monkeypatch, ["users", "role", "lena", "specialist", "--store", url])[0] == 0
+    _, out, _ = run(capsys, monkeypatch, ["users", "list", "--store", url])
+    lines = out.splitlines()
+    assert lines[0].startswith("alice  created ") and lines[0].endswith("UTC  lead")
+    assert lines[1].startswith("lena  created ") and lines[1].endswith("UTC")
+    code, _, err = run(capsys, monkeypatch, ["users", "role", "nobody", "lead", "--store", url])
+    assert (code, err) == (
+        2,
+        "error: no specialist is named 'nobody'; create the account with `sevtriage users add nobody`\n",
+    )
+    code, _, err = run(capsys, monkeypatch, ["users", "role", "alice", "boss", "--store", url])
+    assert code == 2 and "'boss' is not one of 'specialist', 'lead'" in err
+
+
 def test_a_switched_off_store_is_explained(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEVTRIAGE_STORE_URL", "")
     code, _, err = run(capsys, monkeypatch, ["reviews", "export"])

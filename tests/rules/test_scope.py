@@ -52,6 +52,8 @@ def test_uncertified_environments_are_noted_with_their_evidence(stage: RuleStage
         "Firefox 128 shows the page fine.",
         "We have 12 phones with Android and 6 tablets.",  # no version: nothing to judge
         "The edge of the table is cut off in the PDF.",  # 'edge' without a version is no browser
+        # No Android release has a two-digit minor version: this is the app's version 4.14 (SK-M-0130).
+        "Novy user v tíme + Android 4.14 Google prihlasenie",
     ],
 )
 def test_certified_or_unknown_environments_get_no_note(stage: RuleStage, text: str) -> None:

@@ -17,8 +17,9 @@ from sevtriage import __version__
 from sevtriage.api.batcher import Batcher
 from sevtriage.api.engines import Engines
 from sevtriage.api.errors import install_error_handlers
+from sevtriage.api.generation import SharedGeneration
 from sevtriage.api.limits import BodyLimitMiddleware
-from sevtriage.api.metrics import Metrics, MetricsMiddleware
+from sevtriage.api.metrics import Metrics, MetricsMiddleware, WorkerHeaderMiddleware
 from sevtriage.api.routes import classify, ops, sla
 from sevtriage.errors import SevtriageError
 from sevtriage.settings import Settings
@@ -32,6 +33,7 @@ DecisionSink = Callable[[Sequence[tuple[Ticket, Decision]]], None]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _pending: set[asyncio.Task[None]] = set()
+FOLLOW_IDLE_SECONDS = 0.5
 
 
 def _install_sighup(app: FastAPI) -> bool:
@@ -55,10 +57,19 @@ def _install_sighup(app: FastAPI) -> bool:
     return True
 
 
-def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
+async def _keep_following(engines: Engines) -> None:
+    """An idle worker also follows the others' reloads (a busy one notices them on its next request)."""
+    while True:
+        await asyncio.sleep(FOLLOW_IDLE_SECONDS)
+        engines.current  # noqa: B018 - reading it is the check (`Engines.current`)
+
+
+def create_app(settings: Settings, triage: Triage | None = None, *, shared: SharedGeneration | None = None) -> FastAPI:
     """The service: classification, SLA deadlines, health, metrics, reload; plus the review desk when enabled.
 
     `triage` serves if given (tests, embedding); otherwise rules, model and policy load from the settings.
+    `shared` makes the app one worker process of several (`sevtriage.api.workers`): it follows their reloads
+    and names itself in an ``X-Sevtriage-Worker`` header.
     """
 
     @asynccontextmanager
@@ -77,7 +88,10 @@ def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
         worker = getattr(app.state, "alert_worker", None)
         if worker is not None:
             worker.start()
+        follow = asyncio.create_task(_keep_following(app.state.engines)) if shared is not None else None
         yield
+        if follow is not None:
+            follow.cancel()
         if worker is not None:
             worker.stop()
         if hup:
@@ -90,7 +104,7 @@ def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engines = Engines(settings, triage)
+    app.state.engines = Engines(settings, triage, shared)
     app.state.metrics = Metrics()
     app.state.decision_sinks = []
     app.state.batcher = Batcher(app.state.engines, after=lambda pairs: classify.run_sinks(app, pairs))
@@ -102,6 +116,8 @@ def create_app(settings: Settings, triage: Triage | None = None) -> FastAPI:
     # Outermost last: the size limit applies before anything reads the body, and metrics time everything.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if shared is not None:
+        app.add_middleware(WorkerHeaderMiddleware)
 
     if settings.store_url and settings.review_enabled and _review_available():
         from sevtriage.review.web import mount_review

@@ -3,21 +3,30 @@
 A request reads `Engines.current` once and uses that snapshot to the end, so a reload in the middle of a
 request never mixes old rules with a new model. Loading happens aside; only the finished set is swapped in
 (one reference assignment, atomic under the GIL). A failed load leaves the old set in service.
+
+With several worker processes (`sevtriage serve --workers N`) the worker that reloads publishes the new
+generation (`sevtriage.api.generation`); every other worker sees it when it next reads `current` and loads the
+same files in a background thread, serving its old set until the new one is ready.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from sevtriage.api.generation import CHECK_SECONDS, Published, SharedGeneration
 from sevtriage.intake.readers import IntakeRules
 from sevtriage.settings import Settings, load_triage
 from sevtriage.sla import SlaPolicy
 
 if TYPE_CHECKING:
     from sevtriage.triage import Triage
+
+log = logging.getLogger("sevtriage.api")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +60,86 @@ def build(settings: Settings, triage: Triage | None, generation: int) -> Loaded:
 
 
 class Engines:
-    """Holds the `Loaded` set in service."""
+    """Holds the `Loaded` set in service; with `shared`, follows the reloads of the other worker processes."""
 
-    def __init__(self, settings: Settings, triage: Triage | None = None) -> None:
+    def __init__(
+        self, settings: Settings, triage: Triage | None = None, shared: SharedGeneration | None = None
+    ) -> None:
         self._settings = settings
         self._lock = threading.Lock()
-        self.current: Loaded = build(settings, triage, 1)
+        self._shared = shared
+        published = shared.read() if shared is not None else None
+        generation = published.generation if published is not None else 1
+        self._current: Loaded = build(settings, triage, generation)
+        self._attempted = generation
+        self._next_check = 0.0
+
+    @property
+    def current(self) -> Loaded:
+        """The set in service; in a worker process, first a cheap look whether another worker reloaded."""
+        if self._shared is not None:
+            now = time.monotonic()
+            if now >= self._next_check:
+                self._next_check = now + CHECK_SECONDS
+                self._follow(self._shared)
+        return self._current
 
     def reload(self) -> Loaded:
-        """Load rules, model and policy afresh from the settings' paths and swap them in; raises on bad files."""
+        """Load rules, model and policy afresh from the settings' paths and swap them in; raises on bad files.
+
+        With other worker processes, announces the new generation so that they load the same files too.
+        """
         with self._lock:  # one reload at a time; requests are never blocked by it
-            fresh = build(self._settings, None, self.current.generation + 1)
-            self.current = fresh
+            fresh = build(self._settings, None, self._current.generation + 1)
+            if self._shared is not None:
+                generation = self._shared.publish(fresh.rules_version, fresh.model_version)
+                fresh = replace(fresh, generation=generation)
+                self._attempted = generation
+            self._current = fresh
             return fresh
+
+    def _follow(self, shared: SharedGeneration) -> None:
+        published = shared.read()
+        if published is None or published.generation <= max(self._current.generation, self._attempted):
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # a reload or another follow is under way here; the next look starts this one
+        self._attempted = published.generation
+        threading.Thread(target=self._load_published, args=(published,), name="sevtriage-follow", daemon=True).start()
+
+    def _load_published(self, published: Published) -> None:
+        """In its own thread, with the lock held: load what another worker published and swap it in."""
+        try:
+            try:
+                fresh = build(self._settings, None, published.generation)
+            except Exception as error:  # the files broke after the other worker read them: keep the old set
+                log.error(
+                    "generation %d was published by worker %d, but loading it failed here, so the previous rules "
+                    "and model stay in service in worker %d: %s",
+                    published.generation,
+                    published.by_pid,
+                    os.getpid(),
+                    error,
+                )
+                return
+            if published.rules_version is not None and fresh.rules_version != published.rules_version:
+                # Someone edited the files between the two loads: say so (/healthz shows the versions too).
+                log.warning(
+                    "worker %d loaded rules %s for generation %d, but worker %d announced %s (the file changed "
+                    "in between); reload again to bring all workers to one version",
+                    os.getpid(),
+                    fresh.rules_version,
+                    published.generation,
+                    published.by_pid,
+                    published.rules_version,
+                )
+            self._current = fresh
+            log.info(
+                "worker %d follows generation %d: rules %s, model %s",
+                os.getpid(),
+                published.generation,
+                fresh.rules_version,
+                fresh.model_version,
+            )
+        finally:
+            self._lock.release()

@@ -16,6 +16,7 @@ from sevtriage.resources import default_model_path
 
 if TYPE_CHECKING:
     from sevtriage.model.evaluation import FamiliarityEffect
+    from sevtriage.model.report import Block
     from sevtriage.model.text_model import TrainedModel
     from sevtriage.rules.stage import RuleStage
     from sevtriage.triage import Triage
@@ -265,9 +266,65 @@ def evaluate_command(
     if len(sets) > 1:
         click.echo("## side by side (combined)\n")
         click.echo(to_markdown([sets_table(sets)]), nl=False)
+    details = [block for path in data for block in _details_blocks(path, triage)]
+    if details:
+        click.echo()
+        click.echo(to_markdown(details), nl=False)
     if report_dir is not None:
-        written = write_sets_report(sets, report_dir, title="sevtriage evaluation")
+        written = write_sets_report(sets, report_dir, title="sevtriage evaluation", extra=details)
         click.echo(f"report: {report_dir / 'report.md'} and report.html ({len(written)} files)")
+
+
+DETAILS_LABELS = "details-labels.jsonl"
+
+
+def _details_blocks(path: Path, triage: Triage) -> list[Block]:
+    """The scope and missing-details section for a data folder that has hand labels for them."""
+    from sevtriage.model.report import Table
+    from sevtriage.rules.scope_eval import parse_details_labels, score_details
+    from sevtriage.types import Ticket
+
+    labels_file = path / DETAILS_LABELS
+    if not labels_file.is_file():
+        return []
+    labels = parse_details_labels(labels_file.read_text(encoding="utf-8").splitlines(), str(labels_file))
+    wanted = {label.id for label in labels}
+    parts = training_split(path)
+    found = {
+        r.id: triage.rule_stage.scope_of(Ticket(id=r.id, subject=r.subject, body=r.body))
+        for r in (*parts.train, *parts.heldout)
+        if r.id in wanted
+    }
+    absent = sorted(wanted - found.keys())
+    if absent:
+        raise DataError(f"{labels_file}: {len(absent)} labelled ids are not in the corpus, e.g. '{absent[0]}'")
+
+    def table(chosen: Sequence[object]) -> Table:
+        rows = []
+        for score in score_details([label for label in labels if label in chosen], found):
+            p, r = score.precision, score.recall
+            rows.append(
+                (
+                    score.item,
+                    str(score.labelled),
+                    str(score.flagged),
+                    "-" if p is None else f"{p:.2f}",
+                    "-" if r is None else f"{r:.2f}",
+                )
+            )
+        return Table(("item", "labelled", "flagged", "precision", "recall"), tuple(rows))
+
+    out: list[Block] = [
+        "## Support scope and missing details",
+        f"{len(labels)} requests of {path} labelled by hand in {labels_file.name}; a round the phrase lists "
+        "were tuned on flatters them, so each round is also shown alone.",
+        f"### All rounds ({len(labels)} requests)",
+        table(labels),
+    ]
+    for number in sorted({label.round for label in labels}):
+        chosen = [label for label in labels if label.round == number]
+        out += [f"### Round {number} ({len(chosen)} requests)", table(chosen)]
+    return out
 
 
 def _evaluation_records(path: Path, all_rows: bool) -> tuple[list[LabelledRequest], str]:

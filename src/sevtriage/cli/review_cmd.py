@@ -74,20 +74,39 @@ def users_group() -> None:
     """Specialists' accounts for the review desk."""
 
 
+_ROLE_CHOICE = click.Choice(["specialist", "lead"])
+
+
 @users_group.command("add")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin (no prompt).")
+@click.option(
+    "--role", type=_ROLE_CHOICE, default="specialist", show_default=True, help="A lead also sees the Rules page."
+)
 @_store_option
 @_config_option
-def users_add(name: str, password_stdin: bool, store_url: str | None, config_file: Path | None) -> None:
+def users_add(name: str, password_stdin: bool, role: str, store_url: str | None, config_file: Path | None) -> None:
     """Create the specialist account NAME (the password is asked for, or read with --password-stdin)."""
     from sevtriage.review.auth import check_name, create_user
 
     check_name(name)
     password = _read_password(password_stdin)
     with _opened(config_file, store_url) as store:
-        create_user(store, name, password)
-    click.echo(f"created specialist {name}; they sign in at /review/login of `sevtriage serve`")
+        create_user(store, name, password, role=role)
+    what = "support lead" if role == "lead" else "specialist"
+    click.echo(f"created {what} {name}; they sign in at /review/login of `sevtriage serve`")
+
+
+@users_group.command("role")
+@click.argument("name")
+@click.argument("role", type=_ROLE_CHOICE)
+@_store_option
+@_config_option
+def users_role(name: str, role: str, store_url: str | None, config_file: Path | None) -> None:
+    """Give NAME the ROLE specialist or lead (a lead also sees the desk's Rules page); applies at their next click."""
+    with _opened(config_file, store_url) as store:
+        store.set_role(name, role)
+    click.echo(f"{name} is now a {role}")
 
 
 @users_group.command("passwd")
@@ -125,7 +144,8 @@ def users_list(store_url: str | None, config_file: Path | None) -> None:
     with _opened(config_file, store_url) as store:
         for user in store.list_users():
             state = "" if user.active else "  (disabled)"
-            click.echo(f"{user.name}  created {user.created_at:%Y-%m-%d %H:%M} UTC{state}")
+            role = "  lead" if user.is_lead else ""
+            click.echo(f"{user.name}  created {user.created_at:%Y-%m-%d %H:%M} UTC{role}{state}")
 
 
 # -- reviews ----------------------------------------------------------------------------------------------------

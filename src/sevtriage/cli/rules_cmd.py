@@ -6,6 +6,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -239,6 +240,7 @@ def _read_requests(data: Path) -> list[tuple[Ticket, Severity | None]]:
                 id=str(row.get("id") or f"{path.name}:{number}"),
                 subject=str(row.get("subject") or ""),
                 body=str(row.get("body") or ""),
+                received_at=_arrival(path, number, row.get("received_at")),
                 plan=str(plan) if plan else None,
                 extra=extra,
             )
@@ -246,14 +248,25 @@ def _read_requests(data: Path) -> list[tuple[Ticket, Severity | None]]:
     return out
 
 
+def _arrival(path: Path, number: int, raw: object) -> datetime | None:
+    """A row's `received_at` (ISO 8601 with a UTC offset); None when the row has none. No time is made up."""
+    if raw in (None, ""):
+        return None
+    from sevtriage.intake.readers import parse_instant
+
+    try:
+        return parse_instant(str(raw))
+    except ValueError as error:
+        raise InputError(f"{path}:{number}: {error}") from None
+
+
 def _store_requests(url: str) -> list[tuple[Ticket, Severity | None]]:
-    """Reviewed requests (labelled by the specialist's final severity) and those waiting (unlabelled)."""
+    """Every stored request; reviewed ones labelled by the specialist's final severity (the desk's Rules page
+    reads the same rows)."""
     from sevtriage.store import DecisionStore
 
     with DecisionStore.open(url) as store:
-        reviewed = [(item.ticket, item.final_severity) for item in store.reviewed()]
-        waiting: list[tuple[Ticket, Severity | None]] = [(item.ticket, None) for item in store.queue(limit=None)]
-    return reviewed + waiting
+        return store.diff_requests()
 
 
 @rules.command(name="diff")
@@ -268,13 +281,21 @@ def _store_requests(url: str) -> list[tuple[Ticket, Severity | None]]:
 )
 @_engine_option
 @click.option(
+    "--sla",
+    "sla_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SLA policy file for the load section (default: the bundled rules/sla.yaml).",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["markdown", "html", "json"]), default="markdown", help="Output format."
 )
 @click.option(
     "--fail-if",
     "gates",
     multiple=True,
-    help="Exit 4 when it holds: rule-precision<X (any rule of NEW), sev1-recall-drop>X, changed>N. Repeatable.",
+    help="Exit 4 when it holds: rule-precision<X (any rule of NEW), sev1-recall-drop>X, changed>N, "
+    "sev1-per-week-increase>N, premier-outside-hours-increase>N. Repeatable.",
 )
 @click.option(
     "--explain", "explain_id", default=None, help="Show each signal's evidence for one request id under both files."
@@ -287,6 +308,7 @@ def diff(
     data: Path | None,
     store_url: str | None,
     engine: str | None,
+    sla_path: Path | None,
     fmt: str,
     gates: tuple[str, ...],
     explain_id: str | None,
@@ -294,16 +316,25 @@ def diff(
     """What changing the rule file OLD to NEW would change on DATA (labelled or not; a file or a folder).
 
     Lists every request whose verdict changes, per-rule matches and precision before and after (on rows with a
-    `severity` label), and requests decided per severity. Exit 2 for a malformed rule file (the same file:line
-    errors as `rules check`), 4 when a --fail-if gate holds.
+    `severity` label), requests decided per severity, and the SLA load: requests per severity per ISO week of
+    arrival and Premier deadlines outside business hours. Exit 2 for a malformed rule file (the same file:line
+    errors as `rules check`) or gate, 4 when a --fail-if gate holds.
     """
-    from sevtriage.rules.diff import build_diff, check_gate, format_html, format_markdown
+    from sevtriage import sla_load
+    from sevtriage.rules.diff import GATES, build_diff, check_gate, format_html, format_markdown, parse_gate
+    from sevtriage.sla import SlaPolicy
 
     try:
         old_stage = _load(old, engine)
         new_stage = _load(new, engine)
+        policy = SlaPolicy.load(sla_path)
     except ConfigError as error:
         _print_problems(error)
+        ctx.exit(EXIT_CONFIG)
+    try:
+        parsed = [parse_gate(gate, GATES + sla_load.LOAD_GATES) for gate in gates]
+    except ValueError as error:
+        click.echo(f"error: {error}", err=True)
         ctx.exit(EXIT_CONFIG)
     if (data is None) == (store_url is None):
         raise InputError("give DATA (a file or folder of requests) or --store URL, not both and not neither")
@@ -326,24 +357,30 @@ def diff(
             for signal, evidence in sorted(facts.evidence.items()):
                 click.echo(f"  {signal}: {' | '.join(evidence)}")
         return
+    old_verdicts = old_stage.evaluate_many(tickets)
+    new_verdicts = new_stage.evaluate_many(tickets)
     result = build_diff(
         old_stage.book,
         new_stage.book,
         [t.id for t in tickets],
-        old_stage.evaluate_many(tickets),
-        new_stage.evaluate_many(tickets),
+        old_verdicts,
+        new_verdicts,
         [label for _, label in rows],
     )
+    load = sla_load.build_sla_load(tickets, old_verdicts, new_verdicts, policy)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps({**result.to_dict(), "sla_load": load.to_dict()}, ensure_ascii=False, indent=2))
     elif fmt == "html":
-        click.echo(format_html(result))
+        click.echo(format_html(result, sla_load.format_markdown(load)))
     else:
-        click.echo(format_markdown(result))
+        click.echo(format_markdown(result) + "\n\n" + sla_load.format_markdown(load))
     failures: list[str] = []
-    for gate in gates:
+    for (name, op, limit), gate in zip(parsed, gates, strict=True):
         try:
-            failures.extend(check_gate(result, gate))
+            if name in sla_load.LOAD_GATES:
+                failures.extend(sla_load.check_load_gate(load, name, op, limit))
+            else:
+                failures.extend(check_gate(result, gate))
         except ValueError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(EXIT_CONFIG)

@@ -34,6 +34,13 @@ def is_loopback(host: str) -> bool:
 @click.option("--engine", type=click.Choice(["durable", "python"]), default=None, help="Rules engine.")
 @click.option("--store", "store_url", default=None, help="Decision store URL (SEVTRIAGE_STORE_URL); '' disables it.")
 @click.option("--max-batch", type=click.IntRange(1, 100_000), default=None, help="Most requests in one batch call.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes answering on the one port (README: multi-process).",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
 @click.option("--log-request-text", is_flag=True, default=None, help="Also log request texts (off by default).")
 def serve(
@@ -47,6 +54,7 @@ def serve(
     engine: str | None,
     store_url: str | None,
     max_batch: int | None,
+    workers: int,
     log_level: str,
     log_request_text: bool | None,
 ) -> int:
@@ -54,7 +62,8 @@ def serve(
 
     \b
     The API token comes from SEVTRIAGE_API_TOKEN (or the settings file), never from the command line.
-    Without a token the service only listens on 127.0.0.1. SIGHUP reloads the rules and the model.
+    Without a token the service only listens on 127.0.0.1. SIGHUP reloads the rules and the model (with
+    --workers, SIGHUP to the parent reloads them in every worker).
     """
     import uvicorn
 
@@ -85,6 +94,11 @@ def serve(
             err=True,
         )
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if workers > 1:
+        from sevtriage.api.workers import serve_workers
+
+        click.echo(f"sevtriage API on http://{settings.host}:{settings.port} with {workers} workers", err=True)
+        return serve_workers(settings, workers, log_level=log_level, access_log=log_level == "debug")
     app = create_app(settings)
     click.echo(f"sevtriage API on http://{settings.host}:{settings.port} (docs at /docs)", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=log_level == "debug")

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sevtriage.intake.outputs import FLAT_COLUMNS, flat_record
-from sevtriage.intake.pipeline import Classifier, intake_rules_for
+from sevtriage.intake.pipeline import DEFAULT_BATCH_SIZE, Classifier, intake_rules_for
 from sevtriage.intake.readers import SeenIds, ticket_from_fields
 
 FRAME_COLUMNS: tuple[str, ...] = (*FLAT_COLUMNS, "reject_reason")
@@ -37,6 +37,9 @@ _LISTS: dict[str, pd.ArrowDtype] = {
     "matched_severities": pd.ArrowDtype(pa.list_(pa.int64())),
     "evidence": pd.ArrowDtype(pa.list_(pa.string())),
     "model_top_terms": pd.ArrowDtype(pa.list_(pa.string())),
+    "scope": pd.ArrowDtype(pa.list_(pa.string())),
+    "scope_evidence": pd.ArrowDtype(pa.list_(pa.string())),
+    "missing_details": pd.ArrowDtype(pa.list_(pa.string())),
 }
 # Fixed dtypes, so that every partition has the same schema whatever its values (Dask needs that).
 for _column in FRAME_COLUMNS:
@@ -68,11 +71,12 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def classify_frame(triage: Classifier, frame: pd.DataFrame) -> pd.DataFrame:
+def classify_frame(triage: Classifier, frame: pd.DataFrame, batch_size: int = DEFAULT_BATCH_SIZE) -> pd.DataFrame:
     """Classify each row of `frame` (columns ``id``, ``subject``, ``body``, ``received_at``, ``plan``, extras).
 
     Returns a frame with the same index and one column per decision field (see `sevtriage.intake.outputs.FLAT_COLUMNS`;
     lists are Arrow list columns (a cell reads as a Python list), instants are UTC timestamps), plus ``reject_reason``.
+    Requests go to the classifier `batch_size` at a time (the CLI's default), so memory does not grow with the frame.
     """
     rules = intake_rules_for(triage)
     records: list[dict[str, Any]] = []
@@ -96,6 +100,10 @@ def classify_frame(triage: Classifier, frame: pd.DataFrame) -> pd.DataFrame:
             valid.append(position)
             tickets.append(ticket)
         records.append(record)
-    for position, decision in zip(valid, triage.classify_many(tickets), strict=True):
-        records[position].update(flat_record(decision))
+    # A batch at a time, like the CLI: the model's features for a whole partition (a Dask partition is often a
+    # whole file) would take tens of kilobytes a row at once.
+    for start in range(0, len(tickets), batch_size):
+        batch = tickets[start : start + batch_size]
+        for position, decision in zip(valid[start : start + batch_size], triage.classify_many(batch), strict=True):
+            records[position].update(flat_record(decision))
     return _typed(pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS), index=frame.index))

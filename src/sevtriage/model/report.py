@@ -392,12 +392,17 @@ def _plots(evaluation: Evaluation, folder: Path, prefix: str) -> list[Path]:
     return [*written, folder / f"{prefix}reliability.png", folder / f"{prefix}coverage.png"]
 
 
-def write_report(evaluation: Evaluation, directory: str | Path, *, title: str, data_label: str) -> list[Path]:
-    """Write `report.md`, `report.html` and the PNG plots into `directory`; returns the files written."""
+def write_report(
+    evaluation: Evaluation, directory: str | Path, *, title: str, data_label: str, extra: Sequence[Block] = ()
+) -> list[Path]:
+    """Write `report.md`, `report.html` and the PNG plots into `directory`; returns the files written.
+
+    `extra` blocks (e.g. the scope and missing-details section) go at the end.
+    """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written = _plots(evaluation, folder, "")
-    content = blocks(evaluation, title=title, data_label=data_label)
+    content = [*blocks(evaluation, title=title, data_label=data_label), *extra]
     return [*written, *_write_pages(content, folder, title)]
 
 
@@ -419,17 +424,19 @@ def sets_blocks(sets: Sequence[tuple[str, Evaluation]], *, title: str, with_imag
     return out
 
 
-def write_sets_report(sets: Sequence[tuple[str, Evaluation]], directory: str | Path, *, title: str) -> list[Path]:
+def write_sets_report(
+    sets: Sequence[tuple[str, Evaluation]], directory: str | Path, *, title: str, extra: Sequence[Block] = ()
+) -> list[Path]:
     """`write_report` for several labelled sets (images are named `setN-...`)."""
     if len(sets) == 1:
         label, evaluation = sets[0]
-        return write_report(evaluation, directory, title=title, data_label=label)
+        return write_report(evaluation, directory, title=title, data_label=label, extra=extra)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for index, (_, evaluation) in enumerate(sets, start=1):
         written += _plots(evaluation, folder, f"set{index}-")
-    return [*written, *_write_pages(sets_blocks(sets, title=title), folder, title)]
+    return [*written, *_write_pages([*sets_blocks(sets, title=title), *extra], folder, title)]
 
 
 def _write_pages(content: Sequence[Block], folder: Path, title: str) -> list[Path]:

@@ -47,8 +47,8 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(store: DecisionStore, name: str, password: str) -> User:
-    return store.add_user(check_name(name), hash_password(password))
+def create_user(store: DecisionStore, name: str, password: str, *, role: str = "specialist") -> User:
+    return store.add_user(check_name(name), hash_password(password), role=role)
 
 
 def change_password(store: DecisionStore, name: str, password: str) -> None:

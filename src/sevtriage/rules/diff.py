@@ -188,6 +188,17 @@ GATES = ("rule-precision", "sev1-recall-drop", "changed")
 _GATE = re.compile(r"^\s*([a-z0-9-]+)\s*(<=|>=|<|>)\s*([0-9]*\.?[0-9]+)\s*$")
 
 
+def parse_gate(expression: str, names: Sequence[str] = GATES) -> tuple[str, str, float]:
+    """A `--fail-if` expression as (name, operator, limit); ValueError naming the allowed `names` if malformed."""
+    match = _GATE.match(expression)
+    if match is None or match.group(1) not in names:
+        raise ValueError(
+            f"--fail-if must be NAME<VALUE or NAME>VALUE with NAME one of {', '.join(names)}; got {expression!r}"
+        )
+    name, op, raw = match.groups()
+    return name, op, float(raw)
+
+
 def check_gate(diff: RulesDiff, expression: str) -> list[str]:
     """The failures of one `--fail-if` expression (empty: it holds); ValueError for a malformed one.
 
@@ -195,13 +206,7 @@ def check_gate(diff: RulesDiff, expression: str) -> list[str]:
     `sev1-recall-drop>X`: the confident rules' severity-1 recall fell by more than X;
     `changed>N`: more than N requests change verdict.
     """
-    match = _GATE.match(expression)
-    if match is None or match.group(1) not in GATES:
-        raise ValueError(
-            f"--fail-if must be NAME<VALUE or NAME>VALUE with NAME one of {', '.join(GATES)}; got {expression!r}"
-        )
-    name, op, raw = match.groups()
-    limit = float(raw)
+    name, op, limit = parse_gate(expression)
 
     def hit(value: float) -> bool:
         return {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[op]
@@ -277,16 +282,23 @@ def format_markdown(diff: RulesDiff, limit: int = 200) -> str:
     return "\n".join(lines)
 
 
-def format_html(diff: RulesDiff) -> str:
-    """A minimal standalone HTML page of the Markdown tables (escaped)."""
+def format_html(diff: RulesDiff, more: str = "") -> str:
+    """A minimal standalone HTML page of the Markdown tables (escaped); `more` is further Markdown to append."""
+    return markdown_to_html(format_markdown(diff) + ("\n\n" + more if more else ""))
+
+
+def markdown_to_html(markdown: str) -> str:
+    """The report Markdown this module writes (headings, paragraphs, pipe tables) as a standalone HTML page."""
     import html
 
     body = []
-    for line in format_markdown(diff).splitlines():
+    for line in markdown.splitlines():
         if line.startswith("# "):
             body.append(f"<h1>{html.escape(line[2:])}</h1>")
         elif line.startswith("## "):
             body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("### "):
+            body.append(f"<h3>{html.escape(line[4:])}</h3>")
         elif line.startswith("|---"):
             continue
         elif line.startswith("|"):

@@ -25,8 +25,10 @@ from sevtriage.types import ScopeNote
 # "version 7", "verzia 7", "verze 7", "v. 7", "v7" between a name and its number.
 _VERSION_WORD = r"(?:\s*(?:version|verzi\w*|verze|verzi|ver\.?|v\.?))?"
 # "Android 7", "Androide 6.0", "Androidu 9", "Android version 5.1.1" (folded text). The number must not be part
-# of a longer token ("Android 12GB"), and a following ".x" is read as the minor version.
-_ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?:\.\d{{1,2}})?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
+# of a longer token ("Android 12GB"), and a following ".x" is read as the minor version. No Android release has
+# had a two-digit minor version (1.0 to 4.4, 5.0/5.1, 6.0, 7.0/7.1, 8.0/8.1, then 9 onwards; Android version
+# history, developer.android.com/about/versions), so "Android 4.14" is an app's version, not Android's.
+_ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?!\.\d\d)(?:\.\d)?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
 _SHORT_NAME = 2  # browser names this short ("ie") count only with a version number after them
 
 

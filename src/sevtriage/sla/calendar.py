@@ -345,6 +345,26 @@ class BusinessCalendar:
         i = bisect_right(timeline.ends, u)
         return i < len(timeline.starts) and timeline.starts[i] <= u
 
+    def within_hours_many(self, instants_us: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Whether each instant (µs since the epoch, UTC) lies within business hours, closing time included.
+
+        Unlike `is_open`, the closing instant counts as inside: a deadline due at 17:00 is met by the end of the
+        working day, not after it. Meant for deadlines; numpy's NaT (the smallest int64) gives False.
+        """
+        out = np.zeros(len(instants_us), dtype=np.bool_)
+        real = instants_us != np.iinfo(np.int64).min
+        if not real.any() or not self._has_hours:
+            return out
+        values = instants_us[real]
+        arrays = self._cover(int(values.min()), int(values.max()) + 1).arrays()
+        if len(arrays.ends) == 0:
+            return out
+        # The first interval that has not ended before the instant; inside when it has begun by then.
+        i = np.searchsorted(arrays.ends, values, side="left")
+        at = np.minimum(i, len(arrays.ends) - 1)
+        out[real] = (i < len(arrays.ends)) & (arrays.starts[at] <= values)
+        return out
+
     def next_open(self, instant: datetime) -> datetime:
         """``instant`` itself when open, else the next opening, in the calendar's timezone."""
         u = _to_us(instant, what="instant")

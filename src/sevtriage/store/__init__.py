@@ -5,6 +5,7 @@ from __future__ import annotations
 from sevtriage.errors import NotStored
 from sevtriage.store.store import (
     EVENT_KINDS,
+    ROLES,
     Action,
     AlertRecord,
     DeadlineRule,
@@ -12,9 +13,12 @@ from sevtriage.store.store import (
     EventKind,
     NewAlert,
     NotFound,
+    Override,
     QueueFilter,
     RequestEvent,
     ReviewConflict,
+    RuleCount,
+    RuleReload,
     StoredRequest,
     User,
     UserExists,
@@ -22,6 +26,7 @@ from sevtriage.store.store import (
 
 __all__ = [
     "EVENT_KINDS",
+    "ROLES",
     "Action",
     "AlertRecord",
     "DeadlineRule",
@@ -30,9 +35,12 @@ __all__ = [
     "NewAlert",
     "NotFound",
     "NotStored",
+    "Override",
     "QueueFilter",
     "RequestEvent",
     "ReviewConflict",
+    "RuleCount",
+    "RuleReload",
     "StoredRequest",
     "User",
     "UserExists",

@@ -7,6 +7,7 @@ change to the current schema cannot change what an old step does. All pending st
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -238,6 +239,65 @@ def _v5_mail(conn: Connection) -> None:
     Index("ix_mail_messages_request", messages.c.request_id).create(conn)
 
 
+def _v7_rules_page(conn: Connection) -> None:
+    """Desk roles, each request's matched rules as rows, and the audit history of rule reloads.
+
+    The matched rules were only inside `suggested_json`; the Rules page counts them per rule with one indexed
+    GROUP BY, so they get a table of their own, filled here from the stored suggestions.
+    """
+    conn.execute(text("ALTER TABLE users ADD COLUMN role VARCHAR(16) DEFAULT 'specialist' NOT NULL"))
+    meta = MetaData()
+    requests = Table("requests", meta, autoload_with=conn)
+    matches = Table(
+        "rule_matches",
+        meta,
+        Column("request_id", String(200), ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+        Column("rule_id", String(200), primary_key=True),
+        Column("severity", Integer),
+    )
+    reloads = Table(
+        "rule_reloads",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", DateTime, nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("rules_version", String(200)),
+        Column("rules_sha256", String(64)),
+        Column("rules_path", Text),
+        Column("message", Text),
+    )
+    matches.create(conn)
+    reloads.create(conn)
+    Index("ix_rule_matches_rule", matches.c.rule_id, matches.c.request_id).create(conn)
+    Index("ix_rule_reloads_at", reloads.c.at).create(conn)
+    # Fill from the stored suggestions in chunks (keyset by id), so a large store is not held in memory at once.
+    last = ""
+    while True:
+        chunk = conn.execute(
+            select(requests.c.id, requests.c.suggested_json)
+            .where(requests.c.id > last)
+            .order_by(requests.c.id)
+            .limit(2000)
+        ).all()
+        if not chunk:
+            break
+        rows: list[dict[str, object]] = []
+        for request_id, raw in chunk:
+            seen: set[str] = set()
+            for match in json.loads(raw).get("matched_rules", ()):
+                rule_id = str(match["id"])[:200]
+                if rule_id not in seen:
+                    seen.add(rule_id)
+                    severity = match.get("severity")
+                    rows.append(
+                        {"request_id": request_id, "rule_id": rule_id, "severity": int(severity) if severity else None}
+                    )
+        if rows:
+            conn.execute(insert(matches), rows)
+        last = chunk[-1][0]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "requests, actions and users", _v1_tables),
     Migration(2, "indexes for the queue and the agreement report", _v2_indexes),
@@ -245,6 +305,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "request events and SLA clock columns", _v4_events),
     Migration(5, "e-mail threads and IMAP positions", _v5_mail),
     Migration(6, "alerts sent (and to send), one per request, kind and channel", _v6_alerts),
+    Migration(7, "desk roles, matched rules per request, rule reload history", _v7_rules_page),
 )
 
 LATEST = MIGRATIONS[-1].version

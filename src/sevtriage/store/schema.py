@@ -106,6 +106,33 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", DateTime, nullable=False),
     Column("active", Boolean, nullable=False),
+    # "specialist" or "lead" (a lead also sees the Rules page).
+    Column("role", String(16), nullable=False, server_default="specialist"),
+)
+
+# The rules each request's suggestion matched, one row per rule: the Rules page counts matches, precision against
+# reviews and overrides per rule with one GROUP BY over this table. Kept in step with `suggested_json`.
+rule_matches = Table(
+    "rule_matches",
+    metadata,
+    Column("request_id", String(MAX_ID_LENGTH), ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True),
+    Column("rule_id", String(200), primary_key=True),
+    Column("severity", Integer),
+)
+
+# Every reload of the rules (applied or refused): who asked for it (a desk user, "api-token", "sighup", "cli"),
+# which rule file (its version, the SHA-256 of its content, its path) and what happened.
+rule_reloads = Table(
+    "rule_reloads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("rules_version", String(200)),
+    Column("rules_sha256", String(64)),
+    Column("rules_path", Text),
+    Column("message", Text),
 )
 
 # Signed-in sessions, so that signing out (or disabling an account) ends them on the server, not only in one

@@ -42,7 +42,18 @@ from sevtriage.errors import ConfigError, InputError, NotStored, Problem, Sevtri
 from sevtriage.language import guess_language
 from sevtriage.store import migrations
 from sevtriage.store.codec import deadlines_from_json, deadlines_to_json, decision_from_json, decision_to_json
-from sevtriage.store.schema import actions, alerts, events, mail_cursors, mail_messages, requests, sessions, users
+from sevtriage.store.schema import (
+    actions,
+    alerts,
+    events,
+    mail_cursors,
+    mail_messages,
+    requests,
+    rule_matches,
+    rule_reloads,
+    sessions,
+    users,
+)
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
 from sevtriage.types import Deadlines, Decision, MailEvent, MailRecord, Severity, Ticket
 
@@ -264,12 +275,70 @@ class QueueFilter:
     language: str | None = None
 
 
+ROLES = ("specialist", "lead")
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     name: str
     password_hash: str
     created_at: datetime
     active: bool
+    # "specialist" or "lead": a lead also sees the desk's Rules page.
+    role: str = "specialist"
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == "lead"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    """One rule's record in the store: requests it matched, how many of them were reviewed, how many reviews
+    ended at the rule's severity (its precision against reviews), and how many the specialist overrode (changed
+    the suggested severity)."""
+
+    rule_id: str
+    severity: Severity | None
+    matched: int
+    reviewed: int
+    agreed: int
+    overridden: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.agreed / self.reviewed if self.reviewed else None
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.reviewed if self.reviewed else None
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A reviewed request whose suggested severity a specialist changed, under one of the rules it matched."""
+
+    rule_id: str
+    request_id: str
+    subject: str
+    suggested: Severity | None
+    final: Severity | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReload:
+    """One reload of the rules: when, who asked (desk user, api-token, sighup, cli), the outcome and the file."""
+
+    at: datetime
+    actor: str
+    outcome: str  # applied, refused
+    rules_version: str | None
+    rules_sha256: str | None
+    rules_path: str | None
+    message: str | None
 
 
 def _reasons_column(reasons: Iterable[str]) -> str:
@@ -520,6 +589,9 @@ class DecisionStore:
             conn.execute(insert(actions), history)
         if new_events:
             conn.execute(insert(events), new_events)
+        # The matched rules of every request whose suggestion was written just now (new or re-suggested).
+        written = sorted({row["request_id"] for row in history})
+        _replace_matches(conn, [(i, by_id[i][1]) for i in written], fresh=inserted)
         return changed
 
     @staticmethod
@@ -872,6 +944,7 @@ class DecisionStore:
             .where(requests.c.id == current.id)
             .values(**values, updated_at=_utc(now), version=requests.c.version + 1)
         )
+        _replace_matches(conn, [(current.id, decided)], fresh=set())
         stamp = _utc(now)
         old = int(before) if before is not None else None
         conn.execute(
@@ -1068,6 +1141,161 @@ class DecisionStore:
         with self._read() as conn:
             return [_action(row) for row in conn.execute(query).mappings()]
 
+    # -- the Rules page -----------------------------------------------------------------------------------------
+    def rule_counts(self) -> list[RuleCount]:
+        """Per rule (and the severity it gave), what the store holds: one GROUP BY over `rule_matches`."""
+        reviewed = requests.c.status.in_(REVIEWED)
+        query = (
+            select(
+                rule_matches.c.rule_id,
+                rule_matches.c.severity,
+                func.count(),
+                func.sum(case((reviewed, 1), else_=0)),
+                func.sum(case((and_(reviewed, requests.c.final_severity == rule_matches.c.severity), 1), else_=0)),
+                func.sum(case((requests.c.status == "changed", 1), else_=0)),
+            )
+            .join(requests, requests.c.id == rule_matches.c.request_id)
+            .group_by(rule_matches.c.rule_id, rule_matches.c.severity)
+            .order_by(rule_matches.c.rule_id, rule_matches.c.severity)
+        )
+        with self._read() as conn:
+            return [
+                RuleCount(
+                    rule_id=rule_id,
+                    severity=_maybe_severity(severity),
+                    matched=int(matched),
+                    reviewed=int(seen or 0),
+                    agreed=int(agreed or 0),
+                    overridden=int(overridden or 0),
+                )
+                for rule_id, severity, matched, seen, agreed, overridden in conn.execute(query)
+            ]
+
+    def recent_overrides(self, *, per_rule: int = 5) -> list[Override]:
+        """The latest `per_rule` overridden requests of every rule, newest first (one windowed query)."""
+        newest = (
+            func.row_number()
+            .over(
+                partition_by=rule_matches.c.rule_id,
+                order_by=(requests.c.reviewed_at.desc(), requests.c.id.desc()),
+            )
+            .label("n")
+        )
+        ranked = (
+            select(
+                rule_matches.c.rule_id,
+                requests.c.id,
+                requests.c.subject,
+                requests.c.body,
+                requests.c.suggested_severity,
+                requests.c.final_severity,
+                requests.c.reviewed_by,
+                requests.c.reviewed_at,
+                newest,
+            )
+            .join(requests, requests.c.id == rule_matches.c.request_id)
+            .where(requests.c.status == "changed")
+            .subquery()
+        )
+        # The reason of the specialist's latest change (actions are indexed by request and id).
+        reason = (
+            select(actions.c.reason)
+            .where(actions.c.request_id == ranked.c.id, actions.c.kind == "changed")
+            .order_by(actions.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            select(ranked, reason.label("reason")).where(ranked.c.n <= per_rule).order_by(ranked.c.rule_id, ranked.c.n)
+        )
+        with self._read() as conn:
+            return [
+                Override(
+                    rule_id=row["rule_id"],
+                    request_id=row["id"],
+                    subject=row["subject"] or row["body"][:80],
+                    suggested=_maybe_severity(row["suggested_severity"]),
+                    final=_maybe_severity(row["final_severity"]),
+                    reviewed_by=row["reviewed_by"],
+                    reviewed_at=_aware(row["reviewed_at"]),
+                    reason=row["reason"],
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    def diff_requests(self, *, limit: int | None = None) -> list[tuple[Ticket, Severity | None]]:
+        """Stored requests for `rules diff`: each with the specialist's final severity as its label when reviewed.
+
+        Newest first when `limit` cuts the history short; one query, no decision JSON decoded.
+        """
+        c = requests.c
+        query = select(
+            c.id, c.subject, c.body, c.fields_json, c.plan, c.received_at, c.final_severity, c.status
+        ).order_by(c.created_at.desc(), c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            (
+                Ticket(
+                    id=row.id,
+                    subject=row.subject,
+                    body=row.body,
+                    received_at=_aware(row.received_at),
+                    plan=row.plan,
+                    extra=dict(json.loads(row.fields_json)),
+                ),
+                _maybe_severity(row.final_severity) if row.status in REVIEWED else None,
+            )
+            for row in reversed(rows)
+        ]
+
+    def count_requests(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(requests)).scalar_one())
+
+    def record_reload(
+        self,
+        *,
+        actor: str,
+        outcome: Literal["applied", "refused"],
+        rules_version: str | None,
+        rules_sha256: str | None,
+        rules_path: str | None,
+        message: str | None = None,
+    ) -> None:
+        """Add a reload of the rules to the audit history."""
+        with self._write() as conn:
+            conn.execute(
+                insert(rule_reloads).values(
+                    at=_utc(self.clock()),
+                    actor=actor[:64],
+                    outcome=outcome,
+                    rules_version=rules_version[:200] if rules_version else None,
+                    rules_sha256=rules_sha256,
+                    rules_path=rules_path,
+                    message=message,
+                )
+            )
+
+    def rule_reloads(self, *, limit: int = 50) -> list[RuleReload]:
+        """The latest reloads of the rules, newest first."""
+        query = select(rule_reloads).order_by(rule_reloads.c.at.desc(), rule_reloads.c.id.desc()).limit(limit)
+        with self._read() as conn:
+            return [
+                RuleReload(
+                    at=_aware(row["at"]) or _now(),
+                    actor=row["actor"],
+                    outcome=row["outcome"],
+                    rules_version=row["rules_version"],
+                    rules_sha256=row["rules_sha256"],
+                    rules_path=row["rules_path"],
+                    message=row["message"],
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
     def counts(self) -> dict[str, int]:
         """How many stored requests are in each status."""
         with self._read() as conn:
@@ -1259,19 +1487,30 @@ class DecisionStore:
                 )
 
     # -- accounts --------------------------------------------------------------------------------------------
-    def add_user(self, name: str, password_hash: str) -> User:
+    def add_user(self, name: str, password_hash: str, *, role: str = "specialist") -> User:
+        _check_role(role)
         now = self.clock()
         try:
             with self._write() as conn:
                 conn.execute(
-                    insert(users).values(name=name, password_hash=password_hash, created_at=_utc(now), active=True)
+                    insert(users).values(
+                        name=name, password_hash=password_hash, created_at=_utc(now), active=True, role=role
+                    )
                 )
         except IntegrityError:
             raise UserExists(
                 f"a specialist named {name!r} exists already; choose another name or set a new password with "
                 f"`sevtriage users passwd {name}`"
             ) from None
-        return User(name=name, password_hash=password_hash, created_at=now, active=True)
+        return User(name=name, password_hash=password_hash, created_at=now, active=True, role=role)
+
+    def set_role(self, name: str, role: str) -> None:
+        """Give an account a role ("specialist" or "lead"); takes effect at its next click."""
+        _check_role(role)
+        with self._write() as conn:
+            done = conn.execute(update(users).where(users.c.name == name).values(role=role))
+            if done.rowcount != 1:
+                raise NotFound(f"no specialist is named {name!r}; create the account with `sevtriage users add {name}`")
 
     def set_password(self, name: str, password_hash: str) -> None:
         """New password (and the account enabled again); every open session of the account ends."""
@@ -1334,6 +1573,24 @@ class DecisionStore:
     def list_users(self) -> list[User]:
         with self._read() as conn:
             return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
+
+
+def _replace_matches(conn: Connection, written: Sequence[tuple[str, Decision]], *, fresh: set[str]) -> None:
+    """Keep `rule_matches` in step with the suggestions just written (`fresh`: ids inserted just now)."""
+    if not written:
+        return
+    stale = [request_id for request_id, _ in written if request_id not in fresh]
+    for start in range(0, len(stale), 500):
+        conn.execute(delete(rule_matches).where(rule_matches.c.request_id.in_(stale[start : start + 500])))
+    rows: list[dict[str, Any]] = []
+    for request_id, decision in written:
+        seen: set[str] = set()
+        for match in decision.matched_rules:
+            if match.id not in seen:
+                seen.add(match.id)
+                rows.append({"request_id": request_id, "rule_id": match.id[:200], "severity": int(match.severity)})
+    if rows:
+        conn.execute(insert(rule_matches), rows)
 
 
 def _repeats(last: Action | None, actor: str, action: str, severity: Severity | int | None) -> bool:
@@ -1478,7 +1735,18 @@ def _mail_record(row: RowMapping) -> MailRecord:
 def _user(row: RowMapping) -> User:
     created = _aware(row["created_at"])
     assert created is not None
-    return User(name=row["name"], password_hash=row["password_hash"], created_at=created, active=bool(row["active"]))
+    return User(
+        name=row["name"],
+        password_hash=row["password_hash"],
+        created_at=created,
+        active=bool(row["active"]),
+        role=row["role"],
+    )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
 
 
 def _create_engine(url: str) -> Engine:

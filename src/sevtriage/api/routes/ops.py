@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +30,7 @@ def healthz(request: Request) -> JSONResponse:
             "rules_version": loaded.rules_version,
             "model_version": loaded.model_version,
             "generation": loaded.generation,
+            "pid": os.getpid(),  # which worker answered, when several serve one port (`serve --workers`)
             "uptime_seconds": round(time.time() - metrics_of(request).started, 3),
         }
     )
