@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -157,13 +158,18 @@ def test_a_header_taken_as_plain_is_what_the_registry_reads(name: str, value: st
         assert plain == value == str(_REGISTRY(name, value))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=st.data(), name=st.sampled_from(_STRUCTURED))
 def test_structured_headers_in_their_plain_form_are_taken_as_plain(data: st.DataObject, name: str) -> None:
     # Values drawn from the plain grammar itself, so that the law above is tested where the fast path is taken.
     value = data.draw(st.from_regex(mail_module._PLAIN_STRUCTURED[name], fullmatch=True).filter(str.isascii))
-    if "=?" not in value:
-        assert plain_header_text(name, value) == value == str(_REGISTRY(name, value))
+    plain = plain_header_text(name, value)
+    if plain is not None:
+        assert plain == value == str(_REGISTRY(name, value))
+    else:
+        # Refused only for an encoded word or a repeated parameter (the registry keeps the first one only).
+        names = [n.lower() for n in re.findall(r'; ([^=";]+)="', value)]
+        assert "=?" in value or len(set(names)) < len(names)
 
 
 @settings(max_examples=100, deadline=None)

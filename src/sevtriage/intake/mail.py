@@ -17,6 +17,7 @@ items, line breaks and link targets. What this module adds is the support-desk v
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -43,8 +44,12 @@ SkipKind = Literal["auto_reply", "bounce", "bulk"]
 # structured headers only when they match the plain grammar below. `tests/intake/test_mail.py` checks both laws
 # against the registry (hypothesis). Anything else still goes through the registry, so decoding is unchanged.
 _PRINTABLE = re.compile(r"[\t\x20-\x7e]*")
-_TOKEN = r"[A-Za-z0-9!#$%&'*+\-.^_`{|}~]+"
-_PARAMS = rf"(?:[ \t]*;[ \t]*{_TOKEN}=(?:{_TOKEN}|\"[^\"\\]*\"))*"
+# RFC 6838 4.2 "restricted-name": the characters of media type names in practice.
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]*"
+# The registry writes parameters back as `; name="value"` (RFC 2231 names decoded, repeated names dropped), so only
+# that form reads back unchanged; names are checked for repeats in `plain_header_text`.
+_PARAMS = r'(?:; [A-Za-z0-9_.\-]+="[\x20\x21\x23-\x5b\x5d-\x7e]+")*'
+_PARAM_NAMES = re.compile(r'; ([^=";]+)="')
 _ADDRESS = r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
 PLAIN_ADDRESS = re.compile(_ADDRESS)
 # Structured headers of the registry (`email.headerregistry._default_header_map`) and the plain form of each that
@@ -52,7 +57,7 @@ PLAIN_ADDRESS = re.compile(_ADDRESS)
 _PLAIN_STRUCTURED = {
     "content-type": re.compile(rf"{_TOKEN}/{_TOKEN}{_PARAMS}"),
     "content-disposition": re.compile(rf"{_TOKEN}{_PARAMS}"),
-    "content-transfer-encoding": re.compile(_TOKEN),
+    "content-transfer-encoding": re.compile(r"[A-Za-z0-9\-]+"),
     "mime-version": re.compile(r"[0-9]\.[0-9]"),
     "message-id": re.compile(rf"<{_ADDRESS}>"),
     "from": PLAIN_ADDRESS,
@@ -72,7 +77,10 @@ def plain_header_text(name: str, value: str) -> str | None:
     key = name.lower()
     grammar = _PLAIN_STRUCTURED.get(key)
     if grammar is not None:
-        return value if grammar.fullmatch(value) else None
+        if not grammar.fullmatch(value):
+            return None
+        names = [n.lower() for n in _PARAM_NAMES.findall(value)]
+        return value if len(names) == len(set(names)) else None
     if not issubclass(_REGISTRY[key], UnstructuredHeader):
         return None  # a date or an address list of another form: the registry reads it
     return value if _PRINTABLE.fullmatch(value) else None
@@ -86,7 +94,16 @@ class _PlainFirst(policy.EmailPolicy):
             return value
         unfolded = _LINE_BREAKS.sub("", value)  # as `EmailPolicy.header_fetch_parse` unfolds
         plain = plain_header_text(name, unfolded)
-        return plain if plain is not None else self.header_factory(name, unfolded)
+        return plain if plain is not None else _registry_header(name, unfolded)
+
+
+@functools.lru_cache(maxsize=2048)
+def _registry_header(name: str, value: str) -> Any:
+    """The registry's header object; remembered, as MIME headers repeat from message to message and part to part.
+
+    Header objects are immutable (a `str` with a parse tree and a tuple of defects), so sharing them is safe.
+    """
+    return _REGISTRY(name, value)
 
 
 _POLICY = _PlainFirst()
