@@ -80,7 +80,7 @@ def test_only_premier_requests_count_and_unknown_plans_take_the_default_plan() -
     assert "2 requests have no plan (or one the policy does not name: gold); they are counted under the policy's " in (
         text
     )
-    assert "1 Premier requests have no arrival time, so no deadlines." in text
+    assert "1 Premier request has no arrival time, so no deadlines." in text
 
 
 def test_weeks_are_iso_weeks_of_the_arrival_in_bratislava() -> None:
@@ -106,7 +106,7 @@ def test_weeks_are_iso_weeks_of_the_arrival_in_bratislava() -> None:
     assert check_load_gate(load, "sev1-per-week-increase", ">", 1) == []
     text = format_markdown(load)
     assert "| 2026-W48 | 0 -> 1 (+1) | 1 -> 0 (-1) | 0 | 0 | 0 |" in text
-    assert "1 of the 4 requests have no arrival time (received_at): they are in the 'all' row" in text
+    assert "1 of the 4 requests has no arrival time (received_at): they are in the 'all' row" in text
 
 
 def test_without_any_arrival_the_weekly_gate_says_it_cannot_measure() -> None:

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     imap_port: int = Field(default=993, ge=1, le=65535)
     # "ssl" (IMAPS, port 993), "starttls" (port 143, upgraded) or "plain" (only for a server on loopback).
     imap_security: str = "ssl"
+    # PEM file of the CA certificate(s) the server's certificate must chain to, for a server whose certificate is
+    # signed by a private CA (or self-signed); None: the system's trusted CAs. Used by "ssl" and "starttls".
+    imap_ca_file: str | None = None
     imap_user: str | None = None
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"

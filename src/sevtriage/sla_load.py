@@ -303,7 +303,7 @@ LOAD_GATES = ("sev1-per-week-increase", "premier-outside-hours-increase")
 
 
 def check_load_gate(load: SlaLoad, name: str, op: str, limit: float) -> list[str]:
-    """The failures of one parsed `--fail-if` gate on the load (empty: it holds not); ValueError if unmeasurable.
+    """The failures of one parsed `--fail-if` gate on the load (empty: it does not hold); ValueError when unmeasurable.
 
     `sev1-per-week-increase>N`: in some ISO week the rules decide more than N more severity-1 requests;
     `premier-outside-hours-increase>N`: Premier deadlines (initial and ongoing) outside business hours rise by
@@ -341,6 +341,14 @@ def _row(label: str, old: Tally, new: Tally) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
+def _requests(n: int, kind: str = "") -> str:
+    return f"{n} {kind + ' ' if kind else ''}request{'' if n == 1 else 's'}"
+
+
+def _have(n: int) -> str:
+    return "has" if n == 1 else "have"
+
+
 def format_markdown(load: SlaLoad) -> str:
     """The load as a Markdown section ("## SLA load"), to follow `rules.diff.format_markdown`."""
     blocks = ["## SLA load"]
@@ -363,15 +371,17 @@ def format_markdown(load: SlaLoad) -> str:
         )
     elif load.undated:
         blocks.append(
-            f"{load.undated} of the {load.rows} requests have no arrival time (received_at): they are in the "
+            f"{load.undated} of the {load.rows} requests {_have(load.undated)} no arrival time (received_at): "
+            "they are in the "
             "'all' row, not in any week (no time is assumed for them)."
         )
     title = load.plan.title()
     old, new = load.old_deadlines, load.new_deadlines
     blocks += [
         f"### {title} deadlines outside business hours",
-        f"Over the {load.plan_requests} {title} requests with an arrival time; the ongoing deadline assumes the "
-        "first response at the initial deadline; a deadline at closing time counts as inside.",
+        f"Over the {_requests(load.plan_requests, title)} with an arrival time, those the rules decide (an "
+        "abstention has no severity, so no deadline); the ongoing deadline assumes the first response at the "
+        "initial deadline; a deadline at closing time counts as inside.",
         "\n".join(
             [
                 "| deadline | old | new | delta |",
@@ -385,11 +395,14 @@ def format_markdown(load: SlaLoad) -> str:
     ]
     notes = []
     if load.plan_undated:
-        notes.append(f"{load.plan_undated} {title} requests have no arrival time, so no deadlines.")
+        notes.append(
+            f"{_requests(load.plan_undated, title)} {_have(load.plan_undated)} no arrival time, so no deadlines."
+        )
     if load.unknown_plan:
         named = f" (or one the policy does not name: {', '.join(load.unknown_plan_names)})"
         notes.append(
-            f"{load.unknown_plan} requests have no plan{named if load.unknown_plan_names else ''}; they are counted "
+            f"{_requests(load.unknown_plan)} {_have(load.unknown_plan)} no plan"
+            f"{named if load.unknown_plan_names else ''}; they are counted "
             f"under the policy's default plan '{load.default_plan}', as the SLA tracking does."
         )
     if notes:

@@ -7,6 +7,7 @@ assuming an order.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -298,6 +299,36 @@ def test_two_specialists_on_different_workers_get_a_clear_conflict(served: Serve
 
 def _csrf_of_session(client: httpx.Client) -> str:
     return _csrf(client.get("/review/queue").text)
+
+
+def test_each_reload_is_recorded_once_whichever_worker_and_path(served: Served) -> None:
+    """SIGHUP, the API and a lead's Reload on the Rules page each add one record (the workers that follow add none)."""
+    with DecisionStore.open(served.store_url) as store:
+        if store.get_user("lena") is None:
+            create_user(store, "lena", PASSWORD, role="lead")
+        before = len(store.rule_reloads(limit=1000))
+
+    def generation() -> int:
+        return min(h["generation"] for h in _healthz_by_worker(served).values())
+
+    start = generation()
+    served.process.send_signal(signal.SIGHUP)
+    _until(lambda: generation() > start, 60)
+    assert httpx.post(f"{served.url}/v1/admin/reload", timeout=60).status_code == 200
+    with closing(_signed_in(served, "lena")) as lena:
+        page = lena.get("/review/rules")
+        assert page.status_code == 200, page.text
+        done = lena.post("/review/rules/reload", data={"csrf_token": _csrf(page.text), "confirm": "yes"})
+        assert done.status_code == 303, done.text
+    _until(lambda: generation() >= start + 3, 60)
+    with DecisionStore.open(served.store_url) as store:
+        added = store.rule_reloads(limit=1000)[: len(store.rule_reloads(limit=1000)) - before]
+    digest = hashlib.sha256(served.rules.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
+    assert [(r.actor, r.outcome, r.rules_sha256) for r in reversed(added)] == [
+        ("sighup", "applied", digest),
+        ("api", "applied", digest),
+        ("lena", "applied", digest),
+    ]
 
 
 def test_workers_stop_by_themselves_when_the_parent_is_killed(tmp_path: Path) -> None:

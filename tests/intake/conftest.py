@@ -32,10 +32,23 @@ def store_url(url: str) -> str:  # noqa: F811
 
 @dataclass(frozen=True)
 class Dovecot:
-    """A running test Dovecot: its config file (for doveadm) and port."""
+    """A running test Dovecot: its config file (for doveadm) and port.
+
+    On `port`, 127.0.0.1 has every capability, 127.0.0.2 announces no MOVE and 127.0.0.3 neither MOVE nor UIDPLUS.
+    With TLS (`tls` is the folder of ca.pem and other-ca.pem), the plain port offers STARTTLS and `imaps_port`
+    speaks TLS from the start; both are None from a server started by an older script.
+    """
 
     conf: Path
     port: int
+    imaps_port: int | None = None
+    tls: Path | None = None
+
+    def need_tls(self) -> tuple[int, Path]:
+        """The IMAPS port and the folder of the test CA, or skip the test (a server without TLS)."""
+        if self.imaps_port is None or self.tls is None:
+            pytest.skip("the test Dovecot has no TLS (no openssl, or started by an older start-test-dovecot.sh)")
+        return self.imaps_port, self.tls
 
     def kick(self, user: str) -> None:
         """Drop every IMAP connection of `user`, as a server restart or a network failure would."""
@@ -57,7 +70,13 @@ def dovecot() -> Iterator[Dovecot]:
         conf = Path(out.stdout.strip())
         started = True
     try:
-        yield Dovecot(conf, int((conf.parent / "port").read_text().strip()))
+        imaps = conf.parent / "imaps_port"
+        yield Dovecot(
+            conf,
+            int((conf.parent / "port").read_text().strip()),
+            int(imaps.read_text().strip()) if imaps.is_file() else None,
+            conf.parent / "tls" if imaps.is_file() else None,
+        )
     finally:
         if started:
             subprocess.run(["bash", str(ROOT / "scripts" / "stop-test-dovecot.sh"), str(conf)], timeout=60)

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from imapclient import IMAPClient
 
-from sevtriage.intake.imap_watch import ImapConfig, MailWatcher
+from sevtriage.intake.imap_watch import ImapConfig, MailWatcher, connect_imap
 from sevtriage.intake.mail import Mail, MailReject, Skipped, parse_mail
 from sevtriage.intake.mail_import import MailDesk, MailRules, request_id_for
 from sevtriage.store import DecisionStore
@@ -268,14 +268,48 @@ def test_a_rebuilt_folder_is_read_again_without_repeats(
     assert store.imap_cursor(config.key) == (uidvalidity, 5)
 
 
+class _Recording(IMAPClient):
+    """A real IMAPClient that notes which commands moved messages, to show which path the watcher took."""
+
+    calls: ClassVar[list[str]] = []
+
+    def move(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("move")
+        return super().move(*args, **kwargs)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("copy")
+        return super().copy(*args, **kwargs)
+
+    def uid_expunge(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("uid_expunge")
+        return super().uid_expunge(*args, **kwargs)
+
+    def expunge(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("expunge")
+        return super().expunge(*args, **kwargs)
+
+
+# The test Dovecot announces every capability on 127.0.0.1, no MOVE on 127.0.0.2, and neither MOVE nor UIDPLUS
+# on 127.0.0.3 (scripts/start-test-dovecot.sh): the watcher must copy, flag \Deleted and expunge instead.
+@pytest.mark.parametrize(
+    ("host", "path"),
+    [("127.0.0.1", ["move"]), ("127.0.0.2", ["copy", "uid_expunge"]), ("127.0.0.3", ["copy", "expunge"])],
+    ids=["move", "no-move-uidplus", "no-move-no-uidplus"],
+)
 def test_folders_mode_moves_each_message(
-    dovecot: Dovecot, imap_user: str, triage: Triage, store: DecisionStore
+    host: str, path: list[str], dovecot: Dovecot, imap_user: str, triage: Triage, store: DecisionStore
 ) -> None:
     auto = message("Out of office: x", "Away.", message_id="<ooo@acme.example>").as_bytes()
     _append(dovecot, imap_user, [*_requests(2, "f"), auto])
     folders = {f"sev{n}": f"Severity {n}" for n in range(1, 5)} | {"needs-review": "Review", "skipped": "Skipped"}
-    config = _config(dovecot, imap_user, mark="folders", folders=folders)
-    MailWatcher(_desk(triage, store), store, config).run(once=True)
+    config = _config(dovecot, imap_user, host=host, mark="folders", folders=folders)
+
+    class Recording(_Recording):
+        calls: ClassVar[list[str]] = []
+
+    MailWatcher(_desk(triage, store), store, config, connect=lambda c: connect_imap(c, Recording)).run(once=True)
+    assert Recording.calls == path * 3  # three messages, each moved the one way the server allows
     assert _flags(dovecot, imap_user) == {}
     assert set(_flags(dovecot, imap_user, "Skipped")) == {b"ooo@acme.example"}
     moved = {}
@@ -287,3 +321,10 @@ def test_folders_mode_moves_each_message(
         stored = store.get(request_id_for(message_id.decode()))
         expected = "Review" if stored.suggested.needs_review else f"Severity {int(stored.severity or 0)}"
         assert folder == expected
+    # Moved, not copied: nothing left behind flagged \Deleted, and a second pass has nothing to do.
+    with _client(dovecot, imap_user) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert client.search("ALL") == []
+    again = _desk(triage, store)
+    MailWatcher(again, store, config).run(once=True)
+    assert again.summary.messages == 0

@@ -54,6 +54,9 @@ def test_uncertified_environments_are_noted_with_their_evidence(stage: RuleStage
         "The edge of the table is cut off in the PDF.",  # 'edge' without a version is no browser
         # No Android release has a two-digit minor version: this is the app's version 4.14 (SK-M-0130).
         "Novy user v tíme + Android 4.14 Google prihlasenie",
+        # Phones named after a browser: the Motorola Edge 40 and the Galaxy S7 Edge (SK-M-0119).
+        "Telefón: Motorola Edge 40, aplikácia ho odhlasuje.",
+        "On a Samsung Galaxy S7 Edge 32 GB the app closes.",
     ],
 )
 def test_certified_or_unknown_environments_get_no_note(stage: RuleStage, text: str) -> None:

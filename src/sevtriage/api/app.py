@@ -45,7 +45,7 @@ def _install_sighup(app: FastAPI) -> bool:
     def on_hangup() -> None:
         async def reload() -> None:
             try:
-                await ops.reload_engines(app)
+                await ops.reload_engines(app, "sighup")
             except Exception as error:  # reported and counted in reload_engines; keep serving
                 log.error("SIGHUP reload failed: %s", error)
 

@@ -184,6 +184,12 @@ def mail_import(
 @click.option(
     "--security", type=click.Choice(["ssl", "starttls", "plain"]), default=None, help="Default: imap_security."
 )
+@click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM file of the CA that signed the server's certificate (default: imap_ca_file, else the system's CAs).",
+)
 @click.option("--folder", default=None, help="Folder to watch (default: imap_folder, INBOX).")
 @click.option(
     "--mark", type=click.Choice(["keywords", "folders", "none"]), default=None, help="Default: imap_mark (keywords)."
@@ -200,6 +206,7 @@ def mail_watch(
     user: str | None,
     password_env: str,
     security: str | None,
+    ca_file: Path | None,
     folder: str | None,
     mark: str | None,
     once: bool,
@@ -221,6 +228,7 @@ def mail_watch(
         "imap_port": port,
         "imap_user": user,
         "imap_security": security,
+        "imap_ca_file": str(ca_file) if ca_file is not None else None,
         "imap_folder": folder,
         "imap_mark": mark,
     }
@@ -240,6 +248,7 @@ def mail_watch(
         password=settings.imap_password.get_secret_value(),
         port=settings.imap_port,
         security=settings.imap_security,  # type: ignore[arg-type]
+        ca_file=settings.imap_ca_file,
         folder=settings.imap_folder,
         mark=settings.imap_mark,  # type: ignore[arg-type]
         folders=dict(settings.imap_folders),

@@ -260,13 +260,23 @@ def _arrival(path: Path, number: int, raw: object) -> datetime | None:
         raise InputError(f"{path}:{number}: {error}") from None
 
 
-def _store_requests(url: str) -> list[tuple[Ticket, Severity | None]]:
-    """Every stored request; reviewed ones labelled by the specialist's final severity (the desk's Rules page
-    reads the same rows)."""
+_BATCH = 2000  # requests evaluated at a time by `rules diff`
+
+
+def _request_batches(
+    data: Path | None, store_url: str | None, size: int = _BATCH
+) -> Iterator[list[tuple[Ticket, Severity | None]]]:
+    """DATA's requests, or every stored request (reviewed ones labelled by the specialist's final severity; the
+    desk's Rules page reads the same rows), `size` at a time."""
+    if data is not None:
+        rows = _read_requests(data)
+        for start in range(0, len(rows), size):
+            yield rows[start : start + size]
+        return
     from sevtriage.store import DecisionStore
 
-    with DecisionStore.open(url) as store:
-        return store.diff_requests()
+    with DecisionStore.open(str(store_url)) as store:
+        yield from store.diff_request_batches(size=size)
 
 
 @rules.command(name="diff")
@@ -321,7 +331,15 @@ def diff(
     errors as `rules check`) or gate, 4 when a --fail-if gate holds.
     """
     from sevtriage import sla_load
-    from sevtriage.rules.diff import GATES, build_diff, check_gate, format_html, format_markdown, parse_gate
+    from sevtriage.rules.diff import (
+        GATES,
+        DiffCounter,
+        check_gate,
+        evaluate_both,
+        format_html,
+        format_markdown,
+        parse_gate,
+    )
     from sevtriage.sla import SlaPolicy
 
     try:
@@ -338,18 +356,14 @@ def diff(
         ctx.exit(EXIT_CONFIG)
     if (data is None) == (store_url is None):
         raise InputError("give DATA (a file or folder of requests) or --store URL, not both and not neither")
-    rows = _read_requests(data) if data is not None else _store_requests(str(store_url))
     where = str(data) if data is not None else "the store"
-    if not rows:
-        raise InputError(f"{where}: no requests found")
-    tickets = [t for t, _ in rows]
     if explain_id is not None:
-        found = [t for t in tickets if t.id == explain_id]
-        if not found:
+        found = next((t for batch in _request_batches(data, store_url) for t, _ in batch if t.id == explain_id), None)
+        if found is None:
             raise InputError(f"request {explain_id!r} is not in {where}")
         for name, stage in (("old", old_stage), ("new", new_stage)):
-            facts = stage.facts(found[0])
-            verdict = stage.evaluate(found[0])
+            facts = stage.facts(found)
+            verdict = stage.evaluate(found)
             click.echo(
                 f"{name} ({stage.version}): rules {', '.join(m.id for m in verdict.matches) or '-'}; "
                 f"severity {verdict.severity if verdict.confident else 'abstain'}"
@@ -357,17 +371,18 @@ def diff(
             for signal, evidence in sorted(facts.evidence.items()):
                 click.echo(f"  {signal}: {' | '.join(evidence)}")
         return
-    old_verdicts = old_stage.evaluate_many(tickets)
-    new_verdicts = new_stage.evaluate_many(tickets)
-    result = build_diff(
-        old_stage.book,
-        new_stage.book,
-        [t.id for t in tickets],
-        old_verdicts,
-        new_verdicts,
-        [label for _, label in rows],
-    )
-    load = sla_load.build_sla_load(tickets, old_verdicts, new_verdicts, policy)
+    # A batch at a time: the report keeps counts and the changed requests, never every request or verdict.
+    counter = DiffCounter(old_stage.book, new_stage.book)
+    load_counter = sla_load.SlaLoadCounter(policy)
+    for batch in _request_batches(data, store_url):
+        tickets = [t for t, _ in batch]
+        old_verdicts, new_verdicts = evaluate_both(old_stage, new_stage, tickets)
+        counter.add([t.id for t in tickets], old_verdicts, new_verdicts, [label for _, label in batch])
+        load_counter.add(tickets, old_verdicts, new_verdicts)
+    result = counter.result()
+    if not result.rows:
+        raise InputError(f"{where}: no requests found")
+    load = load_counter.result()
     if fmt == "json":
         click.echo(json.dumps({**result.to_dict(), "sla_load": load.to_dict()}, ensure_ascii=False, indent=2))
     elif fmt == "html":

@@ -21,13 +21,17 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from sevtriage.errors import ConfigError, Problem
+from sevtriage.intake.mail import Mail, parse_mail
 from sevtriage.intake.mail_files import RawMail
 from sevtriage.intake.mail_import import MailDesk, MailOutcome
+from sevtriage.types import Ticket
 
 log = logging.getLogger("sevtriage.mail")
 
@@ -66,6 +70,9 @@ class ImapConfig:
     batch: int = 50
     # Use IDLE when the server offers it (False: always poll, e.g. behind a proxy that cuts idle connections).
     idle: bool = True
+    # PEM file of the CA certificate(s) that the server's certificate must chain to ("ssl" and "starttls");
+    # None: the system's trusted CAs. The host name is checked against the certificate either way.
+    ca_file: str | None = None
 
     @property
     def key(self) -> str:
@@ -128,11 +135,33 @@ class MailWatcher:
         self.on_batch = on_batch
         self.connections = 0
         self.reconnects = 0
+        self.warmed = False
+
+    def warm_up(self) -> float:
+        """Parse and classify one made-up message (nothing is stored); return the seconds it took.
+
+        The first message a fresh process handles pays for lazy set-up in the parser, the rule engine and the
+        model; doing it before the first IDLE keeps that out of the first real message's latency.
+        """
+        started = time.perf_counter()
+        sample = (
+            b"From: warm-up@sevtriage.invalid\r\nTo: support@sevtriage.invalid\r\nSubject: Export fails\r\n"
+            b"Message-ID: <warm-up@sevtriage.invalid>\r\nDate: Sat, 05 Dec 2026 08:00:00 +0000\r\n\r\n"
+            b"The payroll export fails with error 500.\r\n"
+        )
+        parsed = parse_mail(sample, "warm-up", arrived_at=datetime.now(UTC))
+        if isinstance(parsed, Mail):
+            self.desk.triage.classify(Ticket(id="warm-up", subject=parsed.subject, body=parsed.body))
+        self.warmed = True
+        return time.perf_counter() - started
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, *, once: bool = False) -> None:
         """Handle new mail until `stop` is set (or, with `once`, until the folder has been read once)."""
         stop = stop or threading.Event()
+        if not self.warmed:
+            log.info("loading and warming up the rules and the model before watching ...")
+            log.info("warmed up in %.1f s", self.warm_up())
         backoff = 1.0
         while not stop.is_set():
             client: Any = None
@@ -183,38 +212,51 @@ class MailWatcher:
                 client.noop()
 
     def _idle(self, client: Any, stop: threading.Event) -> None:
-        """Wait for the server to announce new mail (or the IDLE period to end, or `stop`)."""
+        """Wait for the server to announce anything (or the IDLE period to end, or `stop`); a search follows.
+
+        Any untagged response ends the wait: EXISTS/RECENT is the usual one, and a needless search costs a
+        round trip, while a missed announcement costs up to `idle_seconds` (RFC 2177 lets the server send any
+        mailbox update during IDLE).
+        """
         client.idle()
         try:
-            # Mail that arrived since the last search is announced (EXISTS) when IDLE starts, before the server's
-            # "+ idling"; imaplib files those lines away with the command's untagged responses, where idle_check
-            # never sees them. Without this look they would wait for the next IDLE renewal.
-            pending = getattr(getattr(client, "_imap", None), "untagged_responses", {})
-            if pending.pop("EXISTS", None) or pending.pop("RECENT", None):
+            # Mail that arrived after the last search is announced as IDLE starts (Dovecot sends "+ idling" and
+            # "* n EXISTS" in one write). Reading "+ idling" through imaplib's buffered reader takes the EXISTS
+            # line into Python's buffer with it, where `idle_check`, which polls the socket, never sees it: that
+            # was the stall of issue 11 until the next renewal or the server's keepalive (Dovecot: 2 min).
+            if _announced(client) or _received_lines(client, self.config.timeout_seconds):
                 return
-            waited = 0.0
+            deadline = time.monotonic() + self.config.idle_seconds
             # Short checks, so that `stop` is noticed within a second.
-            while waited < self.config.idle_seconds and not stop.is_set():
+            while time.monotonic() < deadline and not stop.is_set():
+                asked = time.monotonic()
                 responses = client.idle_check(timeout=1.0)
-                waited += 1.0
                 if any(r[0] == b"BYE" for r in responses if isinstance(r, tuple) and r):
                     raise imaplib.IMAP4.abort("the server said BYE")
-                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                    break
+                if responses:
+                    return
+                if time.monotonic() - asked < 0.9:
+                    # The socket was readable yet gave no line: the end of the stream (IMAPClient's idle_check
+                    # returns [] on EOF). A server that died without BYE; waiting on would spin until the deadline.
+                    raise imaplib.IMAP4.abort("the server closed the connection")
         finally:
             client.idle_done()
 
     def _catch_up(self, client: Any, uidvalidity: int, last: int, stop: threading.Event) -> int:
         """Handle every message after UID `last` until a search finds nothing new; return the new last UID.
 
-        Searching again until nothing is new matters: mail that arrives while a batch is stored and marked is
-        announced (EXISTS) in the answers to those commands, not in the IDLE that follows, so without a last
-        empty search it would wait for the next IDLE renewal.
+        New mail is announced (EXISTS) in the answer to whatever command runs when the server notices it:
+        the FETCH and STORE of a batch, or the SEARCH itself, after the search has looked (Dovecot reports mail
+        it learns of at the end of a command). So an empty search is believed only if no EXISTS or RECENT came
+        with it; the server announces each message once, so a stale announcement costs one more search at most.
         """
         while not stop.is_set():
+            _announced(client)  # what was announced before this search, the search sees
             # "n:*" always includes the highest UID even when it is below n (RFC 3501 6.4.8), hence the filter.
             uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
             if not uids:
+                if _announced(client):
+                    continue
                 break
             last = self._handle(client, uidvalidity, uids, stop, last)
         return last
@@ -301,19 +343,115 @@ class MailWatcher:
                 client.create_folder(folder)
 
 
-def connect_imap(config: ImapConfig) -> Any:
-    """A logged-in IMAPClient for `config` (TLS from the start, STARTTLS, or plain for a loopback test server)."""
+def connect_imap(config: ImapConfig, client_class: type[Any] | None = None) -> Any:
+    """A logged-in IMAPClient for `config` (TLS from the start, STARTTLS, or plain for a loopback test server).
+
+    `client_class` is IMAPClient or a subclass of it (the tests use one that acts at chosen moments). A server
+    certificate that does not verify, an unusable `ca_file` or a server without STARTTLS raise `ConfigError`:
+    trying again would not help.
+    """
     from imapclient import IMAPClient
 
-    client = IMAPClient(
-        config.host, port=config.port, ssl=config.security == "ssl", timeout=config.timeout_seconds, use_uid=True
-    )
-    # Aware INTERNALDATE values: the arrival instant must not depend on this machine's zone.
-    client.normalise_times = False
-    if config.security == "starttls":
-        client.starttls(ssl.create_default_context())
-    client.login(config.user, config.password)
+    context = tls_context(config) if config.security != "plain" else None
+    client = None
+    try:
+        client = (client_class or IMAPClient)(
+            config.host,
+            port=config.port,
+            ssl=config.security == "ssl",
+            ssl_context=context,
+            timeout=config.timeout_seconds,
+            use_uid=True,
+        )
+        # Aware INTERNALDATE values: the arrival instant must not depend on this machine's zone.
+        client.normalise_times = False
+        if config.security == "starttls":
+            if b"STARTTLS" not in client.capabilities():
+                raise _config_error(
+                    config,
+                    f"the IMAP server {config.host}:{config.port} does not offer STARTTLS; set imap_security to "
+                    "'ssl' (and imap_port to its IMAPS port, usually 993)",
+                )
+            client.starttls(context)
+        client.login(config.user, config.password)
+    except ssl.SSLCertVerificationError as error:
+        if client is not None:
+            _close(client)
+        where = f"from {config.ca_file!r} (imap_ca_file)" if config.ca_file else "the system trusts"
+        raise _config_error(
+            config,
+            f"the certificate of the IMAP server {config.host}:{config.port} does not verify against the CAs "
+            f"{where}: {error.verify_message or error.reason}; set imap_ca_file to the PEM file of the CA that "
+            "signed it, or make imap_host a name the certificate is for",
+        ) from None
+    except BaseException:
+        if client is not None:
+            _close(client)
+        raise
     return client
+
+
+def tls_context(config: ImapConfig) -> ssl.SSLContext:
+    """The TLS settings for the server: certificate and host name verified, against `ca_file` when given."""
+    try:
+        return ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ssl.SSLError) as error:
+        raise _config_error(
+            config,
+            f"imap_ca_file must be a readable PEM file of CA certificates; got {config.ca_file!r} "
+            f"({getattr(error, 'strerror', None) or error})",
+        ) from None
+
+
+def _config_error(config: ImapConfig, message: str) -> ConfigError:
+    """A settings problem, placed at the mailbox it concerns (user@host:port/folder)."""
+    return ConfigError(Problem(file=config.key, line=None, message=message))
+
+
+def _announced(client: Any) -> bool:
+    """Whether new mail was announced (EXISTS or RECENT) in the answer to a command since the last look.
+
+    imaplib files untagged responses that arrive with a command's answer under their name, and IMAPClient takes
+    out only the ones it asked for (SEARCH, FETCH, ...), so the announcements of new mail wait there.
+    """
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    if not isinstance(pending, dict):
+        return False
+    exists = pending.pop("EXISTS", None)
+    recent = pending.pop("RECENT", None)
+    return bool(exists or recent)
+
+
+def _received_lines(client: Any, timeout: float) -> list[bytes]:
+    """The lines the server has sent already, read without waiting (in IDLE, where a command cannot ask).
+
+    They may sit in imaplib's read buffer, where polling the socket cannot see them. A BYE among them is a
+    lost connection.
+    """
+    imap = getattr(client, "_imap", None)
+    if imap is None:
+        return []
+    sock = client.socket()
+    lines: list[bytes] = []
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                line = imap.readline()
+            except (BlockingIOError, ssl.SSLWantReadError):
+                break
+            if not line:
+                break
+            if not line.endswith(b"\r\n"):
+                # Half a line: the rest is on its way, wait for it rather than leave imaplib out of step.
+                sock.settimeout(timeout)
+                line += imap.readline()
+            lines.append(line)
+    finally:
+        sock.settimeout(timeout)
+    if any(line.startswith(b"* BYE") for line in lines):
+        raise imaplib.IMAP4.abort("the server said BYE")
+    return lines
 
 
 def _close(client: Any) -> None:

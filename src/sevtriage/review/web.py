@@ -7,13 +7,17 @@ CSRF token; the pages send a Content-Security-Policy that allows no inline scrip
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
 import anyio
+import anyio.to_process
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -21,9 +25,11 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sevtriage.api.errors import error_response
-from sevtriage.errors import ConfigError, InputError, Problem
+from sevtriage.errors import ConfigError, InputError, Problem, SevtriageError
 from sevtriage.review.auth import (
     SESSION_COOKIE,
     SESSION_MAX_AGE,
@@ -34,14 +40,27 @@ from sevtriage.review.auth import (
 )
 from sevtriage.review.desk import ReviewDesk
 from sevtriage.review.present import explain_reason, highlight, local_time, short_time, sla_badge, time_left
-from sevtriage.store import Action, DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest
+from sevtriage.review.whatif import (
+    CANDIDATE_NAME,
+    MAX_CANDIDATE_BYTES,
+    WhatIf,
+    read_candidate,
+    rule_rows,
+    run_whatif,
+)
+from sevtriage.store import Action, DecisionStore, NotFound, QueueFilter, ReviewConflict, StoredRequest, User
 from sevtriage.types import Severity
 from sevtriage.watch.board import LISTINGS, SlaBoard
 
 if TYPE_CHECKING:
+    from sevtriage.rules.rulebook import Rulebook
+    from sevtriage.rules.stage import RuleStage
     from sevtriage.settings import Settings
 
+log = logging.getLogger(__name__)
 PREFIX = "/review"
+# Changed verdicts listed on the Rules page (the count says how many more there are).
+SHOWN_CHANGES = 200
 PASSWORD_CHECKS_AT_ONCE = 2
 _REFUSED_FOR = {"name": "for this name", "address": "from this address"}
 _HERE = Path(__file__).resolve().parent
@@ -64,18 +83,28 @@ def mount_review(app: FastAPI, settings: Settings) -> None:
     if not settings.store_url:
         raise ConfigError(Problem("settings", None, "the review desk needs a decision store; set store_url"))
     desk = ReviewDesk(DecisionStore.open(settings.store_url), SlaPolicy.load(settings.sla_path))
-    install(app, desk, secret_key=settings.resolved_secret_key())
+    install(app, desk, secret_key=settings.resolved_secret_key(), sla_path=settings.sla_path)
 
 
-def install(app: FastAPI, desk: ReviewDesk, *, secret_key: str, guard: SignInGuard | None = None) -> None:
-    """Wire an already built desk into `app` (tests use it to give the desk their own clock or throttles)."""
+def install(
+    app: FastAPI,
+    desk: ReviewDesk,
+    *,
+    secret_key: str,
+    guard: SignInGuard | None = None,
+    sla_path: Path | None = None,
+) -> None:
+    """Wire an already built desk into `app` (tests use it to give the desk their own clock or throttles).
+
+    `sla_path`: the SLA policy file the Rules page's what-if counts the load with (None: the bundled one).
+    """
     app.state.review_desk = desk
     # The SLA routes (/v1/sla/...) and the queue's SLA badges read the same store, policy and clock.
     app.state.sla_board = SlaBoard(desk.store, desk.policy, clock=desk.clock)
     if not isinstance(getattr(app.state, "decision_sinks", None), list):
         app.state.decision_sinks = []
     app.state.decision_sinks.append(desk.sink)
-    app.include_router(_Routes(desk, SessionCodec(secret_key), guard or SignInGuard()).router)
+    app.include_router(_Routes(desk, SessionCodec(secret_key), guard or SignInGuard(), sla_path).router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=_HERE / "static"), name="review-static")
 
 
@@ -183,8 +212,12 @@ def json_error(status: int, code: str, message: str) -> JSONResponse:
 class _Routes:
     """The desk's routes; one instance per app, holding the desk, the session codec and the templates."""
 
-    def __init__(self, desk: ReviewDesk, sessions: SessionCodec, guard: SignInGuard) -> None:
+    def __init__(
+        self, desk: ReviewDesk, sessions: SessionCodec, guard: SignInGuard, sla_path: Path | None = None
+    ) -> None:
         self.desk = desk
+        self.sla_path = sla_path
+        self._whatifs: anyio.CapacityLimiter | None = None
         self.sessions = sessions
         self.guard = guard
         # Password checks run in worker threads, at most this many at once: argon2 is slow on purpose and must
@@ -201,6 +234,9 @@ class _Routes:
         r.add_api_route("/queue", self.queue, methods=["GET"])
         r.add_api_route("/agreement", self.agreement, methods=["GET"])
         r.add_api_route("/sla", self.sla_page, methods=["GET"])
+        r.add_api_route("/rules", self.rules_page, methods=["GET"])
+        r.add_api_route("/rules/whatif", self.rules_whatif, methods=["POST"])
+        r.add_api_route("/rules/reload", self.rules_reload, methods=["POST"])
         r.add_api_route("/requests/{request_id:path}", self.request_page, methods=["GET"])
         r.add_api_route("/requests/{request_id:path}", self.request_action, methods=["POST"])
         r.add_api_route("/api/queue", self.api_queue, methods=["GET"])
@@ -212,12 +248,17 @@ class _Routes:
     def _session(self, request: Request) -> Session | None:
         return self.sessions.loads(request.cookies.get(SESSION_COOKIE))
 
-    def _signed_in(self, request: Request) -> tuple[str, Session] | None:
+    def _account(self, request: Request) -> tuple[User, Session] | None:
+        """The signed-in account (with its role) and its session, else None."""
         session = self._session(request)
         if session is None or session.sid is None:
             return None
         user = self.desk.store.session_user(session.sid)
-        return (user.name, session) if user is not None else None
+        return (user, session) if user is not None else None
+
+    def _signed_in(self, request: Request) -> tuple[str, Session] | None:
+        account = self._account(request)
+        return (account[0].name, account[1]) if account is not None else None
 
     def _set_session(self, request: Request, response: Response, session: Session) -> None:
         response.set_cookie(
@@ -233,11 +274,13 @@ class _Routes:
     def _page(
         self, request: Request, template: str, context: dict[str, Any], *, status: int = 200, session: Session
     ) -> Response:
-        signed = self._signed_in(request)
+        account = self._account(request)
         base = {
-            "user": signed[0] if signed else None,
+            "user": account[0].name if account else None,
+            # The Rules link is shown to leads only (the page refuses everyone else anyway).
+            "lead": bool(account and account[0].is_lead),
             "csrf": session.csrf,
-            "waiting": self.desk.store.count_queue() if signed else 0,
+            "waiting": self.desk.store.count_queue() if account else 0,
             "prefix": PREFIX,
         }
         response = self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
@@ -447,6 +490,193 @@ class _Routes:
             return self._to_login(request)
         report = self.desk.agreement()
         return self._page(request, "agreement.html", {"report": report}, session=signed[1])
+
+    # -- the Rules page (support leads) ----------------------------------------------------------------------
+    def _live_rules(self, request: Request) -> RuleStage | None:
+        """The rules in service (None when the desk runs without the service's engines, e.g. embedded)."""
+        engines = getattr(request.app.state, "engines", None)
+        return engines.current.triage.rule_stage if engines is not None else None
+
+    def _not_lead(self, request: Request, account: tuple[User, Session]) -> Response:
+        message = (
+            f"The Rules page is for support leads, and {account[0].name} is a specialist. A lead or an "
+            f"administrator can give you the role with `sevtriage users role {account[0].name} lead`."
+        )
+        return self._page(
+            request, "error.html", {"message": message, "title": "Leads only"}, status=403, session=account[1]
+        )
+
+    def rules_page(self, request: Request) -> Response:
+        account = self._account(request)
+        if account is None:
+            return self._to_login(request)
+        if not account[0].is_lead:
+            return self._not_lead(request, account)
+        return self._render_rules(request, account[1], reloaded=request.query_params.get("reloaded") == "1")
+
+    def _render_rules(
+        self,
+        request: Request,
+        session: Session,
+        *,
+        whatif: WhatIf | None = None,
+        problems: Sequence[str] = (),
+        error: str | None = None,
+        pasted: str = "",
+        reloaded: bool = False,
+        status: int = 200,
+    ) -> Response:
+        """The Rules page: live rules with their record in the store, the reload history, and a what-if's result."""
+        live = self._live_rules(request)
+        store = self.desk.store
+        rows = rule_rows(live.book, store.rule_counts(), store.recent_overrides()) if live is not None else []
+        settings = getattr(request.app.state, "settings", None)
+        rules_path = str(getattr(settings, "rules_path", None) or (live.book.path if live else "rules/severity.yaml"))
+        context = {
+            "live": live.book if live is not None else None,
+            "rows": rows,
+            "reloads": store.rule_reloads(),
+            "whatif": whatif,
+            "problems": problems,
+            "error": error,
+            "pasted": pasted,
+            "reloaded": reloaded,
+            "rules_path": rules_path,
+            "max_kb": MAX_CANDIDATE_BYTES // 1024,
+            "candidate_name": CANDIDATE_NAME,
+            "shown_changes": SHOWN_CHANGES,
+        }
+        return self._page(request, "rules.html", context, status=status, session=session)
+
+    async def rules_whatif(self, request: Request) -> Response:
+        """Diff a pasted or uploaded candidate rule file against the live one over the store; changes nothing."""
+        account = await run_in_threadpool(self._account, request)
+        if account is None:
+            return self._to_login(request)
+        if not account[0].is_lead:
+            return await run_in_threadpool(self._not_lead, request, account)
+        session = account[1]
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > 2 * MAX_CANDIDATE_BYTES + 64 * 1024:
+            message = (
+                f"the upload is {int(declared):,} bytes; a candidate rule file may have at most {MAX_CANDIDATE_BYTES:,}"
+            )
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=413)
+            )
+        try:
+            form = await request.form(max_files=1, max_fields=4, max_part_size=MAX_CANDIDATE_BYTES + 1)
+        except StarletteHTTPException as refused:
+            # Starlette refuses a pasted text over the part limit, or a malformed form, before we see it.
+            message = (
+                f"The form could not be read ({refused.detail}); a candidate may have at most "
+                f"{MAX_CANDIDATE_BYTES:,} bytes."
+            )
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=413)
+            )
+        try:
+            if not session.csrf_ok(str(form.get("csrf_token", ""))):
+                message = "The form had expired (CSRF token missing or wrong); nothing was run. Please try again."
+                return await run_in_threadpool(
+                    functools.partial(self._render_rules, request, session, error=message, status=403)
+                )
+            pasted = str(form.get("candidate_text") or "")
+            upload = form.get("candidate_file")
+            data = b""
+            if isinstance(upload, StarletteUpload) and upload.filename:
+                data = await upload.read(MAX_CANDIDATE_BYTES + 1)
+            if not data:
+                data = pasted.encode("utf-8")
+        finally:
+            await form.close()
+        if not data.strip():
+            message = "Paste a rule file into the box or choose one to upload; both were empty."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=400)
+            )
+        live = self._live_rules(request)
+        if live is None:
+            message = "The rules in service are not known to the desk here, so there is nothing to compare with."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=409)
+            )
+        try:
+            candidate = await run_in_threadpool(read_candidate, data)
+        except ConfigError as malformed:
+            return await run_in_threadpool(
+                functools.partial(
+                    self._render_rules,
+                    request,
+                    session,
+                    problems=[str(p) for p in malformed.problems],
+                    pasted=pasted,
+                    status=422,
+                )
+            )
+        try:
+            result = await self._run_whatif(live, candidate)
+        except (SevtriageError, anyio.BrokenWorkerProcess) as failed:
+            log.error("what-if failed: %s", failed)
+            message = f"The what-if could not run ({failed}); nothing changed. The server log has the details."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, pasted=pasted, status=503)
+            )
+        return await run_in_threadpool(
+            functools.partial(self._render_rules, request, session, whatif=result, pasted=pasted)
+        )
+
+    async def _run_whatif(self, live: RuleStage, candidate: Rulebook) -> WhatIf:
+        """Evaluate both rule files over the store in a worker process, one what-if at a time.
+
+        A process, not a thread: thousands of requests through two rule stages is seconds of pure-Python CPU,
+        which in a thread would hold the GIL against the classifications the service answers meanwhile.
+        """
+        if self._whatifs is None:
+            self._whatifs = anyio.CapacityLimiter(1)
+        url = self.desk.store.engine.url
+        args = (url.render_as_string(hide_password=False), live.book, candidate, live.engine_name, self.sla_path)
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            # A private in-memory database exists only in this process.
+            return await anyio.to_thread.run_sync(run_whatif, *args, limiter=self._whatifs)
+        return await anyio.to_process.run_sync(run_whatif, *args, limiter=self._whatifs)
+
+    async def rules_reload(self, request: Request) -> Response:
+        """Reload the configured rule file (and model and policy) through the service's one reload path."""
+        account = await run_in_threadpool(self._account, request)
+        if account is None:
+            return self._to_login(request)
+        if not account[0].is_lead:
+            return await run_in_threadpool(self._not_lead, request, account)
+        user, session = account
+        form = await request.form(max_files=0, max_fields=4)
+        if not session.csrf_ok(str(form.get("csrf_token", ""))):
+            message = "The form had expired (CSRF token missing or wrong); nothing was reloaded. Please try again."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=403)
+            )
+        if form.get("confirm") != "yes":
+            message = "Tick the box to confirm the reload; nothing was reloaded."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=400)
+            )
+        if getattr(request.app.state, "engines", None) is None:
+            message = "This desk runs without the service's engines, so there is nothing to reload here."
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=message, status=409)
+            )
+        from sevtriage.api.errors import ApiError
+        from sevtriage.api.routes.ops import reload_engines
+
+        try:
+            done = await reload_engines(request.app, user.name)
+        except ApiError as refused:
+            return await run_in_threadpool(
+                functools.partial(self._render_rules, request, session, error=refused.message, status=422)
+            )
+        log.info("rules reloaded from the desk by %s: %s", user.name, done["rules_version"])
+        # The page says what is in service now; nothing from the address is shown (a link could not fake it).
+        return _secure(RedirectResponse(f"{PREFIX}/rules?reloaded=1", status_code=303))
 
     # -- JSON ------------------------------------------------------------------------------------------------
     def _api_user(self, request: Request) -> tuple[str, Session] | JSONResponse:

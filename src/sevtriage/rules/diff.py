@@ -8,13 +8,14 @@ caller gates the same way.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sevtriage.rules.report import build_report
 from sevtriage.rules.rulebook import Rulebook
-from sevtriage.types import RuleVerdict, Severity
+from sevtriage.rules.stage import RuleStage
+from sevtriage.types import RuleVerdict, Severity, Ticket
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,114 @@ def _decided(verdict: RuleVerdict) -> int | None:
     return int(verdict.severity) if verdict.confident and verdict.severity is not None else None
 
 
-def _sev1_recall(verdicts: Sequence[RuleVerdict], labels: Sequence[Severity | None]) -> float | None:
-    ones = [v for v, label in zip(verdicts, labels, strict=True) if label == Severity.CRITICAL]
-    if not ones:
-        return None
-    return sum(1 for v in ones if _decided(v) == 1) / len(ones)
+class DiffCounter:
+    """Adds up a `RulesDiff` batch by batch, so a caller can stream requests; `build_diff` is one batch.
+
+    Keeps the changed requests and counts, not the verdicts: memory grows with the changes, not the requests.
+    """
+
+    def __init__(self, old_book: Rulebook, new_book: Rulebook) -> None:
+        self.old_book = old_book
+        self.new_book = new_book
+        self._rows = 0
+        self._labelled = 0
+        self._changes: list[Change] = []
+        # per file: rule -> matches on all rows, matches on labelled rows, correct ones among those
+        self._matched: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+        self._matched_labelled: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+        self._correct: tuple[Counter[str], Counter[str]] = (Counter(), Counter())
+        self._load: tuple[Counter[int], Counter[int]] = (Counter(), Counter())
+        self._sev1_labelled = 0
+        self._sev1_found = [0, 0]
+
+    def add(
+        self,
+        ids: Sequence[str],
+        old: Sequence[RuleVerdict],
+        new: Sequence[RuleVerdict],
+        labels: Sequence[Severity | None],
+    ) -> None:
+        """Count a batch: the same requests (same order) under both files, with their labels where known."""
+        if not len(ids) == len(old) == len(new) == len(labels):
+            raise ValueError("ids, verdicts and labels must have the same length")
+        for request_id, before, after, label in zip(ids, old, new, labels, strict=True):
+            self._rows += 1
+            b_rules = tuple(m.id for m in before.matches)
+            a_rules = tuple(m.id for m in after.matches)
+            if (b_rules, _decided(before), before.confident) != (a_rules, _decided(after), after.confident):
+                self._changes.append(
+                    Change(
+                        id=request_id,
+                        label=int(label) if label is not None else None,
+                        old_rules=b_rules,
+                        new_rules=a_rules,
+                        old_severity=_decided(before),
+                        new_severity=_decided(after),
+                        old_confident=before.confident,
+                        new_confident=after.confident,
+                    )
+                )
+            if label is not None:
+                self._labelled += 1
+                if label == Severity.CRITICAL:
+                    self._sev1_labelled += 1
+            for side, verdict in enumerate((before, after)):
+                decided = _decided(verdict)
+                if decided is not None:
+                    self._load[side][decided] += 1
+                for match in verdict.matches:
+                    self._matched[side][match.id] += 1
+                    if label is not None:
+                        self._matched_labelled[side][match.id] += 1
+                        if match.severity == label:
+                            self._correct[side][match.id] += 1
+                if label == Severity.CRITICAL and decided == 1:
+                    self._sev1_found[side] += 1
+
+    def result(self) -> RulesDiff:
+        books = (self.old_book, self.new_book)
+        known = tuple({rule.id for rule in book.rules} for book in books)
+
+        def matched(side: int, rule_id: str) -> int | None:
+            return self._matched[side][rule_id] if rule_id in known[side] else None
+
+        def precision(side: int, rule_id: str) -> float | None:
+            n = self._matched_labelled[side][rule_id]
+            return self._correct[side][rule_id] / n if rule_id in known[side] and n else None
+
+        ids_in_order = list(dict.fromkeys([*(r.id for r in self.old_book.rules), *(r.id for r in self.new_book.rules)]))
+        deltas = tuple(
+            RuleDelta(
+                id=rule_id,
+                old_matched=matched(0, rule_id),
+                new_matched=matched(1, rule_id),
+                old_precision=precision(0, rule_id),
+                new_precision=precision(1, rule_id),
+            )
+            for rule_id in ids_in_order
+        )
+        recall = [found / self._sev1_labelled if self._sev1_labelled else None for found in self._sev1_found]
+        return RulesDiff(
+            old_version=self.old_book.version,
+            new_version=self.new_book.version,
+            rows=self._rows,
+            labelled=self._labelled,
+            changes=tuple(self._changes),
+            rules=deltas,
+            old_load=dict(self._load[0]),
+            new_load=dict(self._load[1]),
+            old_sev1_recall=recall[0],
+            new_sev1_recall=recall[1],
+        )
+
+
+def evaluate_both(
+    old: RuleStage, new: RuleStage, tickets: Sequence[Ticket]
+) -> tuple[list[RuleVerdict], list[RuleVerdict]]:
+    """The verdicts of the same requests under both stages; the signals are found once when both files read
+    them alike (`RuleStage.reads_like`), which roughly halves the work of a diff that edits only rules."""
+    facts = old.facts_many(tickets) if old.reads_like(new) else None
+    return old.evaluate_many(tickets, facts=facts), new.evaluate_many(tickets, facts=facts)
 
 
 def build_diff(
@@ -111,75 +215,9 @@ def build_diff(
     labels: Sequence[Severity | None],
 ) -> RulesDiff:
     """Compare verdicts of the same requests (same order) under two rule files."""
-    if not len(ids) == len(old) == len(new) == len(labels):
-        raise ValueError("ids, verdicts and labels must have the same length")
-    changes: list[Change] = []
-    for request_id, before, after, label in zip(ids, old, new, labels, strict=True):
-        b_rules = tuple(m.id for m in before.matches)
-        a_rules = tuple(m.id for m in after.matches)
-        if (b_rules, _decided(before), before.confident) == (a_rules, _decided(after), after.confident):
-            continue
-        changes.append(
-            Change(
-                id=request_id,
-                label=int(label) if label is not None else None,
-                old_rules=b_rules,
-                new_rules=a_rules,
-                old_severity=_decided(before),
-                new_severity=_decided(after),
-                old_confident=before.confident,
-                new_confident=after.confident,
-            )
-        )
-    known = [i for i, label in enumerate(labels) if label is not None]
-    sure = [labels[i] for i in known]
-    assert all(s is not None for s in sure)
-    old_report = build_report(old_book, [old[i] for i in known], [s for s in sure if s is not None])
-    new_report = build_report(new_book, [new[i] for i in known], [s for s in sure if s is not None])
-    old_rows = {r.id: r for r in old_report.rules}
-    new_rows = {r.id: r for r in new_report.rules}
-    old_all = _match_counts(old)
-    new_all = _match_counts(new)
-    ids_in_order = list(dict.fromkeys([*(r.id for r in old_book.rules), *(r.id for r in new_book.rules)]))
-    deltas = tuple(
-        RuleDelta(
-            id=rule_id,
-            old_matched=old_all.get(rule_id, 0) if rule_id in old_rows else None,
-            new_matched=new_all.get(rule_id, 0) if rule_id in new_rows else None,
-            old_precision=old_rows[rule_id].precision if rule_id in old_rows else None,
-            new_precision=new_rows[rule_id].precision if rule_id in new_rows else None,
-        )
-        for rule_id in ids_in_order
-    )
-    return RulesDiff(
-        old_version=old_book.version,
-        new_version=new_book.version,
-        rows=len(ids),
-        labelled=len(known),
-        changes=tuple(changes),
-        rules=deltas,
-        old_load=_load(old),
-        new_load=_load(new),
-        old_sev1_recall=_sev1_recall(old, labels),
-        new_sev1_recall=_sev1_recall(new, labels),
-    )
-
-
-def _match_counts(verdicts: Sequence[RuleVerdict]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for verdict in verdicts:
-        for match in verdict.matches:
-            out[match.id] = out.get(match.id, 0) + 1
-    return out
-
-
-def _load(verdicts: Sequence[RuleVerdict]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for verdict in verdicts:
-        decided = _decided(verdict)
-        if decided is not None:
-            out[decided] = out.get(decided, 0) + 1
-    return out
+    counter = DiffCounter(old_book, new_book)
+    counter.add(ids, old, new, labels)
+    return counter.result()
 
 
 # --- gates -----------------------------------------------------------------------------------------------------

@@ -30,6 +30,15 @@ _VERSION_WORD = r"(?:\s*(?:version|verzi\w*|verze|verzi|ver\.?|v\.?))?"
 # history, developer.android.com/about/versions), so "Android 4.14" is an app's version, not Android's.
 _ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?!\.\d\d)(?:\.\d)?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
 _SHORT_NAME = 2  # browser names this short ("ie") count only with a version number after them
+# Phones named like a browser ("Motorola Edge 40", "Galaxy S7 Edge"): a browser name right after one of these
+# words, or one word after it, is the phone's name.
+_PHONE_MAKERS = frozenset({"motorola", "moto", "samsung", "galaxy"})
+_WORD = re.compile(r"\w+")
+
+
+def _names_a_phone(folded: str, start: int) -> bool:
+    """Whether the browser name at `start` follows a phone maker's name within the two words before it."""
+    return not _PHONE_MAKERS.isdisjoint(_WORD.findall(folded, max(0, start - 40), start)[-2:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +131,15 @@ class ScopeReader:
         for browser, with_version, bare in self._browsers:
             bad: list[str] = []
             for match in with_version.finditer(folded):
+                if _names_a_phone(folded, match.start()):
+                    continue
                 given = True
                 if browser.minimum is None or int(match.group(1)) < browser.minimum:
                     bad.append(text[match.start() : match.end()])
             if browser.minimum is None and bare is not None:
-                bad.extend(text[m.start() : m.end()] for m in bare.finditer(folded))
+                bad.extend(
+                    text[m.start() : m.end()] for m in bare.finditer(folded) if not _names_a_phone(folded, m.start())
+                )
             if bad:
                 shown = browser.key.replace("_", " ").title()
                 detail = (

@@ -1228,28 +1228,34 @@ class DecisionStore:
 
         Newest first when `limit` cuts the history short; one query, no decision JSON decoded.
         """
-        c = requests.c
-        query = select(
-            c.id, c.subject, c.body, c.fields_json, c.plan, c.received_at, c.final_severity, c.status
-        ).order_by(c.created_at.desc(), c.id.desc())
+        query = _diff_columns().order_by(requests.c.created_at.desc(), requests.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [
-            (
-                Ticket(
-                    id=row.id,
-                    subject=row.subject,
-                    body=row.body,
-                    received_at=_aware(row.received_at),
-                    plan=row.plan,
-                    extra=dict(json.loads(row.fields_json)),
-                ),
-                _maybe_severity(row.final_severity) if row.status in REVIEWED else None,
-            )
-            for row in reversed(rows)
-        ]
+        return [_diff_row(row) for row in reversed(rows)]
+
+    def diff_request_batches(self, *, size: int = 2000) -> Iterator[list[tuple[Ticket, Severity | None]]]:
+        """Every stored request as `diff_requests` gives it, in id order, `size` at a time (memory stays flat).
+
+        Keyset pages on the primary key, each read in a short transaction of its own, so no read holds the
+        database for the whole walk; a request stored meanwhile shows up only if its id sorts after the page.
+        """
+        if size < 1:
+            raise ValueError(f"size must be at least 1; got {size}")
+        last: str | None = None
+        while True:
+            query = _diff_columns().order_by(requests.c.id).limit(size)
+            if last is not None:
+                query = query.where(requests.c.id > last)
+            with self._read() as conn:
+                rows = conn.execute(query).all()
+            if not rows:
+                return
+            yield [_diff_row(row) for row in rows]
+            if len(rows) < size:
+                return
+            last = rows[-1].id
 
     def count_requests(self) -> int:
         with self._read() as conn:
@@ -1717,6 +1723,24 @@ def _stored(row: RowMapping, history: tuple[Action, ...]) -> StoredRequest:
         last_response_at=_aware(row["last_response_at"]),
         resolved_at=_aware(row["resolved_at"]),
     )
+
+
+def _diff_columns() -> Any:
+    c = requests.c
+    return select(c.id, c.subject, c.body, c.fields_json, c.plan, c.received_at, c.final_severity, c.status)
+
+
+def _diff_row(row: Any) -> tuple[Ticket, Severity | None]:
+    """A request for `rules diff`: the ticket, labelled by the specialist's final severity once reviewed."""
+    ticket = Ticket(
+        id=row.id,
+        subject=row.subject,
+        body=row.body,
+        received_at=_aware(row.received_at),
+        plan=row.plan,
+        extra=dict(json.loads(row.fields_json)),
+    )
+    return ticket, _maybe_severity(row.final_severity) if row.status in REVIEWED else None
 
 
 def _mail_record(row: RowMapping) -> MailRecord:

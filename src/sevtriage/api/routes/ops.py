@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from sevtriage.api.deps import engines_of, metrics_of, require_token
+from sevtriage.api.deps import engines_of, metrics_of, require_token, settings_of
+from sevtriage.api.engines import Loaded
 from sevtriage.api.errors import ApiError
 from sevtriage.api.schemas import ERROR_RESPONSES
 from sevtriage.errors import SevtriageError
+from sevtriage.resources import default_rules_path
+from sevtriage.settings import Settings
 
 log = logging.getLogger("sevtriage.api")
 open_router = APIRouter(tags=["operations"])
@@ -59,8 +64,12 @@ def _rulesets_live() -> str:
     )
 
 
-async def reload_engines(request_app: object) -> dict[str, object]:
-    """Reload rules, model and policy in a worker thread and swap them in; the old set serves meanwhile."""
+async def reload_engines(request_app: object, actor: str = "api-token") -> dict[str, object]:
+    """Reload rules, model and policy in a worker thread and swap them in; the old set serves meanwhile.
+
+    `actor` says who asked (a desk user's name, "api-token", "sighup", "cli"): with a decision store, every
+    reload, applied or refused, is recorded with it and the rule file's SHA-256 (the Rules page shows them).
+    """
     engines = request_app.state.engines  # type: ignore[attr-defined]
     metrics_ = request_app.state.metrics  # type: ignore[attr-defined]
     try:
@@ -68,13 +77,19 @@ async def reload_engines(request_app: object) -> dict[str, object]:
     except SevtriageError as error:
         metrics_.count("reload_failures")
         log.error("reload refused, the previous rules and model stay in service: %s", error)
+        await _audit(request_app, actor, None, str(error))
         raise ApiError(
             422, f"reload refused, the previous rules and model stay in service: {error}", code="reload_failed"
         ) from None
     metrics_.count("reloads")
     log.info(
-        "reloaded: rules %s, model %s (generation %d)", loaded.rules_version, loaded.model_version, loaded.generation
+        "reloaded: rules %s, model %s (generation %d), asked by %s",
+        loaded.rules_version,
+        loaded.model_version,
+        loaded.generation,
+        actor,
     )
+    await _audit(request_app, actor, loaded, None)
     return {
         "status": "reloaded",
         "rules_version": loaded.rules_version,
@@ -83,7 +98,45 @@ async def reload_engines(request_app: object) -> dict[str, object]:
     }
 
 
+def _text_sha256(path: Path) -> str | None:
+    """SHA-256 of a rule file's text as the rule loader reads it (its `Rulebook.digest`); None if unreadable."""
+    try:
+        return hashlib.sha256(path.read_text(encoding="utf-8").encode("utf-8")).hexdigest()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+async def _audit(request_app: object, actor: str, loaded: Loaded | None, refused: str | None) -> None:
+    """Record a reload in the decision store's audit history (when the service has one)."""
+    desk = getattr(request_app.state, "review_desk", None)  # type: ignore[attr-defined]
+    if desk is None:
+        return
+    settings: Settings = request_app.state.settings  # type: ignore[attr-defined]
+    version: str | None
+    digest: str | None
+    if loaded is not None:
+        book = loaded.triage.rule_stage.book
+        version, digest, path = loaded.rules_version, book.digest, book.path
+    else:
+        file = settings.rules_path or default_rules_path()
+        version, digest, path = None, _text_sha256(Path(file)), str(file)
+    try:
+        await run_in_threadpool(
+            desk.store.record_reload,
+            actor=actor,
+            outcome="applied" if loaded is not None else "refused",
+            rules_version=version,
+            rules_sha256=digest,
+            rules_path=path,
+            message=refused,
+        )
+    except Exception as error:  # the reload itself stands; say loudly that its record is missing
+        log.error("reload by %s not recorded in the audit history: %s", actor, error)
+
+
 @router.post("/v1/admin/reload", summary="Reload rules and model", responses=ERROR_RESPONSES)
 async def reload(request: Request) -> JSONResponse:
     """Load the rules, model and SLA policy files again and swap them in atomically (also on SIGHUP)."""
-    return JSONResponse(await reload_engines(request.app))
+    # With a token configured only its holder gets here; without one the API is open (loopback only).
+    actor = "api-token" if settings_of(request).token else "api"
+    return JSONResponse(await reload_engines(request.app, actor))
