@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -585,3 +586,19 @@ def test_without_the_token_an_invalid_body_is_401_not_422(client: httpx.Client, 
     _assert_error(response, 401, "unauthorized")
     response = client.post("/v1/classify/batch", content=content, headers={"content-type": "application/json"})
     _assert_error(response, 401, "unauthorized")
+
+
+def test_route_dependencies_run_on_the_event_loop() -> None:
+    """A plain `def` dependency is run by FastAPI in a worker thread: a thread hand-off per request, which waits for
+    the interpreter lock while a batch is being classified (up to the 5 ms switch interval each way). The token
+    check is on every request, so every dependency of the API routers must be `async def`."""
+    from fastapi.routing import APIRoute
+
+    from sevtriage.api.routes import classify, ops, sla
+
+    sync_dependencies: set[str] = set()
+    for router in (classify.router, ops.router, ops.open_router, sla.router):
+        calls = [d.dependency for d in router.dependencies]
+        calls += [d.call for r in router.routes if isinstance(r, APIRoute) for d in r.dependant.dependencies]
+        sync_dependencies |= {c.__name__ for c in calls if c is not None and not inspect.iscoroutinefunction(c)}
+    assert sync_dependencies == set()

@@ -371,3 +371,22 @@ def test_the_shared_generation_counts_up_once_per_reload_whoever_publishes(tmp_p
     seen = one.read()
     assert seen is not None and (seen.generation, seen.rules_version, seen.model_version) == (3, "a.yaml@2", "m1")
     assert one.read() is seen  # unchanged file: not read again
+
+
+def test_failed_sign_ins_count_once_for_all_workers(served: Served) -> None:
+    def try_sign_in(password: str) -> httpx.Response:
+        with httpx.Client(base_url=served.url, timeout=30) as fresh:  # a new connection: any worker
+            form = fresh.get("/review/login")
+            data = {"name": "mallory", "password": password, "csrf_token": _csrf(form.text), "next": "/review/"}
+            return fresh.post("/review/login", data=data)
+
+    for _ in range(5):  # the per-name limit, wherever the kernel sends each attempt
+        assert try_sign_in("wrong password").status_code == 401
+    refused_by: set[int] = set()
+    deadline = time.monotonic() + 30
+    while refused_by != served.workers():
+        assert time.monotonic() < deadline, f"only {refused_by} refused"
+        refused = try_sign_in("another guess")
+        assert refused.status_code == 429, refused.text
+        assert "Too many failed sign-ins for this name" in refused.text
+        refused_by.add(int(refused.headers[WORKER]))

@@ -27,8 +27,7 @@ def metrics_of(request: Request) -> Metrics:
     return metrics
 
 
-@authenticator
-def require_token(request: Request) -> None:
+def check_token(request: Request) -> None:
     """With a configured token, every API call must carry ``Authorization: Bearer <token>``."""
     token = settings_of(request).token
     if token is None:
@@ -45,3 +44,10 @@ def require_token(request: Request) -> None:
         raise ApiError(
             401, "the bearer token is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
+
+
+@authenticator(check_token)
+async def require_token(request: Request) -> None:
+    """`check_token` as a route dependency; `async` so that FastAPI runs it on the event loop, not in a worker
+    thread that would wait for the interpreter lock while a batch is being classified."""
+    check_token(request)

@@ -115,21 +115,26 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", message, details)
 
 
-_AUTHENTICATORS: set[Callable[[Request], None]] = set()
+# Route dependency -> the plain check behind it (run again here before a body is judged invalid).
+_AUTHENTICATORS: dict[Callable[..., Any], Callable[[Request], None]] = {}
 
 
-def authenticator(check: Callable[[Request], None]) -> Callable[[Request], None]:
-    """Mark a route dependency as an authentication check, which must pass before a body is judged invalid."""
-    _AUTHENTICATORS.add(check)
-    return check
+def authenticator(check: Callable[[Request], None]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a route dependency as the authentication `check`, which must pass before a body is judged invalid."""
+
+    def mark(dependency: Callable[..., Any]) -> Callable[..., Any]:
+        _AUTHENTICATORS[dependency] = check
+        return dependency
+
+    return mark
 
 
 def _authentication_refused(request: Request) -> JSONResponse | None:
     """The 401 answer when the matched route's authentication check refuses the request, else None."""
     route = request.scope.get("route")
     for dependency in getattr(route, "dependencies", ()):
-        check = getattr(dependency, "dependency", None)
-        if check not in _AUTHENTICATORS:
+        check = _AUTHENTICATORS.get(getattr(dependency, "dependency", None))  # type: ignore[arg-type]
+        if check is None:
             continue
         try:
             check(request)

@@ -166,6 +166,37 @@ class SignInThrottle:
             del self._failures[key]
 
 
+class StoredSignInThrottle:
+    """`SignInThrottle` kept in the decision store, so that every service process counts against one limit.
+
+    With `serve --workers N` an in-memory throttle would give a guesser N times the tries, one set per worker.
+    Rows older than `window` are swept out whenever a failure is recorded, which bounds the table the way
+    `max_keys` bounds the in-memory one.
+    """
+
+    def __init__(self, store: DecisionStore, kind: str, limit: int, window: timedelta) -> None:
+        self.store = store
+        self.kind = kind
+        self.limit = limit
+        self.window = window
+
+    def _key(self, key: str) -> str:
+        return f"{self.kind}:{key.lower()}"
+
+    def wait(self, key: str, now: datetime) -> timedelta | None:
+        """How long `key` must wait before trying again, or None when it may try now."""
+        times = self.store.sign_in_failures(self._key(key), now - self.window, limit=self.limit)
+        if len(times) < self.limit:
+            return None
+        return times[0] + self.window - now
+
+    def failed(self, key: str, now: datetime) -> None:
+        self.store.add_sign_in_failure(self._key(key), now, forget_before=now - self.window)
+
+    def succeeded(self, key: str) -> None:
+        self.store.clear_sign_in_failures(self._key(key))
+
+
 def _age_out(times: deque[datetime], oldest: datetime) -> None:
     while times and times[0] <= oldest:
         times.popleft()
@@ -200,8 +231,22 @@ class SignInGuard:
         window: timedelta = SIGN_IN_WINDOW,
         max_keys: int = 10_000,
     ) -> None:
-        self.by_name = SignInThrottle(per_name, window, max_keys)
-        self.by_address = SignInThrottle(per_address, window, max_keys)
+        self.by_name: SignInThrottle | StoredSignInThrottle = SignInThrottle(per_name, window, max_keys)
+        self.by_address: SignInThrottle | StoredSignInThrottle = SignInThrottle(per_address, window, max_keys)
+
+    @classmethod
+    def in_store(
+        cls,
+        store: DecisionStore,
+        per_name: int = FAILURES_PER_NAME,
+        per_address: int = FAILURES_PER_ADDRESS,
+        window: timedelta = SIGN_IN_WINDOW,
+    ) -> SignInGuard:
+        """The same limits, counted in the decision store: one count for all service processes."""
+        guard = cls(per_name, per_address, window)
+        guard.by_name = StoredSignInThrottle(store, "name", per_name, window)
+        guard.by_address = StoredSignInThrottle(store, "address", per_address, window)
+        return guard
 
     def refusal(self, name: str, address: str, now: datetime) -> Refusal | None:
         wait = self.by_address.wait(address, now)

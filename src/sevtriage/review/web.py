@@ -83,7 +83,9 @@ def mount_review(app: FastAPI, settings: Settings) -> None:
     if not settings.store_url:
         raise ConfigError(Problem("settings", None, "the review desk needs a decision store; set store_url"))
     desk = ReviewDesk(DecisionStore.open(settings.store_url), SlaPolicy.load(settings.sla_path))
-    install(app, desk, secret_key=settings.resolved_secret_key(), sla_path=settings.sla_path)
+    # Failed sign-ins are counted in the store, so that several service processes share one limit.
+    guard = SignInGuard.in_store(desk.store)
+    install(app, desk, secret_key=settings.resolved_secret_key(), guard=guard, sla_path=settings.sla_path)
 
 
 def install(
@@ -316,7 +318,8 @@ class _Routes:
             return response
         now = self.desk.clock()
         address = request.client.host if request.client is not None else "unknown"
-        refusal = self.guard.refusal(name, address, now)
+        # The throttles may be kept in the store: off the event loop, like the password check.
+        refusal = await run_in_threadpool(self.guard.refusal, name, address, now)
         if refusal is not None:
             minutes = max(1, -(-int(refusal.wait.total_seconds()) // 60))
             error = f"Too many failed sign-ins {_REFUSED_FOR[refusal.by]}; try again in {minutes} min."
@@ -327,12 +330,12 @@ class _Routes:
             self._checks = anyio.CapacityLimiter(PASSWORD_CHECKS_AT_ONCE)
         signed = await anyio.to_thread.run_sync(self._sign_in, name, password, limiter=self._checks)
         if signed is None:
-            self.guard.failed(name, address, now)
+            await run_in_threadpool(self.guard.failed, name, address, now)
             error = "Wrong name or password (or the account is disabled)."
             return self._page(
                 request, "login.html", {"next": next_url, "error": error, "name": name}, status=401, session=session
             )
-        self.guard.succeeded(name)
+        await run_in_threadpool(self.guard.succeeded, name)
         response = _secure(RedirectResponse(next_url, status_code=303))
         self._set_session(request, response, signed)
         return response

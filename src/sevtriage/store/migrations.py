@@ -298,6 +298,21 @@ def _v7_rules_page(conn: Connection) -> None:
         last = chunk[-1][0]
 
 
+def _v8_sign_in_failures(conn: Connection) -> None:
+    """Failed sign-ins, so that every service process (`serve --workers N`) counts them against one limit."""
+    meta = MetaData()
+    failures = Table(
+        "sign_in_failures",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("key", String(400), nullable=False),
+        Column("at", DateTime, nullable=False),
+    )
+    failures.create(conn)
+    Index("ix_sign_in_failures_key", failures.c.key, failures.c.at).create(conn)
+    Index("ix_sign_in_failures_at", failures.c.at).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "requests, actions and users", _v1_tables),
     Migration(2, "indexes for the queue and the agreement report", _v2_indexes),
@@ -306,6 +321,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "e-mail threads and IMAP positions", _v5_mail),
     Migration(6, "alerts sent (and to send), one per request, kind and channel", _v6_alerts),
     Migration(7, "desk roles, matched rules per request, rule reload history", _v7_rules_page),
+    Migration(8, "failed sign-ins, counted across service processes", _v8_sign_in_failures),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -170,6 +170,16 @@ mail_cursors = Table(
     Column("updated_at", DateTime, nullable=False),
 )
 
+# Failed sign-ins by throttle key ("name:alice", "address:192.0.2.1"); rows older than the throttle's window are
+# swept out whenever a failure is recorded, so the table holds at most one window of failures.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
 schema_versions = Table(
     "sevtriage_schema",
     metadata,

@@ -52,6 +52,7 @@ from sevtriage.store.schema import (
     rule_matches,
     rule_reloads,
     sessions,
+    sign_in_failures,
     users,
 )
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
@@ -1570,6 +1571,29 @@ class DecisionStore:
     def close_session(self, session_id: str) -> None:
         with self._write() as conn:
             conn.execute(delete(sessions).where(sessions.c.id_hash == _session_key(session_id)))
+
+    # -- failed sign-ins (shared by every service process) ----------------------------------------------------
+    def sign_in_failures(self, key: str, since: datetime, *, limit: int) -> list[datetime]:
+        """The latest `limit` failed sign-ins for `key` after `since`, oldest first."""
+        query = (
+            select(sign_in_failures.c.at)
+            .where(sign_in_failures.c.key == key[:400], sign_in_failures.c.at > _utc(since))
+            .order_by(sign_in_failures.c.at.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            found = [_aware(at) for at in conn.execute(query).scalars()]
+        return sorted(at for at in found if at is not None)
+
+    def add_sign_in_failure(self, key: str, at: datetime, *, forget_before: datetime) -> None:
+        """Record a failed sign-in for `key`; failures at or before `forget_before` (of any key) are swept out."""
+        with self._write() as conn:
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.at <= _utc(forget_before)))
+            conn.execute(insert(sign_in_failures).values(key=key[:400], at=_utc(at)))
+
+    def clear_sign_in_failures(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(delete(sign_in_failures).where(sign_in_failures.c.key == key[:400]))
 
     def get_user(self, name: str) -> User | None:
         with self._read() as conn:

@@ -26,7 +26,7 @@ router = APIRouter(dependencies=[Depends(require_token)], tags=["operations"])
 
 
 @open_router.get("/healthz", summary="Liveness and what is in service")
-def healthz(request: Request) -> JSONResponse:
+async def healthz(request: Request) -> JSONResponse:
     """Always open (no token), for load balancers; says which rules and model versions serve."""
     loaded = engines_of(request).current
     return JSONResponse(
