@@ -14,6 +14,7 @@ from sevtriage.model.corpus import read_heldout_ids, read_labelled, split
 from sevtriage.model.evaluation import tickets_of
 from sevtriage.rules.stage import RuleStage
 from sevtriage.sla import SlaPolicy
+from sevtriage.text import model_text
 from sevtriage.triage import Triage
 from sevtriage.types import REVIEW_NO_MODEL, Severity, Ticket
 
@@ -40,6 +41,23 @@ def test_load_picks_up_the_bundled_model_and_policy(triage: Triage) -> None:
 def test_batch_equals_one_by_one(triage: Triage, tickets: list[Ticket]) -> None:
     batch = triage.classify_many(tickets[:40])
     assert [d.to_dict() for d in batch] == [triage.classify(t).to_dict() for t in tickets[:40]]
+
+
+def test_texts_prepared_once_decide_as_each_stage_reading_its_own(triage: Triage, tickets: list[Ticket]) -> None:
+    # Replies (whose rules text leaves the subject out) and quoted mail, where the rules' and the model's texts differ.
+    odd = [
+        Ticket("reply", "Re: App down", "Thanks, it works again.\n\n> The app is down for everyone", ARRIVAL),
+        Ticket("fw", "Fw: Chrome 49", "-----Original Message-----\nNobody can log in on Android 7", ARRIVAL),
+        Ticket("empty-reply", "Re: Výpadok", "", ARRIVAL, "premier"),
+    ]
+    batch = [*tickets[:30], *odd]
+    assert triage.model is not None
+    expected = []
+    for ticket in batch:
+        verdict = triage.rule_stage.evaluate_many([ticket])[0]
+        opinion = triage.model.opinions([model_text(ticket.subject, ticket.body)])[0]
+        expected.append(triage._decide(ticket, verdict, opinion).to_dict())
+    assert [d.to_dict() for d in triage.classify_many(batch)] == expected
 
 
 @pytest.mark.parametrize("second_opinion", [True, False])
