@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,8 @@ def main() -> None:
     texts = [model_text(r.subject, r.body) for r in rows]
     labels = [int(r.severity) for r in rows]
     raw = [f"{r.subject}\n{r.body}" for r in rows]
-    print(f"{len(rows)} training rows from {len(corpus)} corpus requests; best of {args.runs}\n")
+    print(f"{len(rows)} training rows from {len(corpus)} corpus requests; best of {args.runs}")
+    print(f"load average at start {_load()}, {os.cpu_count()} cores, nice {os.nice(0)}\n")
 
     def reference_fit() -> object:
         pipeline = make_pipeline(
@@ -125,7 +127,12 @@ def main() -> None:
         f"| `classify_many` (batches of 1,000), model on every request (default), requests/s | "
         f"{n_t / t_rules:,.0f} (rules only) | {n_t / t_full:,.0f} | {t_rules / t_full:.2f}x |"
     )
-    print(f"\nrules engine: {full.rule_stage.engine_name}; model {full.model_version}")
+    print(f"\nrules engine: {full.rule_stage.engine_name}; model {full.model_version}; load average at end {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15-minute load averages: the box is shared, so they say how far to trust the times."""
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -319,3 +319,22 @@ class MailRecord:
     subject_key: str
     sender: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MailEvent:
+    """A response from support or a customer's follow-up read from e-mail, with the record of its message.
+
+    What `DecisionStore.record_response` / `record_follow_up` take one at a time, for storing many in one
+    transaction (`DecisionStore.save_mail_events`). `decision` is a follow-up's re-triage (None for a response, or
+    a follow-up without new text); `ref` is the message's Message-ID, which makes storing it again a no-op.
+    """
+
+    kind: Literal["response", "follow_up"]
+    request_id: str
+    at: datetime
+    by: str
+    ref: str
+    record: MailRecord
+    decision: Decision | None = None
+    note: str | None = None

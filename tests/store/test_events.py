@@ -12,7 +12,7 @@ from sevtriage.errors import InputError
 from sevtriage.sla import SlaPolicy
 from sevtriage.store import DecisionStore, NotFound, migrations
 from sevtriage.store.store import ESCALATED
-from sevtriage.types import Decision, Severity
+from sevtriage.types import Decision, MailEvent, MailRecord, Severity
 from tests.store.test_store import ARRIVAL, NOW, pair
 
 POLICY = SlaPolicy.load()
@@ -208,3 +208,87 @@ def test_times_come_back_as_aware_utc(store: DecisionStore) -> None:
     store.record_response("T-1", bratislava, "support@example.com")
     assert store.get("T-1").first_response_at == datetime(2026, 11, 24, 11, 30, tzinfo=UTC)
     assert store.events("T-1")[-1].at.tzinfo is UTC
+
+
+# ------------------------------------------------------------------------------------------------ mail in batches
+
+
+def _mail_items(request_id: str) -> list[MailEvent]:
+    """A thread after the request: an answer, an escalating follow-up, a milder one, another answer, a repeat."""
+
+    def item(kind: str, hours: int, ref: str, decision: Decision | None = None) -> MailEvent:
+        who = "support@example.com" if kind == "response" else "customer@example.com"
+        at = ARRIVAL + timedelta(hours=hours)
+        record = MailRecord(f"{ref}-{request_id}", request_id, kind, "export fails", who, at)  # type: ignore[arg-type]
+        return MailEvent(kind, request_id, at, who, f"{ref}-{request_id}", record, decision, note=f"note {ref}")  # type: ignore[arg-type]
+
+    return [
+        item("response", 1, "r1"),
+        item("follow_up", 2, "f1", retriaged(request_id, 1)),
+        item("follow_up", 3, "f2", retriaged(request_id, 3)),
+        item("follow_up", 4, "f3"),
+        item("response", 5, "r2"),
+        item("response", 5, "r2"),  # the same message again: nothing new
+    ]
+
+
+def _thread_state(store: DecisionStore, request_id: str) -> tuple[object, ...]:
+    got = store.get(request_id)
+    events = [(e.kind, e.at, e.by, e.from_severity, e.to_severity, e.note) for e in store.events(request_id)]
+    records = [(r.kind, r.at, r.sender) for r in store.mail_messages(request_id)]
+    return (
+        got.severity,
+        got.deadlines,
+        got.status,
+        got.version,
+        got.first_response_at,
+        got.last_response_at,
+        [(a.kind, a.from_severity, a.to_severity, a.reason) for a in got.history],
+        [(kind, at, by, f, t, note.replace(request_id, "X") if note else note) for kind, at, by, f, t, note in events],
+        records,
+    )
+
+
+def test_mail_events_stored_together_are_the_same_as_one_at_a_time(store: DecisionStore) -> None:
+    store.save_many([pair("one-by-one"), pair("together")])
+    for e in _mail_items("one-by-one"):
+        if e.kind == "response":
+            store.record_response(e.request_id, e.at, e.by, ref=e.ref, note=e.note)
+        else:
+            store.record_follow_up(
+                e.request_id, e.at, e.decision, by=e.by, ref=e.ref, note=e.note, deadlines=POLICY.deadlines
+            )
+        store.remember_mail([e.record])
+    store.save_mail_events(_mail_items("together"), deadlines=POLICY.deadlines)
+    expected = _thread_state(store, "one-by-one")
+    assert _thread_state(store, "together") == expected
+    # Unreviewed, so each re-triage in turn was in force: 2 -> 1 -> 3, in the order of the messages.
+    assert expected[0] == Severity.MEDIUM
+    assert [(e[3], e[4]) for e in expected[7] if e[0] == "severity_changed"] == [(2, 1), (1, 3)]  # type: ignore[attr-defined]
+    # Stored again (an import run twice): nothing changes.
+    store.save_mail_events(_mail_items("together"), deadlines=POLICY.deadlines)
+    assert _thread_state(store, "together") == expected
+
+
+def test_mail_events_are_stored_all_or_nothing(store: DecisionStore) -> None:
+    store.save(*pair("T-1"))
+    good = _mail_items("T-1")[:2]
+    early = replace(
+        good[0], at=ARRIVAL - timedelta(hours=1), ref="early", record=replace(good[0].record, message_id="early")
+    )
+    with pytest.raises(InputError, match="would be before the request arrived"):
+        store.save_mail_events([*good, early], deadlines=POLICY.deadlines)
+    assert [e.kind for e in store.events("T-1")] == ["received"]
+    assert store.mail_records([i.ref for i in good]) == {}
+    with pytest.raises(InputError, match="needs deadlines="):
+        store.save_mail_events(good)
+
+
+def test_tickets_and_mail_records_are_read_at_once(store: DecisionStore) -> None:
+    store.save_many([pair("T-1"), pair("T-2", subject="Login")])
+    tickets = store.tickets(["T-2", "T-1", "T-2", "nope"])
+    assert tickets == {"T-1": store.get("T-1").ticket, "T-2": store.get("T-2").ticket}
+    record = MailRecord("<m1>", "T-1", "request", "export fails", "jan@acme.example", ARRIVAL)
+    store.remember_mail([record])
+    assert store.mail_records(["<m1>", "<m2>", "<m1>"]) == {"<m1>": record}
+    assert store.mail_records([]) == {} and store.tickets([]) == {}

@@ -17,13 +17,14 @@ items, line breaks and link targets. What this module adds is the support-desk v
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
@@ -33,7 +34,80 @@ from sevtriage.text import clean_body
 
 SkipKind = Literal["auto_reply", "bounce", "bulk"]
 
-_PARSER = BytesParser(policy=policy.default)
+
+# ------------------------------------------------------------------------------------------------ fast headers
+
+# Header values that `policy.default` would give back unchanged as text. Its header registry builds a parsed
+# object on every `get` (about 0.1 ms each, ~15 per message, and the parser itself asks for Content-Type several
+# times), which made parsing 90% of the cost of `mail import` (benchmarks/README.md, "Mail intake"). For printable
+# ASCII without RFC 2047 encoded words ("=?"), an unstructured header's text is its value as written (unfolded);
+# structured headers only when they match the plain grammar below. `tests/intake/test_mail.py` checks both laws
+# against the registry (hypothesis). Anything else still goes through the registry, so decoding is unchanged.
+_PRINTABLE = re.compile(r"[\t\x20-\x7e]*")
+# RFC 6838 4.2 "restricted-name": the characters of media type names in practice.
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]*"
+# The registry writes parameters back as `; name="value"` (RFC 2231 names decoded, repeated names dropped), so only
+# that form reads back unchanged; names are checked for repeats in `plain_header_text`.
+_PARAMS = r'(?:; [A-Za-z0-9_.\-]+="[\x20\x21\x23-\x5b\x5d-\x7e]+")*'
+_PARAM_NAMES = re.compile(r'; ([^=";]+)="')
+_ADDRESS = r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
+PLAIN_ADDRESS = re.compile(_ADDRESS)
+# Structured headers of the registry (`email.headerregistry._default_header_map`) and the plain form of each that
+# reads back unchanged; a registry header not named here (dates, Resent-*, Reply-To, ...) always goes through it.
+_PLAIN_STRUCTURED = {
+    "content-type": re.compile(rf"{_TOKEN}/{_TOKEN}{_PARAMS}"),
+    "content-disposition": re.compile(rf"{_TOKEN}{_PARAMS}"),
+    "content-transfer-encoding": re.compile(r"[A-Za-z0-9\-]+"),
+    "mime-version": re.compile(r"[0-9]\.[0-9]"),
+    "message-id": re.compile(rf"<{_ADDRESS}>"),
+    "from": PLAIN_ADDRESS,
+    "to": PLAIN_ADDRESS,
+    "cc": PLAIN_ADDRESS,
+    "sender": PLAIN_ADDRESS,
+}
+# The classes `policy.default` uses per header name (unknown names are unstructured).
+_REGISTRY = HeaderRegistry()
+_LINE_BREAKS = re.compile(r"\n|\r")
+
+
+def plain_header_text(name: str, value: str) -> str | None:
+    """`value` (unfolded) when `policy.default` would read it back unchanged, else None (see above)."""
+    if "=?" in value or not value.isascii():
+        return None
+    key = name.lower()
+    grammar = _PLAIN_STRUCTURED.get(key)
+    if grammar is not None:
+        if not grammar.fullmatch(value):
+            return None
+        names = [n.lower() for n in _PARAM_NAMES.findall(value)]
+        return value if len(names) == len(set(names)) else None
+    if not issubclass(_REGISTRY[key], UnstructuredHeader):
+        return None  # a date or an address list of another form: the registry reads it
+    return value if _PRINTABLE.fullmatch(value) else None
+
+
+class _PlainFirst(policy.EmailPolicy):
+    """`policy.default`, except that a header whose text is its plain value comes back as that `str`."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name"):
+            return value
+        unfolded = _LINE_BREAKS.sub("", value)  # as `EmailPolicy.header_fetch_parse` unfolds
+        plain = plain_header_text(name, unfolded)
+        return plain if plain is not None else _registry_header(name, unfolded)
+
+
+@functools.lru_cache(maxsize=2048)
+def _registry_header(name: str, value: str) -> Any:
+    """The registry's header object; remembered, as MIME headers repeat from message to message and part to part.
+
+    Header objects are immutable (a `str` with a parse tree and a tuple of defects), so sharing them is safe.
+    """
+    return _REGISTRY(name, value)
+
+
+_POLICY = _PlainFirst()
+_PARSER = BytesParser(policy=_POLICY)
 # Charsets tried, in order, when a part's declared charset is missing, unknown or wrong. windows-1250 is the
 # legacy Windows charset for Central European languages (Slovak, Czech) and maps every byte, so it ends the chain.
 _FALLBACK_CHARSETS = ("utf-8", "cp1250")
@@ -185,6 +259,9 @@ def _sender(message: Message) -> tuple[str, str] | None:
     for name in ("from", "sender"):
         try:
             header = message.get(name)
+            if type(header) is str and PLAIN_ADDRESS.fullmatch(header):
+                # A bare plain address (see `plain_header_text`): the registry would read it the same way.
+                return "", header.lower()
             addresses: Iterable[Address] = getattr(header, "addresses", ()) if header is not None else ()
             for address in addresses:
                 if address.addr_spec and "@" in address.addr_spec:
@@ -201,6 +278,8 @@ def _sender(message: Message) -> tuple[str, str] | None:
 
 def _recipients(message: Message) -> tuple[str, ...]:
     values = [v for name in ("to", "cc") for v in [_header(message, name)] if v]
+    if all(PLAIN_ADDRESS.fullmatch(v) for v in values):
+        return tuple(v.lower() for v in values)  # what `getaddresses` makes of bare plain addresses
     return tuple(addr.lower() for _, addr in getaddresses(values) if "@" in addr)
 
 

@@ -28,13 +28,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
 from typing import Any, Literal, Protocol
 
 from sevtriage.intake.mail import Mail, MailReject, Skipped, is_forward_subject, parse_mail, thread_subject
 from sevtriage.intake.mail_files import RawMail
 from sevtriage.intake.pipeline import Classifier
 from sevtriage.text import is_reply_subject
-from sevtriage.types import Deadlines, Decision, MailRecord, Severity, Ticket
+from sevtriage.types import Deadlines, Decision, MailEvent, MailRecord, Severity, Ticket
 
 OutcomeKind = Literal["request", "follow_up", "response", "skipped", "rejected"]
 DeadlineRule = Callable[[Severity, str | None, datetime], Deadlines]
@@ -50,33 +51,17 @@ class MailStore(Protocol):
 
     def save_mail(self, pairs: Sequence[tuple[Ticket, Decision]], records: Sequence[MailRecord]) -> None: ...
 
-    def remember_mail(self, records: Sequence[MailRecord]) -> None: ...
+    def save_mail_events(self, items: Sequence[MailEvent], *, deadlines: DeadlineRule | None = None) -> None: ...
 
-    def mail_request(self, message_ids: Sequence[str]) -> str | None: ...
-
-    def mail_known(self, message_id: str) -> MailRecord | None: ...
+    def mail_records(self, message_ids: Sequence[str]) -> dict[str, MailRecord]: ...
 
     def mail_request_by_subject(
         self, subject_key: str, customers: Sequence[str], *, domain: str | None = None
     ) -> str | None: ...
 
+    def tickets(self, request_ids: Sequence[str]) -> dict[str, Ticket]: ...
+
     def get(self, request_id: str) -> _HasTicket: ...
-
-    def record_response(
-        self, request_id: str, at: datetime, by: str, *, ref: str | None = None, note: str | None = None
-    ) -> bool: ...
-
-    def record_follow_up(
-        self,
-        request_id: str,
-        at: datetime,
-        decision: Decision | None = None,
-        *,
-        by: str | None = None,
-        ref: str | None = None,
-        note: str | None = None,
-        deadlines: DeadlineRule | None = None,
-    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,15 +199,36 @@ def _attachments_field(mail: Mail) -> str:
     return "; ".join(f"{a.name or '(no name)'} ({a.content_type}, {a.size} B)" for a in mail.attachments)
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """A message in the thread of a known request, waiting for its batch: a response or a follow-up."""
+
+    seq: int
+    mail: Mail
+    request_id: str
+    # From a configured support address (a customer's address may still turn out to be support: `_wrote_to`).
+    support: bool
+
+
 @dataclass
 class _Pending:
-    """New requests waiting for the next batch: classified and saved together."""
+    """The batch: new requests to classify and save, then the responses and follow-ups in known threads."""
 
     tickets: list[Ticket] = field(default_factory=list)
     records: list[MailRecord] = field(default_factory=list)
     by_message: dict[str, str] = field(default_factory=dict)
     by_subject: dict[tuple[str, str], str] = field(default_factory=dict)
     outcomes: list[tuple[int, MailOutcome]] = field(default_factory=list)
+    waiting: list[_Waiting] = field(default_factory=list)
+    waiting_by_message: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.tickets) + len(self.waiting)
+
+
+# Messages read and parsed ahead, whose Message-IDs and thread ids are looked up in the store with one query.
+_LOOKAHEAD = 200
 
 
 class MailDesk:
@@ -238,7 +244,7 @@ class MailDesk:
     rules:
         Support addresses and customers' plans.
     batch_size:
-        New requests classified and saved together.
+        Messages (new requests, follow-ups and responses) classified and saved together.
     """
 
     def __init__(self, triage: Classifier, store: MailStore, rules: MailRules, *, batch_size: int = 500) -> None:
@@ -251,22 +257,30 @@ class MailDesk:
         self._seq = 0
         # Outcomes decided (and stored) but not yet handed out, by the position of their message.
         self._done: dict[int, MailOutcome] = {}
+        # What the store knew of the messages read ahead (`_look_up`), and the messages stored since then: with
+        # the batch, all that `_known` and `_thread` need without a query per message.
+        self._stored: dict[str, MailRecord] = {}
+        self._recent: dict[str, str] = {}
 
     # -- the run -----------------------------------------------------------------------------------------------
     def process(self, items: Iterable[RawMail]) -> Iterator[MailOutcome]:
         """Handle every message; yield each outcome once it is stored, in the order the messages came."""
         started = time.perf_counter()
         try:
-            for item in items:
-                seq = self._seq
-                self._seq += 1
-                outcome = self._one(item, seq)
-                if outcome is not None:
-                    self._done[seq] = outcome
-                if len(self._pending.tickets) >= self.batch_size:
-                    self._store_pending()
-                if not self._pending.tickets:
-                    yield from self._drain()
+            iterator = iter(items)
+            while chunk := list(islice(iterator, _LOOKAHEAD)):
+                parsed = [(item, parse_mail(item.raw, item.where, arrived_at=item.arrived_at)) for item in chunk]
+                self._look_up([p for _, p in parsed if isinstance(p, Mail)])
+                for item, one in parsed:
+                    seq = self._seq
+                    self._seq += 1
+                    outcome = self._one(item, one, seq)
+                    if outcome is not None:
+                        self._done[seq] = outcome
+                    if self._pending.size >= self.batch_size:
+                        self._store_pending()
+                    if not self._pending.size:
+                        yield from self._drain()
             self._store_pending()
             yield from self._drain()
         finally:
@@ -279,9 +293,26 @@ class MailDesk:
             self.summary.count(outcome)
             yield outcome
 
-    def _one(self, item: RawMail, seq: int) -> MailOutcome | None:
-        """The outcome of one message, or None while it waits in the batch of new requests."""
-        parsed = parse_mail(item.raw, item.where, arrived_at=item.arrived_at)
+    def _look_up(self, mails: Sequence[Mail]) -> None:
+        """Read what the store knows of these messages and the messages they answer, in one query.
+
+        Everything stored before now is in the store, and everything since is in the batch or `_recent`, so
+        `_recent` starts again here.
+        """
+        ids = [i for mail in mails for i in (mail.message_id, *mail.thread_ids)]
+        self._stored = self.store.mail_records(ids) if ids else {}
+        self._recent.clear()
+
+    def _stored_request(self, message_id: str) -> str | None:
+        """The request of a message the store has (or has been given in this run, outside the batch), or None."""
+        found = self._pending.waiting_by_message.get(message_id) or self._recent.get(message_id)
+        if found is not None:
+            return found
+        record = self._stored.get(message_id)
+        return record.request_id if record is not None else None
+
+    def _one(self, item: RawMail, parsed: Mail | Skipped | MailReject, seq: int) -> MailOutcome | None:
+        """The outcome of one message, or None while it waits in the batch."""
         if isinstance(parsed, MailReject):
             return MailOutcome(item.where, "rejected", parsed.message_id, reason=parsed.reason, subject=parsed.subject)
         if isinstance(parsed, Skipped):
@@ -296,10 +327,7 @@ class MailDesk:
         return self._mail(parsed, seq)
 
     def _mail(self, mail: Mail, seq: int) -> MailOutcome | None:
-        known = self._pending.by_message.get(mail.message_id)
-        if known is None:
-            record = self.store.mail_known(mail.message_id)
-            known = record.request_id if record is not None else None
+        known = self._pending.by_message.get(mail.message_id) or self._stored_request(mail.message_id)
         if known is not None:
             return MailOutcome(
                 mail.where,
@@ -312,32 +340,23 @@ class MailDesk:
             )
         support = self.rules.is_support(mail.sender_address)
         request_id = self._thread(mail, support)
-        if request_id is not None and request_id in self._pending.by_message.values():
-            # The thread's first message waits in the batch: store the batch before answering it.
-            self._store_pending()
-        stored: Ticket | None = None
         if request_id is not None:
-            stored = self.store.get(request_id).ticket
-            if not support and _wrote_to(stored, mail.sender_address):
-                # The customer wrote to this address to open the request: whoever answers from it is support,
-                # configured or not.
-                support = True
+            # A response or a follow-up: decided when the batch is stored, once its request is in the store.
+            self._pending.waiting.append(_Waiting(seq, mail, request_id, support))
+            self._pending.waiting_by_message[mail.message_id] = request_id
+            return None
         if support:
-            if request_id is None:
-                return MailOutcome(
-                    mail.where,
-                    "skipped",
-                    mail.message_id,
-                    reason=(
-                        f"a message from support ({mail.sender_address}) that answers no known request: none of its "
-                        "In-Reply-To / References ids and not its subject match a stored request"
-                    ),
-                    subject=mail.subject,
-                    skip_kind="response_without_request",
-                )
-            return self._response(mail, request_id)
-        if request_id is not None and stored is not None:
-            return self._follow_up(mail, request_id, stored)
+            return MailOutcome(
+                mail.where,
+                "skipped",
+                mail.message_id,
+                reason=(
+                    f"a message from support ({mail.sender_address}) that answers no known request: none of its "
+                    "In-Reply-To / References ids and not its subject match a stored request"
+                ),
+                subject=mail.subject,
+                skip_kind="response_without_request",
+            )
         self._queue_request(mail, seq)
         return None
 
@@ -346,8 +365,8 @@ class MailDesk:
         for ref in mail.thread_ids:
             if ref in self._pending.by_message:
                 return self._pending.by_message[ref]
-        if mail.thread_ids:
-            found = self.store.mail_request(mail.thread_ids)
+        for ref in mail.thread_ids:
+            found = self._stored_request(ref)
             if found is not None:
                 return found
         if not is_reply_subject(mail.subject) or is_forward_subject(mail.subject):
@@ -372,40 +391,6 @@ class MailDesk:
             subject_key=thread_subject(mail.subject)[:200],
             sender=mail.sender_address,
             at=mail.date,
-        )
-
-    # -- responses and follow-ups --------------------------------------------------------------------------------
-    def _response(self, mail: Mail, request_id: str) -> MailOutcome:
-        self.store.record_response(request_id, mail.date, mail.sender_address, ref=mail.message_id)
-        self.store.remember_mail([self._record(mail, request_id, "response")])
-        return MailOutcome(mail.where, "response", mail.message_id, request_id=request_id, subject=mail.subject)
-
-    def _follow_up(self, mail: Mail, request_id: str, stored: Ticket) -> MailOutcome:
-        decision: Decision | None = None
-        if mail.body.strip():
-            # Re-triaged on the whole story: what the request said plus what the customer adds now. The arrival
-            # stays the request's, so the deadlines still count from it.
-            ticket = replace(stored, body=f"{stored.body}\n\n{mail.body}".strip())
-            decision = self.triage.classify(ticket)
-        policy = self.triage.sla
-        self.store.record_follow_up(
-            request_id,
-            mail.date,
-            decision,
-            by=mail.sender_address,
-            ref=mail.message_id,
-            note=mail.body[:2000] or None,
-            deadlines=policy.deadlines if policy is not None else None,
-        )
-        self.store.remember_mail([self._record(mail, request_id, "follow_up")])
-        return MailOutcome(
-            mail.where,
-            "follow_up",
-            mail.message_id,
-            request_id=request_id,
-            severity=decision.severity if decision is not None else None,
-            needs_review=decision.needs_review if decision is not None else False,
-            subject=mail.subject,
         )
 
     # -- new requests --------------------------------------------------------------------------------------------
@@ -437,13 +422,88 @@ class MailDesk:
             (seq, MailOutcome(mail.where, "request", mail.message_id, request_id=request_id, subject=mail.subject))
         )
 
+    # -- storing the batch ---------------------------------------------------------------------------------------
     def _store_pending(self) -> None:
-        """Classify and store the waiting new requests with their Message-IDs (one transaction)."""
+        """Store the batch: the new requests with their Message-IDs (one transaction), then the responses and
+        follow-ups with theirs (a second one), so a crash never leaves a stored message that would be imported
+        again, and an interrupted batch is imported again whole.
+        """
         pending = self._pending
-        if not pending.tickets:
+        if not pending.size:
             return
         self._pending = _Pending()
-        decisions = self.triage.classify_many(pending.tickets)
-        self.store.save_mail(list(zip(pending.tickets, decisions, strict=True)), pending.records)
-        for (seq, outcome), decision in zip(pending.outcomes, decisions, strict=True):
-            self._done[seq] = replace(outcome, severity=decision.severity, needs_review=decision.needs_review)
+        if pending.tickets:
+            decisions = self.triage.classify_many(pending.tickets)
+            self.store.save_mail(list(zip(pending.tickets, decisions, strict=True)), pending.records)
+            for (seq, outcome), decision in zip(pending.outcomes, decisions, strict=True):
+                self._done[seq] = replace(outcome, severity=decision.severity, needs_review=decision.needs_review)
+            self._recent.update(pending.by_message)
+        if pending.waiting:
+            self._store_answers(pending.waiting)
+            self._recent.update(pending.waiting_by_message)
+
+    def _store_answers(self, waiting: Sequence[_Waiting]) -> None:
+        """Responses and follow-ups, in the order they came: follow-ups re-triaged together, stored together."""
+        tickets = self.store.tickets([w.request_id for w in waiting])
+        kinds: list[Literal["response", "follow_up"]] = []
+        retriage: list[Ticket] = []
+        for w in waiting:
+            stored = tickets.get(w.request_id)
+            if stored is None:
+                stored = self.store.get(w.request_id).ticket  # raises the store's NotFound
+            # The customer wrote to this address to open the request: whoever answers from it is support,
+            # configured or not.
+            support = w.support or _wrote_to(stored, w.mail.sender_address)
+            kinds.append("response" if support else "follow_up")
+            if not support and w.mail.body.strip():
+                # Re-triaged on the whole story: what the request said plus what the customer adds now. The
+                # arrival stays the request's, so the deadlines still count from it.
+                retriage.append(replace(stored, body=f"{stored.body}\n\n{w.mail.body}".strip()))
+        decisions = iter(self.triage.classify_many(retriage) if retriage else [])
+        items: list[MailEvent] = []
+        outcomes: list[MailOutcome] = []
+        for w, kind in zip(waiting, kinds, strict=True):
+            mail = w.mail
+            if kind == "response":
+                items.append(
+                    MailEvent(
+                        "response",
+                        w.request_id,
+                        mail.date,
+                        mail.sender_address,
+                        mail.message_id,
+                        self._record(mail, w.request_id, "response"),
+                    )
+                )
+                outcomes.append(
+                    MailOutcome(mail.where, "response", mail.message_id, request_id=w.request_id, subject=mail.subject)
+                )
+                continue
+            decision = next(decisions) if mail.body.strip() else None
+            items.append(
+                MailEvent(
+                    "follow_up",
+                    w.request_id,
+                    mail.date,
+                    mail.sender_address,
+                    mail.message_id,
+                    self._record(mail, w.request_id, "follow_up"),
+                    decision=decision,
+                    note=mail.body[:2000] or None,
+                )
+            )
+            outcomes.append(
+                MailOutcome(
+                    mail.where,
+                    "follow_up",
+                    mail.message_id,
+                    request_id=w.request_id,
+                    severity=decision.severity if decision is not None else None,
+                    needs_review=decision.needs_review if decision is not None else False,
+                    subject=mail.subject,
+                )
+            )
+        policy = self.triage.sla
+        self.store.save_mail_events(items, deadlines=policy.deadlines if policy is not None else None)
+        for w, outcome in zip(waiting, outcomes, strict=True):
+            self._done[w.seq] = outcome

@@ -56,7 +56,7 @@ from sevtriage.store.schema import (
     users,
 )
 from sevtriage.text import MAX_PLAN_LENGTH, id_problem, storable
-from sevtriage.types import Deadlines, Decision, MailRecord, Severity, Ticket
+from sevtriage.types import Deadlines, Decision, MailEvent, MailRecord, Severity, Ticket
 
 Status = Literal["pending", "auto", "accepted", "changed"]
 EventKind = Literal["received", "follow_up", "response", "severity_changed", "resolved"]
@@ -850,43 +850,60 @@ class DecisionStore:
         decision: Decision | None = None,
         deadlines: DeadlineRule | None = None,
     ) -> bool:
-        when = _utc(at)
-        assert when is not None
         now = self.clock()
-        ref = (ref or "").strip() or None
         try:
             with self._write() as conn:
-                current = self._load(conn, request_id, with_history=False)
-                if current.received_at is not None and at.astimezone(UTC) < current.received_at:
-                    raise InputError(
-                        f"a {kind.replace('_', ' ')} of {request_id} at {at.isoformat()} would be before the request "
-                        f"arrived ({current.received_at.isoformat()}); check the time and its UTC offset"
-                    )
-                if ref is not None and self._has_ref(conn, request_id, kind, ref):
-                    return False
-                conn.execute(
-                    insert(events).values(_event_row(request_id, kind, when, by, _utc(now), ref=ref, note=note))
+                return self._record_in(
+                    conn, request_id, kind, at, by, now, ref=ref, note=note, decision=decision, deadlines=deadlines
                 )
-                clock: dict[str, Any] = {}
-                if kind == "response":
-                    first = current.first_response_at
-                    last = current.last_response_at
-                    clock["first_response_at"] = when if first is None or at < first else _utc(first)
-                    clock["last_response_at"] = when if last is None or at > last else _utc(last)
-                elif kind == "resolved":
-                    clock["resolved_at"] = when
-                elif kind == "follow_up" and current.resolved_at is not None and at > current.resolved_at:
-                    clock["resolved_at"] = None
-                if clock:
-                    conn.execute(update(requests).where(requests.c.id == request_id).values(**clock))
-                if decision is not None and decision.severity is not None and deadlines is not None:
-                    self._retriage(conn, current, decision, deadlines, now, by)
-                return True
         except IntegrityError:
             # Someone recorded the same ref between our check and our insert (PostgreSQL, two importers).
-            if ref is not None:
+            if (ref or "").strip():
                 return False
             raise
+
+    def _record_in(
+        self,
+        conn: Connection,
+        request_id: str,
+        kind: EventKind,
+        at: datetime,
+        by: str | None,
+        now: datetime,
+        *,
+        ref: str | None = None,
+        note: str | None = None,
+        decision: Decision | None = None,
+        deadlines: DeadlineRule | None = None,
+    ) -> bool:
+        """`_record` inside the caller's transaction."""
+        when = _utc(at)
+        assert when is not None
+        ref = (ref or "").strip() or None
+        current = self._load(conn, request_id, with_history=False)
+        if current.received_at is not None and at.astimezone(UTC) < current.received_at:
+            raise InputError(
+                f"a {kind.replace('_', ' ')} of {request_id} at {at.isoformat()} would be before the request "
+                f"arrived ({current.received_at.isoformat()}); check the time and its UTC offset"
+            )
+        if ref is not None and self._has_ref(conn, request_id, kind, ref):
+            return False
+        conn.execute(insert(events).values(_event_row(request_id, kind, when, by, _utc(now), ref=ref, note=note)))
+        clock: dict[str, Any] = {}
+        if kind == "response":
+            first = current.first_response_at
+            last = current.last_response_at
+            clock["first_response_at"] = when if first is None or at < first else _utc(first)
+            clock["last_response_at"] = when if last is None or at > last else _utc(last)
+        elif kind == "resolved":
+            clock["resolved_at"] = when
+        elif kind == "follow_up" and current.resolved_at is not None and at > current.resolved_at:
+            clock["resolved_at"] = None
+        if clock:
+            conn.execute(update(requests).where(requests.c.id == request_id).values(**clock))
+        if decision is not None and decision.severity is not None and deadlines is not None:
+            self._retriage(conn, current, decision, deadlines, now, by)
+        return True
 
     @staticmethod
     def _has_ref(conn: Connection, request_id: str, kind: str, ref: str) -> bool:
@@ -1304,6 +1321,79 @@ class DecisionStore:
             for start in range(0, len(pairs), 500):
                 self._save_batch(conn, pairs[start : start + 500], now)
             self._remember(conn, records)
+
+    def save_mail_events(self, items: Sequence[MailEvent], *, deadlines: DeadlineRule | None = None) -> None:
+        """Record responses and follow-ups from e-mail with their messages, in order, in one transaction.
+
+        Each item has the effect of `record_response` / `record_follow_up` (with `deadlines` for a re-triage)
+        followed by `remember_mail` of its record; the items are applied in the order given, so a later follow-up
+        sees the severity an earlier one set. If anything fails, nothing of the batch is written, except that a
+        ref recorded by someone else meanwhile (two importers on PostgreSQL) makes the items go one by one.
+        """
+        for item in items:
+            decision = item.decision
+            if decision is not None and decision.id != item.request_id:
+                raise InputError(f"the decision is for {decision.id!r}, not {item.request_id!r}; pair them by id")
+            if decision is not None and decision.severity is not None and deadlines is None:
+                raise InputError(
+                    "save_mail_events with a re-triage needs deadlines=..., the rule that gives a severity's "
+                    "deadlines from arrival (pass SlaPolicy.deadlines)"
+                )
+        if not items:
+            return
+        now = self.clock()
+        try:
+            with self._write() as conn:
+                for item in items:
+                    self._record_in(
+                        conn,
+                        item.request_id,
+                        item.kind,
+                        item.at,
+                        item.by,
+                        now,
+                        ref=item.ref,
+                        note=item.note,
+                        decision=item.decision,
+                        deadlines=deadlines,
+                    )
+                self._remember(conn, [item.record for item in items])
+        except IntegrityError:
+            for item in items:
+                self._record(
+                    item.request_id,
+                    item.kind,
+                    item.at,
+                    item.by,
+                    ref=item.ref,
+                    note=item.note,
+                    decision=item.decision,
+                    deadlines=deadlines,
+                )
+                self.remember_mail([item.record])
+
+    def tickets(self, request_ids: Sequence[str]) -> dict[str, Ticket]:
+        """The stored requests' tickets (as `get(id).ticket`) by id, read at once; unknown ids are left out."""
+        found: dict[str, Ticket] = {}
+        unique = sorted(set(request_ids))
+        with self._read() as conn:
+            for start in range(0, len(unique), 500):
+                query = select(requests).where(requests.c.id.in_(unique[start : start + 500]))
+                for row in conn.execute(query).mappings():
+                    found[row["id"]] = _stored(row, ()).ticket
+        return found
+
+    def mail_records(self, message_ids: Sequence[str]) -> dict[str, MailRecord]:
+        """The records of those of `message_ids` that are known messages, by Message-ID, read at once."""
+        found: dict[str, MailRecord] = {}
+        unique = sorted(set(message_ids))
+        with self._read() as conn:
+            for start in range(0, len(unique), 500):
+                query = select(mail_messages).where(mail_messages.c.message_id.in_(unique[start : start + 500]))
+                for row in conn.execute(query).mappings():
+                    record = _mail_record(row)
+                    found[record.message_id] = record
+        return found
 
     def remember_mail(self, records: Sequence[MailRecord]) -> None:
         """Record which request each message belongs to (a message already known is left as it is)."""
