@@ -6,7 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sevtriage.text import _fold_char, fold, is_reply_subject, new_message_text, request_text
+from sevtriage.text import (
+    REPLACEMENT,
+    _fold_char,
+    fold,
+    is_reply_subject,
+    model_text,
+    new_message_text,
+    prepare,
+    request_text,
+    storable,
+)
 
 
 @pytest.mark.parametrize(
@@ -65,3 +75,23 @@ def test_new_message_text_drops_a_reply_subject_only_when_there_is_a_body() -> N
     assert new_message_text("Re: výpadok", "Kde nájdem zoznam?") == "Kde nájdem zoznam?"
     assert new_message_text("Re: výpadok", "") == "výpadok"
     assert new_message_text("Výpadok", "Managry nejde") == "Výpadok\nManagry nejde"
+
+
+_MAIL_PIECES = st.sampled_from(
+    ["Re: ", "Fw: ", "App DOWN", "Výpadok", "\n", "\r\n", "> quoted line\n", "Thanks,\nJana", "-- \nSig", "", " "]
+)
+
+
+@given(st.lists(_MAIL_PIECES, max_size=6).map("".join), st.lists(_MAIL_PIECES | st.text(max_size=8)).map("".join))
+def test_prepare_gives_the_rules_and_the_model_text_in_one_go(subject: str, body: str) -> None:
+    prepared = prepare(subject, body)
+    assert prepared.rules == new_message_text(subject, body)
+    assert prepared.rules_folded == fold(new_message_text(subject, body))
+    assert prepared.model == model_text(subject, body)
+
+
+@given(st.lists(st.sampled_from(["a", "č", "\x00", "\ud800", "\udfff", "\U0001f600", "\ufffd", " "])).map("".join))
+def test_storable_replaces_exactly_the_nul_and_lone_surrogates(text: str) -> None:
+    expected = "".join(REPLACEMENT if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
+    assert storable(text) == expected
+    storable(text).encode("utf-8")  # always encodable

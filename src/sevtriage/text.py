@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
 # Typographic apostrophes and dashes that phones and mail clients insert; folded to ASCII so that
@@ -171,6 +172,15 @@ MAX_PLAN_LENGTH = 40
 
 def storable(text: str) -> str:
     """`text` with each lone surrogate and NUL character replaced by U+FFFD (see the README, "Odd text")."""
+    if "\x00" not in text:
+        # Nearly every text is clean: UTF-8 encoding (in C) fails exactly on lone surrogates, and is about three
+        # times faster than the regular expression's scan (a batch's JSONL output is about 1 KiB per request).
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return text
     return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
@@ -191,3 +201,24 @@ def id_problem(request_id: str) -> str | None:
 def model_text(subject: str, body: str) -> str:
     """What the model reads: the cleaned request text, folded (lower case, no diacritics)."""
     return fold(request_text(subject, body))
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One request's texts, made with one e-mail clean-up: what the rules read (`new_message_text`), the same
+    folded, and what the model reads (`model_text`)."""
+
+    rules: str
+    rules_folded: str
+    model: str
+
+
+def prepare(subject: str, body: str) -> Prepared:
+    """`new_message_text`, its fold and `model_text` of one request; the body is cleaned once, and folded once
+    unless the request is a reply (whose rules text leaves the subject out)."""
+    cleaned = clean_body(body)
+    joined = _subject_and_body(subject, cleaned)
+    folded = fold(joined)
+    if cleaned and is_reply_subject(subject):
+        return Prepared(cleaned, fold(cleaned), folded)
+    return Prepared(joined, folded, folded)

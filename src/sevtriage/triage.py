@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sevtriage.combiner import combine
 from sevtriage.confidence import RulePrecision
 from sevtriage.resources import default_model_path
-from sevtriage.text import model_text
+from sevtriage.text import model_text, prepare
 from sevtriage.types import Deadlines, Decision, ModelOpinion, RuleVerdict, Ticket
 
 if TYPE_CHECKING:
@@ -96,12 +96,19 @@ class Triage:
         requests the rules were unsure about.
         """
         batch: Sequence[Ticket] = list(tickets)
-        verdicts = self.rule_stage.evaluate_many(batch)
-        opinions = self.opinions_for(batch, verdicts)
+        # Each request's texts cleaned and folded once, for the rules and the model alike.
+        prepared = [prepare(t.subject, t.body) for t in batch]
+        verdicts = self.rule_stage.evaluate_many(batch, prepared)
+        opinions = self.opinions_for(batch, verdicts, [p.model for p in prepared])
         return [self._decide(t, v, o) for t, v, o in zip(batch, verdicts, opinions, strict=True)]
 
-    def opinions_for(self, tickets: Sequence[Ticket], verdicts: Sequence[RuleVerdict]) -> list[ModelOpinion | None]:
-        """The model's opinions (None where it is not consulted, or without a model)."""
+    def opinions_for(
+        self, tickets: Sequence[Ticket], verdicts: Sequence[RuleVerdict], texts: Sequence[str] | None = None
+    ) -> list[ModelOpinion | None]:
+        """The model's opinions (None where it is not consulted, or without a model).
+
+        `texts` are the requests' `model_text` when the caller made them already.
+        """
         opinions: list[ModelOpinion | None] = [None] * len(tickets)
         if self.model is None:
             return opinions
@@ -109,8 +116,11 @@ class Triage:
             i for i, v in enumerate(verdicts) if self.second_opinion or not (v.confident and v.severity is not None)
         ]
         if consulted:
-            texts = [model_text(tickets[i].subject, tickets[i].body) for i in consulted]
-            measured = self.model.opinions(texts, familiarity=self.familiarity)
+            if texts is None:
+                read = [model_text(tickets[i].subject, tickets[i].body) for i in consulted]
+            else:
+                read = [texts[i] for i in consulted]
+            measured = self.model.opinions(read, familiarity=self.familiarity)
             for index, opinion in zip(consulted, measured, strict=True):
                 opinions[index] = opinion
         return opinions

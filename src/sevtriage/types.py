@@ -20,7 +20,7 @@ class Severity(IntEnum):
     @property
     def label(self) -> str:
         """The lower-case name used in records (`critical`, `high`, `medium`, `low`)."""
-        return self.name.lower()
+        return _LABEL_NAMES[self]
 
     @classmethod
     def parse(cls, value: object) -> Severity:
@@ -40,6 +40,9 @@ class Severity(IntEnum):
                     return member
         raise ValueError(f"severity must be one of 1, 2, 3, 4 (or critical, high, medium, low); got {value!r}")
 
+
+# Made once: an enum member's `name` is a descriptor lookup, and every decision record asks for its label.
+_LABEL_NAMES: dict[int, str] = {member: member.name.lower() for member in Severity}
 
 # The model's classes in column order, most severe first.
 LABELS: tuple[int, ...] = tuple(int(s) for s in Severity)

@@ -245,3 +245,12 @@ def test_the_record_shows_the_measures(small: TrainedModel) -> None:
     record = opinion.to_dict()["familiarity"]
     assert set(record) == {"known_words", "known_chars", "nearest", "facts", "says_critical", "reasons"}
     assert record["reasons"] == [REVIEW_TOO_VAGUE]
+
+
+def test_facts_come_in_lexicon_order_with_critical_apart(lexicon: Lexicon) -> None:
+    texts = [model_text(r.subject, r.body) for r in read_labelled(DATA)]
+    for text in texts:
+        found = lexicon.find(text)
+        expected = tuple(name for name in lexicon.names if name in found and name != "critical")
+        assert lexicon.assess(text) == (expected, "critical" in found)
+    assert any(len(lexicon.assess(text)[0]) > 2 for text in texts)

@@ -64,3 +64,37 @@ def test_union_of_the_shipped_kind_matches_and_unsupported_parts_fall_back() -> 
     odd = TfidfVectorizer(analyzer="char").fit(CORPUS_TEXTS[:50])
     assert not supports(odd)
     assert FastUnion(FeatureUnion([("char", odd)])).fast is None
+
+
+def _same_csr(a: object, b: object) -> None:
+    from scipy import sparse
+
+    assert isinstance(a, sparse.csr_matrix) and isinstance(b, sparse.csr_matrix)
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+WORD_PARTS = [
+    FastTfidf(_fitted("word", (1, 2), sublinear_tf=True, token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2)),
+    FastTfidf(_fitted("word", (1, 1))),
+    FastTfidf(_fitted("word", (2, 2))),
+]
+
+
+@pytest.mark.parametrize("part", WORD_PARTS)
+def test_word_pairs_for_the_batch_are_exactly_the_counts_text_by_text(part: FastTfidf) -> None:
+    texts = CORPUS_TEXTS[1::3]
+    _same_csr(part._word_pairs_matrix(texts), part._word_ngrams_text_by_text(texts))
+    _same_csr(part._word_pairs_matrix([]), part._word_ngrams_text_by_text([]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(["the", "app", "is", "down", "x", "zzzz", "9", "-", "Nie", "ide"])), max_size=5)
+)
+def test_word_pairs_never_join_words_across_texts(words: list[list[str]]) -> None:
+    texts = [" ".join(w) for w in words]
+    for part in WORD_PARTS:
+        _same_csr(part._word_pairs_matrix(texts), part._word_ngrams_text_by_text(texts))

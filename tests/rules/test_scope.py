@@ -7,11 +7,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sevtriage.errors import ConfigError
 from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import load_rulebook, parse_rulebook
+from sevtriage.rules.scope import ScopeReader
 from sevtriage.rules.stage import RuleStage
+from sevtriage.text import new_message_text
 from sevtriage.types import Ticket
 
 POLICY = Path("/work/shared/seed/support-policy.txt")
@@ -190,3 +194,65 @@ def test_the_bundled_scope_loads() -> None:
         "no_workaround",
         "no_workaround_said",
     )
+
+
+# Browser and Android wording glued to other words, digits and punctuation: where the word check could go wrong.
+_SCOPE_WORDS = [
+    "chrome",
+    "Chromium",
+    "google",
+    "Google Chrome",
+    "firefox",
+    "Mozilla",
+    "edge",
+    "Microsoft-Edge",
+    "safari",
+    "internet",
+    "Explorer",
+    "IE",
+    "ie",
+    "msie",
+    "android",
+    "Androidu",
+    "ANDROIDE",
+    "version",
+    "verzia",
+    "v.",
+    "v",
+    "7",
+    "49",
+    "109",
+    "6.0",
+    "5.1.1",
+    "12GB",
+    "11",
+    "ie8",
+    "xie",
+    "nie",
+    "pie",
+    "the",
+    "app",
+    "crashes",
+]
+_GLUE = st.sampled_from([" ", "", "-", ".", "\n", ", ", "(", ")", "'", "_", "1"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_SCOPE_WORDS), _GLUE).map("".join), max_size=12).map("".join))
+def test_the_word_check_finds_what_scanning_every_text_finds(text: str) -> None:
+    book = load_rulebook(default_rules_path())
+    assert ScopeReader(book.scope).read(text, {}) == ScopeReader(book.scope, word_check=False).read(text, {})
+
+
+def test_the_word_check_changes_nothing_on_the_corpus(stage: RuleStage) -> None:
+    scanning = ScopeReader(stage.book.scope, word_check=False)
+    noted = 0
+    for path in sorted(DATA.glob("*/**/*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            ticket = Ticket(id="t", subject=row.get("subject") or "", body=row.get("body") or "")
+            found = stage.scope_of(ticket)
+            evidence = stage.facts(ticket).evidence
+            assert found == scanning.read(new_message_text(ticket.subject, ticket.body), evidence)
+            noted += bool(found.notes)
+    assert noted > 10  # the corpus does name old browsers and Android versions

@@ -54,6 +54,7 @@ class CompiledModel:
     _union: FastUnion | None = field(default=None, repr=False)
     _relative_coef: FloatArray | None = field(default=None, repr=False)
     _names: npt.NDArray[np.str_] | None = field(default=None, repr=False)
+    _name_list: list[str] | None = field(default=None, repr=False)
 
     @classmethod
     def from_parts(cls, vectorizer: Any, classifier: Any, calibrator: Any, bias: Any, n_word: int) -> CompiledModel:
@@ -121,6 +122,13 @@ class CompiledModel:
             self._names = np.concatenate([spec.terms for spec in self.specs]).astype(np.str_)
         return self._names
 
+    @property
+    def name_list(self) -> list[str]:
+        """`feature_names` as Python strings (indexing a numpy string array makes a new object every time)."""
+        if self._name_list is None:
+            self._name_list = [str(name) for name in self.feature_names]
+        return self._name_list
+
     def top_terms(self, features: sparse.csr_matrix, labels: Sequence[int], top_k: int) -> list[tuple[str, ...]]:
         """Per row, the terms that pushed it toward its label: the largest feature x relative-coefficient
         contributions, whole words first and character n-grams (shown with a leading `~`) filling in for texts
@@ -148,13 +156,13 @@ class CompiledModel:
         short = np.zeros(n, dtype=bool)
         short[[row for row, found in enumerate(words) if len(found) < top_k]] = True
         chars = best(~is_word & short[rows], top_k) if short.any() else [[] for _ in range(n)]
-        names = self.feature_names
+        names = self.name_list
         out: list[tuple[str, ...]] = []
         for row in range(n):
-            found = [str(names[column]) for column in words[row]]
+            found = [names[column] for column in words[row]]
             if len(found) < top_k:
                 # char_wb n-grams are never blank (they always hold a letter of a word).
-                found.extend(f"~{str(names[column]).strip()}" for column in chars[row])
+                found.extend(f"~{names[column].strip()}" for column in chars[row])
             out.append(tuple(found[:top_k]))
         return out
 

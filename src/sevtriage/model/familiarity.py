@@ -86,6 +86,7 @@ class Lexicon:
                 (first, stem), rest = steps[0], steps[1:]
                 (self._stems if stem else self._exact).setdefault(first, []).append((name, rest))
         self._stem_lengths = sorted({len(s) for s in self._stems})
+        self._order = {name: i for i, name in enumerate(self.names)}
         self._words: WordCache[list[Phrase]] = WordCache(WORD_CACHE_LIMIT)
 
     def _candidates(self, word: str) -> list[Phrase]:
@@ -102,13 +103,20 @@ class Lexicon:
 
     def find(self, folded: str) -> frozenset[str]:
         """Names of the entries (`area:...`, `symptom:...`, `critical`) that the folded text names."""
+        return frozenset(self._found(folded))
+
+    def _found(self, folded: str) -> set[str]:
         tokens = _TOKEN.findall(folded)
         found: set[str] = set()
+        known = self._words.words  # the remembered words without a digit (most words), read directly
         for i, word in enumerate(tokens):
-            for name, rest in self._candidates(word):
+            candidates = known.get(word)
+            if candidates is None:
+                candidates = self._candidates(word)
+            for name, rest in candidates:
                 if name not in found and _follows(rest, tokens, i + 1):
                     found.add(name)
-        return frozenset(found)
+        return found
 
     def facts(self, folded: str) -> tuple[str, ...]:
         """The areas and symptoms the folded text names, in lexicon order."""
@@ -121,8 +129,11 @@ class Lexicon:
 
     def assess(self, folded: str) -> tuple[tuple[str, ...], bool]:
         """`facts` and `says_critical` in one reading."""
-        found = self.find(folded)
-        return tuple(n for n in self.names if n in found and n != CRITICAL), CRITICAL in found
+        found = self._found(folded)
+        says_critical = CRITICAL in found
+        found.discard(CRITICAL)
+        # In lexicon order (a text names few entries: sorting them is cheaper than walking every name).
+        return tuple(sorted(found, key=self._order.__getitem__)), says_critical
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Lexicon:
@@ -360,15 +371,21 @@ class FamiliarityIndex:
 
     def _known_chars(self, text: str) -> float:
         known = total = 0
+        remembered = self._chars.words  # words without a digit (most words), read directly
         for word in set(text.split()):
-            counts = self._chars.get(word)
-            if counts is None:
-                grams = set(char_wb_ngrams(word, self.min_n, self.max_n))
-                counts = (sum(1 for g in grams if g in self.char_vocabulary), len(grams))
-                self._chars.put(word, counts)
+            counts = remembered.get(word) or self._char_counts(word)
             known += counts[0]
             total += counts[1]
         return known / total if total else 0.0
+
+    def _char_counts(self, word: str) -> tuple[int, int]:
+        """How many of a word's distinct character n-grams the model knows, and how many it has (remembered)."""
+        counts = self._chars.get(word)
+        if counts is None:
+            grams = set(char_wb_ngrams(word, self.min_n, self.max_n))
+            counts = (sum(1 for g in grams if g in self.char_vocabulary), len(grams))
+            self._chars.put(word, counts)
+        return counts
 
 
 def char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:

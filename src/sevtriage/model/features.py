@@ -93,6 +93,9 @@ class FastTfidf:
         self.token_pattern = re.compile(spec.token_pattern)
         self.idf = spec.idf
         self.dtype = np.dtype(spec.dtype)
+        self._tables: (
+            tuple[dict[str, int], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None
+        ) = None
         self._word_counts_cache: WordCache[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = WordCache(
             CACHE_LIMIT
         )
@@ -160,6 +163,12 @@ class FastTfidf:
         return sparse.csr_matrix(per_document @ per_word)
 
     def _word_counts_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        if self.max_n <= 2:
+            return self._word_pairs_matrix(texts)
+        return self._word_ngrams_text_by_text(texts)
+
+    def _word_ngrams_text_by_text(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Word n-gram counts with each n-gram joined and looked up in Python (any n; the reference of the pairs)."""
         vocabulary = self.vocabulary
         columns: list[int] = []
         indptr = [0]
@@ -181,6 +190,78 @@ class FastTfidf:
         )
         result.sum_duplicates()  # adds up repeats and sorts each row's columns
         return result
+
+    def _word_pairs_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """`_word_counts_matrix` for word 1- and 2-grams, with the n-grams looked up by numpy for the whole batch.
+
+        Each token becomes the number of its word among the vocabulary's words (-1 for a word no term uses), one
+        dict lookup per token; a bigram is then the pair of neighbouring numbers inside one text, found in the
+        sorted pair codes of the vocabulary's bigrams. The counts are the same, and the rows are sorted and summed
+        as `sum_duplicates` leaves them, so the matrix is the same.
+        """
+        words, unigram_columns, pair_codes, pair_columns = self._word_tables()
+        lookup = words.get
+        numbers: list[int] = []
+        lengths: list[int] = []
+        for text in texts:
+            tokens = self.token_pattern.findall(text.lower())
+            numbers.extend([lookup(token, -1) for token in tokens])
+            lengths.append(len(tokens))
+        ids = np.asarray(numbers, dtype=np.int64)
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        found_rows: list[npt.NDArray[np.int64]] = []
+        found_columns: list[npt.NDArray[np.int64]] = []
+        if self.min_n <= 1:
+            known = ids >= 0
+            columns = unigram_columns[ids[known]]
+            kept = columns >= 0
+            found_rows.append(rows[known][kept])
+            found_columns.append(columns[kept])
+        if self.max_n >= 2 and len(ids) > 1 and len(pair_codes):
+            both = (ids[:-1] >= 0) & (ids[1:] >= 0) & (rows[:-1] == rows[1:])
+            codes = ids[:-1][both] * len(words) + ids[1:][both]
+            at = np.minimum(np.searchsorted(pair_codes, codes), len(pair_codes) - 1)
+            hit = pair_codes[at] == codes
+            found_rows.append(rows[:-1][both][hit])
+            found_columns.append(pair_columns[at[hit]])
+        keys = np.concatenate(
+            [*(r * self.n_features + c for r, c in zip(found_rows, found_columns, strict=True)), _EMPTY]
+        )
+        unique, tally = np.unique(keys, return_counts=True)
+        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(unique // self.n_features, minlength=len(texts)), out=indptr[1:])
+        return sparse.csr_matrix(
+            (tally.astype(np.float64), unique % self.n_features, indptr), shape=(len(texts), self.n_features)
+        )
+
+    def _word_tables(
+        self,
+    ) -> tuple[dict[str, int], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The vocabulary's words numbered, each word's unigram column (-1: none), the bigrams' sorted pair codes
+        (first * words + second) and their columns; made on first use."""
+        if self._tables is None:
+            words: dict[str, int] = {}
+            split = [(term.split(" "), column) for term, column in self.vocabulary.items()]
+            for parts, _ in split:
+                for part in parts:
+                    words.setdefault(part, len(words))
+            unigrams = np.full(len(words), -1, dtype=np.int64)
+            codes: list[int] = []
+            columns: list[int] = []
+            for parts, column in split:
+                if len(parts) == 1:
+                    unigrams[words[parts[0]]] = column
+                elif len(parts) == 2:
+                    codes.append(words[parts[0]] * len(words) + words[parts[1]])
+                    columns.append(column)
+            order = np.argsort(np.asarray(codes, dtype=np.int64), kind="stable")
+            self._tables = (
+                words,
+                unigrams,
+                np.asarray(codes, dtype=np.int64)[order],
+                np.asarray(columns, dtype=np.int64)[order],
+            )
+        return self._tables
 
     def weigh(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
         """TF-IDF weights from raw counts, in place: sublinear tf, idf and l2 norm as scikit-learn applies them."""

@@ -30,6 +30,8 @@ _VERSION_WORD = r"(?:\s*(?:version|verzi\w*|verze|verzi|ver\.?|v\.?))?"
 # history, developer.android.com/about/versions), so "Android 4.14" is an app's version, not Android's.
 _ANDROID = re.compile(rf"(?<!\w)android\w*{_VERSION_WORD}\s*(\d{{1,2}}(?!\.\d\d)(?:\.\d)?)(?:\.\d+)*(?![\w.]*\d)(?!\w)")
 _SHORT_NAME = 2  # browser names this short ("ie") count only with a version number after them
+# Words of folded text (the same `\w` runs the patterns' `(?<!\w)` starts see).
+_TOKEN = re.compile(r"\w+")
 # Phones named like a browser ("Motorola Edge 40", "Galaxy S7 Edge"): a browser name right after one of these
 # words, or one word after it, is the phone's name.
 _PHONE_MAKERS = frozenset({"motorola", "moto", "samsung", "galaxy"})
@@ -55,12 +57,17 @@ _NOTHING = ScopeResult((), ())
 class ScopeReader:
     """A rule file's scope compiled once; `read` is pure and thread-safe."""
 
-    def __init__(self, scope: Scope | None) -> None:
+    def __init__(self, scope: Scope | None, *, word_check: bool = True) -> None:
+        """`word_check` False scans for every browser and Android in every text (the reference the check must equal)."""
         self.scope = scope
         self._browsers: tuple[tuple[Browser, re.Pattern[str], re.Pattern[str] | None], ...] = ()
+        # Per browser (and Android last), the letter runs its names start with; None: always scan for it.
+        self._leads: tuple[tuple[str, ...] | None, ...] = ()
         if scope is not None:
             compiled = []
+            leads: list[tuple[str, ...] | None] = []
             for browser in scope.browsers:
+                leads.append(_leading_runs(browser.names))
                 names = "|".join(_name_regex(n) for n in sorted(browser.names, key=len, reverse=True))
                 with_version = re.compile(rf"(?<!\w)(?:{names}){_VERSION_WORD}\s*(\d{{1,3}})(?:\.\d+)*(?!\w)")
                 long_names = [n for n in browser.names if len(n) > _SHORT_NAME]
@@ -71,16 +78,29 @@ class ScopeReader:
                 )
                 compiled.append((browser, with_version, bare))
             self._browsers = tuple(compiled)
+            self._leads = (*leads, ("android",)) if word_check else (None,) * (len(leads) + 1)
+        known = [lead for lead in self._leads if lead is not None]
+        self._any_lead: tuple[str, ...] = tuple(run for lead in known for run in lead)
+        self._always = len(known) < len(self._leads)
+        # A word of the text that starts with one of the leading runs (the runs are word characters, so a
+        # position after no word character that starts with a run is the start of such a word).
+        runs = sorted(set(self._any_lead), key=len, reverse=True)
+        self._any_start = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, runs))})") if runs else None
 
-    def read(self, text: str, evidence: Mapping[str, tuple[str, ...]]) -> ScopeResult:
-        """Notes and missing details of one request; `evidence` is the signal matcher's per-signal evidence."""
+    def read(self, text: str, evidence: Mapping[str, tuple[str, ...]], folded: str | None = None) -> ScopeResult:
+        """Notes and missing details of one request; `evidence` is the signal matcher's per-signal evidence.
+
+        `folded` is `fold(text)` when the caller has it already.
+        """
         scope = self.scope
         if scope is None:
             return _NOTHING
-        folded = fold(text)
+        if folded is None:
+            folded = fold(text)
         notes: list[ScopeNote] = []
-        android_given, android_note = self._android(scope, text, folded)
-        browser_given, browser_notes = self._browser_notes(scope, text, folded)
+        named = self._named(folded)
+        android_given, android_note = self._android(scope, text, folded) if named[-1] else (False, None)
+        browser_given, browser_notes = self._browser_notes(scope, text, folded, named)
         if android_note is not None:
             notes.append(android_note)
         notes.extend(browser_notes)
@@ -106,6 +126,21 @@ class ScopeReader:
                     missing.append(item)
         return ScopeResult(tuple(notes), tuple(missing))
 
+    def _named(self, folded: str) -> list[bool]:
+        """Per browser (and Android last), whether its patterns can match anywhere in `folded`.
+
+        Each pattern starts with `(?<!\\w)` and a name, so a match starts at a word of the text and that word
+        starts with the name's leading letter run ("ie" of "IE 11" and of "ie8"). Most requests name no
+        browser: one search for any such word start spares them a dozen scans (about 40 us per request).
+        """
+        if self._always:
+            starts = set(_TOKEN.findall(folded))
+        elif self._any_start is None or self._any_start.search(folded) is None:
+            return [False] * len(self._leads)
+        else:
+            starts = {t for t in _TOKEN.findall(folded) if t.startswith(self._any_lead)}
+        return [lead is None or any(t.startswith(lead) for t in starts) for lead in self._leads]
+
     def _android(self, scope: Scope, text: str, folded: str) -> tuple[bool, ScopeNote | None]:
         given = False
         old: list[str] = []
@@ -125,10 +160,12 @@ class ScopeReader:
         )
         return given, note
 
-    def _browser_notes(self, scope: Scope, text: str, folded: str) -> tuple[bool, list[ScopeNote]]:
+    def _browser_notes(self, scope: Scope, text: str, folded: str, named: list[bool]) -> tuple[bool, list[ScopeNote]]:
         given = False
         notes: list[ScopeNote] = []
-        for browser, with_version, bare in self._browsers:
+        for (browser, with_version, bare), maybe in zip(self._browsers, named, strict=False):
+            if not maybe:
+                continue
             bad: list[str] = []
             for match in with_version.finditer(folded):
                 if _names_a_phone(folded, match.start()):
@@ -162,6 +199,14 @@ _DETAIL = {
     "altered_software": "the software may have been altered or modified outside Managry",
     "third_party": "a third-party extension or integration is involved",
 }
+
+
+def _leading_runs(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The word-character run each name starts with; None when a name starts otherwise (it is always scanned)."""
+    runs = [_TOKEN.match(name) for name in names]
+    if not runs or any(run is None for run in runs):
+        return None
+    return tuple(run.group() for run in runs if run is not None)
 
 
 def _name_regex(name: str) -> str:

@@ -79,15 +79,23 @@ class _Candidate:
 
     signal: int
     rank: int
+    # For a phrase of several words: the (run, exact) starts the text's next word must have (its second word's),
+    # empty when the candidate does not depend on the next word.
+    after: tuple[tuple[str, bool], ...] = ()
+
+    def fits(self, following: str) -> bool:
+        """Whether the text's next word can start this phrase's second word."""
+        return any(following == run if exact else following.startswith(run) for run, exact in self.after)
 
 
 @dataclass(frozen=True, slots=True)
 class _WordHits:
     """What may start at one word: per signal, its phrases to try there as one anchored regex, and
-    the signals whose patterns may start there."""
+    the signals whose patterns may start there; `pending` are phrases that also need the next word."""
 
     phrases: tuple[tuple[int, re.Pattern[str]], ...]
     patterns: tuple[int, ...]
+    pending: tuple[_Candidate, ...] = ()
 
 
 _NO_HITS = _WordHits((), ())
@@ -133,15 +141,19 @@ class SignalMatcher:
         for index, (signal, compiled) in enumerate(zip(book.signals.values(), self._signals, strict=True)):
             if compiled.phrase_scan is None:
                 for rank, phrase in enumerate(_longest_first(signal.phrases)):
-                    first = fold(phrase.text.strip()).split()[0]
-                    run = _TOKEN.match(first)
-                    assert run is not None  # phrases starting with punctuation are scanned instead
-                    self._add(run.group(), run.end() == len(first), _Candidate(index, rank))
+                    words = fold(phrase.text.strip()).split()
+                    # The second word starts at the text's next word when the first word's spelling is all
+                    # word characters (the separator between them is spaces or hyphens).
+                    after = tuple(_first_words(words[1])) if len(words) > 1 and _TOKEN.match(words[1]) else ()
+                    for run_text, exact, whole in _word_starts(words[0]):
+                        self._add(run_text, exact, _Candidate(index, rank, after if whole else ()))
             if compiled.pattern_regex is not None and not compiled.pattern_scan:
                 for run_text, exact in _literal_starts(_alternatives(signal)) or ():
                     self._add(run_text, exact, _Candidate(index, -1))
         self._by_word: dict[str, _WordHits] = {}
+        self._by_pair: dict[tuple[str, str], _WordHits] = {}
         self._alternations: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
+        self._ranks: dict[tuple[int, str], tuple[int, ...]] = {}  # back from an alternation to its phrases
 
     def _add(self, run: str, exact: bool, candidate: _Candidate) -> None:
         if exact:
@@ -157,6 +169,30 @@ class SignalMatcher:
         for length, runs in self._prefixes.items():
             if length <= len(word):
                 candidates.extend(runs.get(word[:length], ()))
+        pending = tuple(c for c in candidates if c.after)
+        found = self._build([c for c in candidates if not c.after], pending)
+        if len(self._by_word) < _WORD_CACHE_SIZE:
+            self._by_word[word] = found
+        return found
+
+    def _pair_hits(self, word: str, following: str, hits: _WordHits) -> _WordHits:
+        """`hits` of a word with the pending phrases whose second word can start at the `following` word."""
+        key = (word, following)
+        found = self._by_pair.get(key)
+        if found is not None:
+            return found
+        candidates = [_Candidate(signal, -1) for signal in hits.patterns]
+        for signal, regex in hits.phrases:
+            candidates.extend(_Candidate(signal, rank) for rank in self._ranks[(signal, regex.pattern)])
+        candidates.extend(c for c in hits.pending if c.fits(following))
+        found = self._build(candidates, ())
+        if len(self._by_pair) < _WORD_CACHE_SIZE:
+            self._by_pair[key] = found
+        return found
+
+    def _build(self, candidates: list[_Candidate], pending: tuple[_Candidate, ...]) -> _WordHits:
+        if not candidates and not pending:
+            return _NO_HITS
         ranks: dict[int, set[int]] = {}
         patterns: set[int] = set()
         for candidate in candidates:
@@ -164,17 +200,13 @@ class SignalMatcher:
                 patterns.add(candidate.signal)
             else:
                 ranks.setdefault(candidate.signal, set()).add(candidate.rank)
-        found = _WordHits(
+        return _WordHits(
             phrases=tuple(
                 (signal, self._alternation(signal, tuple(sorted(ranks[signal])))) for signal in sorted(ranks)
             ),
             patterns=tuple(sorted(patterns)),
+            pending=pending,
         )
-        if not candidates:
-            found = _NO_HITS
-        if len(self._by_word) < _WORD_CACHE_SIZE:
-            self._by_word[word] = found
-        return found
 
     def _alternation(self, signal: int, ranks: tuple[int, ...]) -> re.Pattern[str]:
         # `(?:a|b)(?!\w)` tries a, then b, exactly as the signal's whole alternation does at this spot.
@@ -183,19 +215,28 @@ class SignalMatcher:
             bodies = self._signals[signal].bodies
             regex = re.compile(rf"(?:{'|'.join(bodies[rank] for rank in ranks)})(?!\w)")
             self._alternations[(signal, ranks)] = regex
+            self._ranks[(signal, regex.pattern)] = ranks
         return regex
 
-    def spans(self, text: str) -> dict[str, list[Span]]:
-        """Non-negated occurrences of each signal in `text` (up to three per signal), in text order."""
-        folded = fold(text)
+    def spans(self, text: str, folded: str | None = None) -> dict[str, list[Span]]:
+        """Non-negated occurrences of each signal in `text` (up to three per signal), in text order.
+
+        `folded` is `fold(text)` when the caller has it already.
+        """
+        if folded is None:
+            folded = fold(text)
         # Per signal, in text order: where a word starts and its phrases to try there; where its
         # patterns may start.
         phrase_tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
         pattern_starts: dict[int, list[int]] = {}
         by_word = self._by_word
-        for word in _TOKEN.finditer(folded):
+        words = list(_TOKEN.finditer(folded))
+        for position, word in enumerate(words):
             token = word.group()
             hits = by_word.get(token) or self._hits(token)
+            if hits.pending:
+                following = words[position + 1].group() if position + 1 < len(words) else ""
+                hits = self._pair_hits(token, following, hits)
             if hits is _NO_HITS:
                 continue
             at = word.start()
@@ -255,11 +296,14 @@ class SignalMatcher:
                 continue
             spans.append(Span(match.start(), match.end(), text[match.start() : match.end()]))
 
-    def facts(self, text: str, fields: Mapping[str, str]) -> Facts:
-        """Signals and fields of one request; `fields` are raw request fields (plan, environment, ...)."""
+    def facts(self, text: str, fields: Mapping[str, str], folded: str | None = None) -> Facts:
+        """Signals and fields of one request; `fields` are raw request fields (plan, environment, ...).
+
+        `folded` is `fold(text)` when the caller has it already.
+        """
         folded_fields = {name: fold(str(fields.get(name, "") or "").strip()) for name in self.field_names}
         evidence: dict[str, tuple[str, ...]] = {
-            name: tuple(dict.fromkeys(span.text for span in spans)) for name, spans in self.spans(text).items()
+            name: tuple(dict.fromkeys(span.text for span in spans)) for name, spans in self.spans(text, folded).items()
         }
         for name, signal_fields in self._field_signals:
             for fname, values in signal_fields.items():
@@ -279,6 +323,36 @@ class SignalMatcher:
         clause_start = window_start if last_break is None else last_break.end()
         words = _WORD.findall(folded, clause_start, start)[-self.negation.window :]
         return not self.negation.words.isdisjoint(words)
+
+
+def _first_words(first: str) -> list[tuple[str, bool]]:
+    """`_word_starts` without whether the run is the whole spelling."""
+    return list(dict.fromkeys((run, exact) for run, exact, _ in _word_starts(first)))
+
+
+def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
+    """The words of folded text at which a phrase whose first word is `first` can match: (run, exact, whole).
+
+    The phrase's regex (`phrase_regex`) spells the word out with each apostrophe optional and, for a stem
+    (`nefung*`), any word ending; so the text's word at a match is the word-character run that starts each
+    spelling ("e" for "e-mail", "can" or "cant" for "can't"), or starts with the whole spelling for a stem.
+    Exact runs keep words such as "error" from being tried against "e-mail" (a run "e" taken as a prefix would
+    send every word starting with "e" to that phrase's regex). `whole` says the run is the whole spelling, so
+    that the text's word ends where the phrase's first word does and the next word starts its second word.
+    """
+    stem = first.endswith("*")
+    core = first[:-1] if stem else first
+    pieces = core.split("'")
+    spellings = {pieces[0]}
+    for piece in pieces[1:]:
+        spellings = {f"{done}'{piece}" for done in spellings} | {done + piece for done in spellings}
+    starts: dict[tuple[str, bool, bool], None] = {}
+    for spelling in sorted(spellings):
+        run = _TOKEN.match(spelling)
+        assert run is not None  # phrases starting with punctuation are scanned instead
+        whole = run.end() == len(spelling)  # the text's word ends where the spelling ends
+        starts[(run.group(), not (stem and whole), whole)] = None
+    return list(starts)
 
 
 def _compile_signal(signal: Signal) -> _CompiledSignal:

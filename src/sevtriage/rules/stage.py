@@ -20,7 +20,7 @@ from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import CompiledRuleset, Example, Fact, Rule, Rulebook, compile_rulebook, load_rulebook
 from sevtriage.rules.scope import ScopeReader, ScopeResult
 from sevtriage.rules.signals import Facts, SignalMatcher
-from sevtriage.text import new_message_text
+from sevtriage.text import Prepared, new_message_text, prepare
 from sevtriage.types import (
     REVIEW_NO_RULE,
     REVIEW_RULE_CONFLICT,
@@ -144,7 +144,7 @@ class RuleStage:
         """Signals and fields of a request (what the engine sees)."""
         return self._facts(ticket, new_message_text(ticket.subject, ticket.body))
 
-    def _facts(self, ticket: Ticket, text: str) -> Facts:
+    def _facts(self, ticket: Ticket, text: str, folded: str | None = None) -> Facts:
         # Only the fields the rules read (converting every extra column would cost more than matching).
         extra = ticket.extra
         fields: dict[str, str] = {
@@ -152,7 +152,7 @@ class RuleStage:
         }
         if ticket.plan:
             fields["plan"] = ticket.plan
-        return self.matcher.facts(text, fields)
+        return self.matcher.facts(text, fields, folded)
 
     def scope_of(self, ticket: Ticket) -> ScopeResult:
         """The policy scope notes and missing details of one request (they never change the verdict)."""
@@ -172,15 +172,25 @@ class RuleStage:
         """`facts` of many requests, in order (to pass to `evaluate_many` of stages that `reads_like` this one)."""
         return [self.facts(t) for t in tickets]
 
-    def evaluate_many(self, tickets: Sequence[Ticket], *, facts: Sequence[Facts] | None = None) -> list[RuleVerdict]:
+    def evaluate_many(
+        self,
+        tickets: Sequence[Ticket],
+        prepared: Sequence[Prepared] | None = None,
+        *,
+        facts: Sequence[Facts] | None = None,
+    ) -> list[RuleVerdict]:
         """Verdicts for many requests, in order; the same as `evaluate` one by one.
 
+        `prepared` holds the requests' texts (`sevtriage.text.prepare`) when the caller made them already.
         `facts`: the requests' facts from `facts_many` of a stage that `reads_like` this one (finding the
         signals is most of the cost, so two rule files that differ only in their rules share it).
         """
-        texts = [new_message_text(t.subject, t.body) for t in tickets]
+        if prepared is None:
+            prepared = [prepare(t.subject, t.body) for t in tickets]
+        elif len(prepared) != len(tickets):
+            raise ValueError(f"prepared must have one entry per ticket; got {len(prepared)} for {len(tickets)}")
         if facts is None:
-            all_facts = [self._facts(t, text) for t, text in zip(tickets, texts, strict=True)]
+            all_facts = [self._facts(t, p.rules, p.rules_folded) for t, p in zip(tickets, prepared, strict=True)]
         elif len(facts) != len(tickets):
             raise ValueError(f"facts must be one per ticket; got {len(facts)} for {len(tickets)}")
         else:
@@ -189,9 +199,9 @@ class RuleStage:
         with self._lock:
             fired = self._fire(engine_facts)
         verdicts = []
-        for ids, found, text in zip(fired, all_facts, texts, strict=True):
+        for ids, found, texts in zip(fired, all_facts, prepared, strict=True):
             verdict = decide(self._matches(ids, found))
-            scope = self.scope_reader.read(text, found.evidence)
+            scope = self.scope_reader.read(texts.rules, found.evidence, texts.rules_folded)
             if scope.notes or scope.missing:
                 verdict = replace(verdict, scope=scope.notes, missing_details=scope.missing)
             verdicts.append(verdict)
