@@ -9,7 +9,8 @@ another checkout). All servers run for the whole benchmark; in every round each 
 `--seconds` (`bench_service.py`'s keep-alive clients), one after the other in a rotating order. On a machine shared
 with other work the load changes from minute to minute, so one long run per server compares different
 conditions; short turns side by side compare like with like. Reported per server: the median over rounds of p50
-and p99, and the median over rounds of its p99 divided by the first server's p99 in the same round. Nothing is
+and p99, the median over rounds of its p99 divided by the first server's p99 in the same round, and the CPU time
+its processes spent per request (less sensitive to the other work on the machine than latency). Nothing is
 pinned: every server may use every core, as the load generator may.
 """
 
@@ -25,6 +26,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+import psutil
+
 from bench_service import _free_port, _level, _payloads, _percentile, _request
 
 
@@ -38,6 +41,20 @@ class Server:
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its workers so far."""
+        assert self.process is not None
+        root = psutil.Process(self.process.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
 
 def _parse(spec: str) -> Server:
@@ -95,7 +112,9 @@ def main() -> int:
             order = servers[round_ % len(servers) :] + servers[: round_ % len(servers)]
             p99_now: dict[str, float] = {}
             for server in order:
+                cpu_before = server.cpu_seconds()
                 latencies, _, elapsed = asyncio.run(_level(server.port, args.clients, args.seconds, requests))
+                server.cpu_ms.append(1000 * (server.cpu_seconds() - cpu_before) / len(latencies))
                 server.p50.append(1000 * statistics.median(latencies))
                 server.p99.append(1000 * _percentile(latencies, 0.99))
                 server.rate.append(len(latencies) / elapsed)
@@ -112,12 +131,13 @@ def main() -> int:
         f"sevtriage service A/B: POST /v1/classify, {args.clients} clients, {args.rounds} rounds of "
         f"{args.seconds:.0f} s per server; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
     )
-    print(f"  {'server':>12} {'workers':>7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'p99 ratio':>10}  (medians)")
+    heads = ("server", "workers", "req/s", "p50 ms", "p99 ms", "p99 ratio", "CPU ms/req")
+    print("  " + " ".join(f"{h:>{w}}" for h, w in zip(heads, (12, 7, 7, 8, 8, 10, 10), strict=True)) + "  (medians)")
     for server in servers:
         print(
             f"  {server.label:>12} {server.workers:7d} {statistics.median(server.rate):7.0f} "
             f"{statistics.median(server.p50):8.2f} {statistics.median(server.p99):8.2f} "
-            f"{statistics.median(ratios[server.label]):10.2f}"
+            f"{statistics.median(ratios[server.label]):10.2f} {statistics.median(server.cpu_ms):10.2f}"
         )
     return 0
 

@@ -2,10 +2,15 @@
 
 How (and why this way):
 
-- The parent binds the listening socket once (uvicorn's `Config.bind_socket`) and starts N processes with
-  multiprocessing's *spawn* method; each runs a plain `uvicorn.Server` on that shared socket, and the kernel hands
-  each new connection to one of them. Spawn rather than fork, because the parent never loads rules or model (a
-  forked copy of a loaded durable-rules engine and its threads is not safe), and every worker starts clean.
+- The parent reserves the port and starts N processes with multiprocessing's *spawn* method; each listens on
+  the port with a socket of its own (SO_REUSEPORT) and runs a plain `uvicorn.Server` on it, and the kernel spreads
+  new connections over the workers by a hash of the client's address and port. One listening socket shared by all
+  workers (uvicorn's way) hands a connection to whichever worker accepts first: measured, 50 keep-alive
+  connections opened at once went 29/21, 37/13 and once 50/0, and the busiest worker set the latency
+  (benchmarks/README.md). The price: connections still waiting in the backlog of a worker that dies are reset.
+  Where SO_REUSEPORT is missing, the workers share one socket. Spawn rather than fork, because the parent never
+  loads rules or model (a forked copy of a loaded durable-rules engine and its threads is not safe), and every
+  worker starts clean.
 - Our own small supervisor instead of uvicorn's `workers=N`: uvicorn answers SIGHUP by restarting every worker,
   which bypasses `reload_engines` (and with it the refusal of broken files and the reload's record). Here SIGHUP
   to the parent is forwarded to one worker, which reloads through `reload_engines` exactly as `POST
@@ -89,8 +94,27 @@ def _stop_when_orphaned(parent: int) -> None:
     threading.Thread(target=watch, name="sevtriage-parent-watch", daemon=True).start()
 
 
-def _run_worker(config: uvicorn.Config, sock: socket.socket) -> None:
+REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` that other processes of this user may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _run_worker(config: uvicorn.Config, shared: socket.socket | None) -> None:
     import uvicorn
+
+    if shared is None:  # a listening socket of this worker's own, in the port's SO_REUSEPORT group
+        sock = _reuse_port_socket(config.host, config.port)
+        sock.listen(config.backlog)
+    else:
+        sock = shared
 
     # Until the app installs its own SIGHUP handler (after loading), a forwarded SIGHUP must not end the worker:
     # the files it is loading are the newest anyway.
@@ -102,7 +126,7 @@ def _run_worker(config: uvicorn.Config, sock: socket.socket) -> None:
 class Supervisor:
     """Starts the workers, starts again those that die, forwards SIGHUP, and stops them all on SIGTERM/SIGINT."""
 
-    def __init__(self, config: uvicorn.Config, sock: socket.socket, count: int) -> None:
+    def __init__(self, config: uvicorn.Config, sock: socket.socket | None, count: int) -> None:
         self._config = config
         self._socket = sock
         self._count = count
@@ -206,7 +230,13 @@ def serve_workers(settings: Settings, workers: int, *, log_level: str, access_lo
             log_level=log_level,
             access_log=access_log,
         )
-        with config.bind_socket() as sock:
-            return Supervisor(config, sock, workers).run()
+        if not REUSE_PORT:
+            with config.bind_socket() as sock:
+                return Supervisor(config, sock, workers).run()
+        # Bound but not listening: it holds the port (and resolves port 0) while only the workers accept on it.
+        with _reuse_port_socket(settings.host, settings.port) as holder:
+            config.port = holder.getsockname()[1]
+            log.info("%d workers listen on http://%s:%d (SO_REUSEPORT)", workers, settings.host, config.port)
+            return Supervisor(config, None, workers).run()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
