@@ -74,12 +74,12 @@ def _desk(triage: Triage, store: DecisionStore) -> MailDesk:
     return MailDesk(triage, store, MailRules(default_plan=policy.default_plan), batch_size=50)
 
 
-def _wait(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+def _wait(condition: Callable[[], bool], seconds: float = 60.0, step: float = 0.1) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(step)
     raise AssertionError("timed out waiting")
 
 
@@ -200,7 +200,9 @@ def test_a_dropped_connection_is_resumed_without_loss_or_repeats(
 
 
 def test_a_killed_watcher_restarts_where_it_stopped(dovecot: Dovecot, imap_user: str, tmp_path: Path) -> None:
-    total = 30
+    # Enough mail that the watcher is still busy when it is killed: with 30 and a 0.1 s look, a fast machine
+    # had stored all of them before the kill landed.
+    total = 80
     _append(dovecot, imap_user, _requests(total, "k"))
     url = f"sqlite:///{tmp_path / 'desk.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEVTRIAGE_")}
@@ -227,7 +229,7 @@ def test_a_killed_watcher_restarts_where_it_stopped(dovecot: Dovecot, imap_user:
     process = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         with DecisionStore.open(url) as store:
-            _wait(lambda: sum(store.counts().values()) >= 8, 120)
+            _wait(lambda: sum(store.counts().values()) >= 8, 120, step=0.005)
     finally:
         process.send_signal(signal.SIGKILL)  # no chance to tidy up: a crash
         process.wait(timeout=30)

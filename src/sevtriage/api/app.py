@@ -12,11 +12,14 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from sevtriage import __version__
 from sevtriage.api.batcher import Batcher
 from sevtriage.api.engines import Engines
 from sevtriage.api.errors import install_error_handlers
+from sevtriage.api.fastpath import PATH, ClassifyFastPath
 from sevtriage.api.generation import SharedGeneration
 from sevtriage.api.limits import BodyLimitMiddleware
 from sevtriage.api.metrics import Metrics, MetricsMiddleware, WorkerHeaderMiddleware
@@ -64,12 +67,19 @@ async def _keep_following(engines: Engines) -> None:
         engines.current  # noqa: B018 - reading it is the check (`Engines.current`)
 
 
-def create_app(settings: Settings, triage: Triage | None = None, *, shared: SharedGeneration | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    triage: Triage | None = None,
+    *,
+    shared: SharedGeneration | None = None,
+    fast_classify: bool = True,
+) -> FastAPI:
     """The service: classification, SLA deadlines, health, metrics, reload; plus the review desk when enabled.
 
     `triage` serves if given (tests, embedding); otherwise rules, model and policy load from the settings.
     `shared` makes the app one worker process of several (`sevtriage.api.workers`): it follows their reloads
-    and names itself in an ``X-Sevtriage-Worker`` header.
+    and names itself in an ``X-Sevtriage-Worker`` header. `fast_classify=False` leaves every ``POST /v1/classify``
+    to FastAPI (`sevtriage.api.fastpath` answers the well-formed ones otherwise; tests compare the two).
     """
 
     @asynccontextmanager
@@ -114,6 +124,8 @@ def create_app(settings: Settings, triage: Triage | None = None, *, shared: Shar
     app.include_router(ops.open_router)
     app.include_router(ops.router)
     # Outermost last: the size limit applies before anything reads the body, and metrics time everything.
+    if fast_classify:
+        app.add_middleware(ClassifyFastPath, route=_route(classify.router.routes, PATH, "POST"))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if shared is not None:
@@ -125,6 +137,13 @@ def create_app(settings: Settings, triage: Triage | None = None, *, shared: Shar
         mount_review(app, settings)
         _mount_alerts(app, settings)
     return app
+
+
+def _route(routes: Sequence[BaseRoute], path: str, method: str) -> BaseRoute:
+    for route in routes:
+        if isinstance(route, APIRoute) and route.path == path and method in (route.methods or ()):
+            return route
+    raise LookupError(f"no route {method} {path}")
 
 
 def _mount_alerts(app: FastAPI, settings: Settings) -> None:

@@ -58,6 +58,7 @@ class Metrics:
         self.not_stored = 0
         self.reloads = 0
         self.reload_failures = 0
+        self.fast_path = 0
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -178,6 +179,13 @@ class Metrics:
                 "counter",
                 "Reloads refused because the new files were invalid (the old ones stayed in service).",
                 [("sevtriage_reload_failures_total", self.reload_failures)],
+            )
+            family(
+                "sevtriage_classify_fast_path_total",
+                "counter",
+                "POST /v1/classify calls answered without FastAPI's validation (well-formed and authorised ones; "
+                "the others went through FastAPI).",
+                [("sevtriage_classify_fast_path_total", self.fast_path)],
             )
         family(
             "sevtriage_classify_batches_total",

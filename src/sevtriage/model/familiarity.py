@@ -151,6 +151,7 @@ class Lexicon:
         """Read a lexicon file (the bundled `rules/lexicon.yaml` by default); `ConfigError` names what is wrong."""
         import yaml
 
+        from sevtriage import yaml_text
         from sevtriage.resources import default_lexicon_path
 
         where = Path(path) if path is not None else default_lexicon_path()
@@ -159,7 +160,7 @@ class Lexicon:
         except OSError as error:
             raise ConfigError(Problem(str(where), None, f"cannot read the lexicon ({error.strerror})")) from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml_text.load(text)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None

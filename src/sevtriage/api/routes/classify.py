@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -92,19 +92,28 @@ def _record(request: Request, pairs: Sequence[tuple[Ticket, Decision]], rejects:
 )
 async def classify_one(payload: TicketIn, request: Request) -> JSONResponse:
     """Severity, source, confidence, review flag, matched rules, model opinion and SLA deadlines for one request."""
+    decision = await decide_one(request, payload.model_dump())
+    return JSONResponse(decision.to_dict())
+
+
+async def decide_one(request: Request, fields: dict[str, Any]) -> Decision:
+    """The decision for one validated request body (`TicketIn.model_dump()`); raises `ApiError` to refuse it.
+
+    Shared by the route and its fast path (`sevtriage.api.fastpath`), which must answer alike.
+    """
     loaded = engines_of(request).current
     rules = replace(loaded.intake, default_received_at=datetime.now(UTC))
     try:
-        ticket = ticket_from_fields(payload.model_dump(), rules)
+        ticket = ticket_from_fields(fields, rules)
     except ValueError as error:
         raise ApiError(422, str(error)) from None
     # Concurrent calls are classified together (see `sevtriage.api.batcher`); the sinks run there too.
     try:
-        decision = await request.app.state.batcher.classify(ticket)
+        decision: Decision = await request.app.state.batcher.classify(ticket)
     except NotStored as error:
         raise not_stored_error(error) from None
     _record(request, [(ticket, decision)])
-    return JSONResponse(decision.to_dict())
+    return decision
 
 
 def _classify_each(triage: Triage, tickets: list[Ticket]) -> list[Decision | str]:
