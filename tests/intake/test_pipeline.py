@@ -203,3 +203,38 @@ def test_a_far_future_arrival_is_one_reject_with_a_reason_to_act_on(triage: Tria
         "the end of the business calendar; check the year of received_at"
     )
     assert (summary.rows, summary.decisions, summary.rejects) == (3, 2, 1)
+
+
+def test_the_loaded_classifier_is_left_out_of_collections_only_while_a_run_lasts(triage: Triage) -> None:
+    import gc
+
+    rows = [[f"F-{n}", s, b, "2026-03-02T10:00:00+00:00", "premier"] for n, (s, b) in enumerate(TEXTS * 5)]
+    data = _csv(rows)
+    seen: list[int] = []
+
+    def progress(done: int) -> None:
+        seen.append(gc.get_freeze_count())
+
+    _, rows_read = read_rows(io.BytesIO(data), name="f.csv")
+    out = io.StringIO()
+    before = gc.get_freeze_count()
+    run(
+        triage,
+        validate(rows_read, intake_rules_for(triage)),
+        JsonlWriter(out),
+        RejectsWriter(io.StringIO()),
+        batch_size=7,
+        progress=progress,
+    )
+    assert before == 0 and gc.get_freeze_count() == 0  # put back: collected as usual after the run
+    assert seen and all(count > 0 for count in seen)  # left out while the batches ran
+    # The same decisions as with the collector walking everything.
+    again = io.StringIO()
+    _, rows_read = read_rows(io.BytesIO(data), name="f.csv")
+    gc.freeze()  # a caller that froze objects itself keeps them frozen
+    try:
+        run(triage, validate(rows_read, intake_rules_for(triage)), JsonlWriter(again), RejectsWriter(io.StringIO()))
+        assert gc.get_freeze_count() > 0  # not put back by the run (objects freed meanwhile leave the count)
+    finally:
+        gc.unfreeze()
+    assert again.getvalue() == out.getvalue() and len(out.getvalue().splitlines()) == len(rows)

@@ -31,8 +31,9 @@ from sevtriage.confidence import RulePrecision
 from sevtriage.model.compiled import CompiledModel, Prediction
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash, validation_groups
 from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
+from sevtriage.model.features import LETTER_WORDS
 from sevtriage.model.thresholds import Targets, select_thresholds
-from sevtriage.text import model_text
+from sevtriage.text import WORD_RUNS, model_text
 from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ def _make_vectorizer(settings: ModelSettings) -> FeatureUnion:
         max_features=settings.max_word_features,
         sublinear_tf=True,
         # Letters only (digits carry ids and dates, not severity), at least two of them.
-        token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
+        token_pattern=LETTER_WORDS,
         dtype=np.float32,
     )
     chars = TfidfVectorizer(
@@ -522,9 +523,11 @@ class TrainedModel:
         """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
         if not familiarity or self.familiarity is None or not texts:
             return self.compiled.opinions(texts, top_k)
-        features = self.compiled.transform(texts)
+        # One tokenisation serves the word n-grams, the lexicon and the known words.
+        tokens = [WORD_RUNS.findall(t) for t in texts]
+        features = self.compiled.transform(texts, tokens)
         opinions = self.compiled.opinions(texts, top_k, features=features)
-        measured = self.familiarity.assess(texts, features)
+        measured = self.familiarity.assess(texts, features, tokens)
         return [replace(o, familiarity=f) for o, f in zip(opinions, measured, strict=True)]
 
 

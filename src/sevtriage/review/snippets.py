@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from sevtriage import yaml_text
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.language import LANGUAGES
 from sevtriage.resources import default_snippets_path
@@ -59,7 +60,7 @@ def _text(value: Any, where: str, file: str, problems: list[Problem]) -> str:
 def parse_snippets(source: str, file: str = "<snippets>") -> Snippets:
     """Validate the snippets file's text; raise `ConfigError` naming every key that is wrong."""
     try:
-        data = yaml.safe_load(source)
+        data = yaml_text.load(source)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from sevtriage import yaml_text
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.text import fold
 from sevtriage.types import Severity
@@ -836,7 +837,7 @@ class _Checker:
 def parse_rulebook(source: str, file: str = "<rules>") -> Rulebook:
     """Validate rule-file text; raise `ConfigError` listing every problem with its line."""
     try:
-        root = yaml.compose(source, Loader=yaml.SafeLoader)
+        root = yaml_text.compose(source)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from sevtriage import yaml_text
 from sevtriage.errors import ConfigError, InputError, Problem
 from sevtriage.resources import default_sla_path
 from sevtriage.sla.calendar import (
@@ -515,7 +516,7 @@ class _Loader:
 
     def load(self, text: str) -> SlaPolicy:
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = yaml_text.compose(text)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
