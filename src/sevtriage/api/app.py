@@ -119,7 +119,11 @@ def create_app(
     app.state.engines = Engines(settings, triage, shared)
     app.state.metrics = Metrics()
     app.state.decision_sinks = []
-    app.state.batcher = Batcher(app.state.engines, after=lambda pairs: classify.run_sinks(app, pairs))
+    app.state.batcher = Batcher(
+        app.state.engines,
+        after=lambda pairs: classify.run_sinks(app, pairs),
+        has_sinks=lambda: bool(app.state.decision_sinks),
+    )
     install_error_handlers(app)
     app.include_router(classify.router)
     app.include_router(sla.router)
