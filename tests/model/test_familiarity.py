@@ -347,6 +347,7 @@ def _shared_runs_read_as_the_text(texts: list[str]) -> None:
         runs = WORD_RUNS.findall(text)
         for _ in range(2):  # the per-run memo empty, then filled
             assert familiarity._known_words_of(runs) == familiarity._known_words(text)
+        assert familiarity._known_chars_of(text.split()) == familiarity._known_chars(text)
         assert familiarity.lexicon.assess(text, runs) == familiarity.lexicon.assess(text)
 
 

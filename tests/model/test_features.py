@@ -160,3 +160,52 @@ def _runs_serve_every_word_part(texts: list[str]) -> None:
         for _ in range(2):
             _same_csr(fresh.counts(texts, runs), part._word_ngrams_text_by_text(texts))
     assert WORD_PARTS[0].spec.token_pattern == LETTER_WORDS
+
+
+CHAR_PARTS = [FastTfidf(_fitted("char_wb", (2, 5), sublinear_tf=True, min_df=2)), FastTfidf(CHAR_WB)]
+# White space of every kind `str.split` and `re`'s `\s` know (and U+200B, which neither does), upper case.
+SPACED = st.lists(
+    st.sampled_from(
+        [
+            "ab",
+            "prihlasenie",
+            "x",
+            "é",
+            "Ab",
+            "ǅ",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\x0b",
+            "\x0c",
+            "\x1c",
+            "\x1f",
+            "\x85",
+            "\u00a0",
+            "\u2028",
+            "\u3000",
+            "\u200b",
+            "-",
+            "9",
+        ]
+    ),
+    max_size=14,
+).map("".join)
+
+
+@given(st.lists(SPACED, max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_character_counts_from_shared_pieces_equal_reading_the_text(texts: list[str]) -> None:
+    _pieces_serve_every_char_part(texts)
+
+
+def test_character_counts_from_shared_pieces_equal_reading_the_text_on_the_corpus() -> None:
+    _pieces_serve_every_char_part(CORPUS_TEXTS[::2])
+
+
+def _pieces_serve_every_char_part(texts: list[str]) -> None:
+    pieces = [t.split() for t in texts]
+    for part in CHAR_PARTS:
+        _same_csr(part.counts(texts, None, pieces), part.counts(texts))

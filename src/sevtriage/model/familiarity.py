@@ -342,26 +342,38 @@ class FamiliarityIndex:
         return cls(words, chars, char_ngrams, reference_t, cutoffs, lexicon)
 
     def measure(
-        self, texts: Sequence[str], features: sparse.csr_matrix, tokens: Sequence[Sequence[str]] | None = None
+        self,
+        texts: Sequence[str],
+        features: sparse.csr_matrix,
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
     ) -> Measures:
         """The three measures for prepared (folded) texts and their model features.
 
-        `tokens` are the texts' `word_tokens` when the caller made them already (one reading serves the lexicon,
-        the known words and the model's word n-grams).
+        `tokens` are the texts' `text.WORD_RUNS` runs and `pieces` their `str.split()`, when the caller made them
+        already (one reading serves the lexicon, the known words and the model's word n-grams; one split the
+        known character n-grams and the model's).
         """
         if tokens is None:
             tokens = [_TOKEN.findall(t) for t in texts]
+        if pieces is None:
+            pieces = [t.split() for t in texts]
         words = np.asarray([self._known_words_of(t) for t in tokens], dtype=np.float64)
-        chars = np.asarray([self._known_chars(t) for t in texts], dtype=np.float64)
+        chars = np.asarray([self._known_chars_of(p) for p in pieces], dtype=np.float64)
         return Measures(words, chars, nearest_similarity(features, self.reference_t))
 
     def assess(
-        self, texts: Sequence[str], features: sparse.csr_matrix, tokens: Sequence[Sequence[str]] | None = None
+        self,
+        texts: Sequence[str],
+        features: sparse.csr_matrix,
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
     ) -> list[Familiarity]:
-        """One `Familiarity` per prepared text, with the reasons the card's cut-offs give (`tokens`: see `measure`)."""
+        """One `Familiarity` per prepared text, with the reasons the card's cut-offs give (`tokens`, `pieces`: see
+        `measure`)."""
         if tokens is None:
             tokens = [_TOKEN.findall(t) for t in texts]
-        measures = self.measure(texts, features, tokens)
+        measures = self.measure(texts, features, tokens, pieces)
         out: list[Familiarity] = []
         for i, text in enumerate(texts):
             facts, says_critical = self.lexicon.assess(text, tokens[i])
@@ -419,9 +431,13 @@ class FamiliarityIndex:
         return kind
 
     def _known_chars(self, text: str) -> float:
+        return self._known_chars_of(text.split())
+
+    def _known_chars_of(self, pieces: Sequence[str]) -> float:
+        """The share of known distinct character n-grams, over the text's `str.split()` pieces."""
         known = total = 0
         remembered = self._chars.words  # words without a digit (most words), read directly
-        for word in set(text.split()):
+        for word in set(pieces):
             counts = remembered.get(word) or self._char_counts(word)
             known += counts[0]
             total += counts[1]

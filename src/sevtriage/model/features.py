@@ -132,24 +132,33 @@ class FastTfidf:
         self._word_counts_cache.put(word, found)
         return found
 
-    def counts(self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None) -> sparse.csr_matrix:
+    def counts(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> sparse.csr_matrix:
         """Raw n-gram counts of `texts` (what scikit-learn's `CountVectorizer` part computes), as float64 CSR.
 
         `tokens` are each text's `text.WORD_RUNS` runs when the caller has them: word n-grams of the letters-only
-        pattern then come from them (see `_letter_words`) instead of a second reading of the text.
+        pattern then come from them (see `_letter_words`) instead of a second reading of the text. `pieces` are
+        each text's `str.split()`: the words of character n-grams, for text that `lower()` leaves as it is
+        (scikit-learn's squeezing of white space runs before splitting changes no piece: `re`'s `\\s` and
+        `str.split` know the same white space).
         """
         if self.spec.analyzer == "char_wb":
-            return self._char_wb_counts(texts)
+            return self._char_wb_counts(texts, pieces)
         return self._word_counts_matrix(texts, tokens)
 
-    def _char_wb_counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def _char_wb_counts(self, texts: Sequence[str], pieces: Sequence[Sequence[str]] | None = None) -> sparse.csr_matrix:
         # char_wb n-grams never cross a word, so a document's counts are (documents x words) @ (words x n-grams):
         # one sparse product in scipy's C++ instead of a Python sum per document.
         index: dict[str, int] = {}
         ids: list[int] = []
         indptr = [0]
-        for text in texts:
-            words = _WHITE_SPACES.sub(" ", text.lower()).split()
+        for at, text in enumerate(texts):
+            lowered = text.lower()
+            words = pieces[at] if pieces is not None and lowered == text else _WHITE_SPACES.sub(" ", lowered).split()
             ids.extend([index.setdefault(word, len(index)) for word in words])
             indptr.append(len(ids))
         per_document = sparse.csr_matrix(
@@ -366,11 +375,16 @@ class FastUnion:
             raise ValueError("this feature union has parts the fast transform does not reproduce")
         return [part.spec for part in self.fast]
 
-    def transform(self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None) -> sparse.csr_matrix:
-        """`union.transform(texts)` as a CSR matrix (`tokens`: see `FastTfidf.counts`)."""
+    def transform(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> sparse.csr_matrix:
+        """`union.transform(texts)` as a CSR matrix (`tokens`, `pieces`: see `FastTfidf.counts`)."""
         if self.fast is None:
             assert self.union is not None
             return sparse.csr_matrix(self.union.transform(list(texts)))
         dtype = self.fast[0].dtype
-        parts = [_as_dtype(part.weigh(part.counts(texts, tokens)), dtype) for part in self.fast]
+        parts = [_as_dtype(part.weigh(part.counts(texts, tokens, pieces)), dtype) for part in self.fast]
         return sparse.csr_matrix(sparse.hstack(parts, format="csr"))

@@ -523,12 +523,17 @@ class TrainedModel:
         """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
         if not familiarity or self.familiarity is None or not texts:
             return self.compiled.opinions(texts, top_k)
-        # One tokenisation serves the word n-grams, the lexicon and the known words.
+        # One tokenisation serves the word n-grams, the lexicon and the known words; one split on white space
+        # serves the character n-grams and the known n-gram share.
         tokens = [WORD_RUNS.findall(t) for t in texts]
-        features = self.compiled.transform(texts, tokens)
+        pieces = [t.split() for t in texts]
+        features = self.compiled.transform(texts, tokens, pieces)
         opinions = self.compiled.opinions(texts, top_k, features=features)
-        measured = self.familiarity.assess(texts, features, tokens)
-        return [replace(o, familiarity=f) for o, f in zip(opinions, measured, strict=True)]
+        measured = self.familiarity.assess(texts, features, tokens, pieces)
+        # Built directly: `dataclasses.replace` costs about twice the constructor.
+        return [
+            ModelOpinion(o.severity, o.probabilities, o.top_terms, f) for o, f in zip(opinions, measured, strict=True)
+        ]
 
 
 def library_versions() -> dict[str, str]:
