@@ -11,6 +11,10 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+# Runs of word characters: the one reading of a folded text that the lexicon, the familiarity check's known
+# words and the model's word n-grams share (each keeps the runs it wants; see `sevtriage.model`).
+WORD_RUNS = re.compile(r"\w+")
+
 # Typographic apostrophes and dashes that phones and mail clients insert; folded to ASCII so that
 # "can’t" and "can't" read the same to the rules. One character each, so spans stay aligned.
 _PUNCT = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "\u2013": "-", "\u2014": "-", "\u00a0": " "}

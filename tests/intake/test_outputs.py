@@ -20,13 +20,24 @@ from sevtriage.intake.outputs import (
     JsonlWriter,
     RejectsWriter,
     csv_row,
+    decision_json,
     default_rejects_path,
     make_writer,
     open_output,
 )
 from sevtriage.intake.readers import Reject
 from sevtriage.text import storable
-from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, ScopeNote, Severity, Ticket
+from sevtriage.types import (
+    Deadline,
+    Deadlines,
+    Decision,
+    Familiarity,
+    ModelOpinion,
+    RuleMatch,
+    ScopeNote,
+    Severity,
+    Ticket,
+)
 
 RECEIVED = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
 
@@ -200,3 +211,60 @@ def test_writers_always_write_files_that_read_back_row_for_row(
 
 
 FORMULAS_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_TEXT = st.text(max_size=12)  # any code point: quotes, backslashes, controls, lone surrogates, U+2028
+_NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(_TEXT, min_size=8, max_size=8),
+    numbers=st.lists(_NUMBER, min_size=6, max_size=6),
+    maybe=st.lists(st.booleans(), min_size=7, max_size=7),
+)
+def test_the_jsonl_record_is_the_encoders_text_byte_for_byte(
+    texts: list[str], numbers: list[float], maybe: list[bool]
+) -> None:
+    decision = _decision(texts[0], model=maybe[0])
+    familiarity = Familiarity(numbers[3], numbers[4], numbers[5], (texts[1],), maybe[1], ("unfamiliar",))
+    opinion = ModelOpinion(
+        Severity.LOW, {2: numbers[1], 1: numbers[2], 4: 0.5, 3: 1e-9}, (texts[2], texts[3]), familiarity
+    )
+    odd = replace(
+        decision,
+        severity=None if maybe[2] else decision.severity,
+        source=None if maybe[2] else decision.source,
+        confidence=numbers[0],
+        review_reasons=(texts[4],),
+        matched_rules=(RuleMatch(texts[5], Severity.CRITICAL, texts[6], (texts[7], texts[1]), "weak"),),
+        model=(opinion if maybe[3] else replace(opinion, familiarity=None)) if maybe[4] else None,
+        plan=None if maybe[5] else texts[2],
+        received_at=None if maybe[6] else decision.received_at,
+        deadlines=None if maybe[6] else decision.deadlines,
+        scope=(ScopeNote(texts[3], (texts[4],), texts[5], texts[6]),),
+        missing_details=(texts[7],),
+        model_version=None if maybe[3] else texts[0],
+    )
+    for case in (decision, odd):
+        assert decision_json(case) == _ENCODE(case.to_dict())
+
+
+def test_the_jsonl_record_is_the_encoders_text_for_real_decisions() -> None:
+    from sevtriage.model.corpus import read_labelled
+    from sevtriage.triage import Triage
+
+    triage = Triage.load()
+    data = Path(__file__).resolve().parents[2] / "data"
+    tickets = [
+        Ticket(f"R-{n}", r.subject, r.body, RECEIVED if n % 5 else None, ("premier", "standard", None)[n % 3])
+        for n, r in enumerate(read_labelled(data)[::4])
+    ]
+    decisions = triage.classify_many(tickets)
+    assert any(d.scope for d in decisions) and any(d.matched_rules for d in decisions)
+    for decision in decisions:
+        assert decision_json(decision) == _ENCODE(decision.to_dict())
+    out = io.StringIO()
+    JsonlWriter(out).write(list(zip(tickets, decisions, strict=True)))
+    assert out.getvalue() == storable("".join(_ENCODE(d.to_dict()) + "\n" for d in decisions))

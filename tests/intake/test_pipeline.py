@@ -203,3 +203,52 @@ def test_a_far_future_arrival_is_one_reject_with_a_reason_to_act_on(triage: Tria
         "the end of the business calendar; check the year of received_at"
     )
     assert (summary.rows, summary.decisions, summary.rejects) == (3, 2, 1)
+
+
+def test_the_loaded_classifier_is_left_out_of_collections_only_while_a_run_lasts(triage: Triage) -> None:
+    import gc
+
+    # Start from nothing frozen: an earlier test in this process (the service's) may have frozen its objects;
+    # they are frozen again at the end.
+    earlier = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        _check_the_freeze_lasts_one_run(triage)
+    finally:
+        if earlier:
+            gc.freeze()
+
+
+def _check_the_freeze_lasts_one_run(triage: Triage) -> None:
+    import gc
+
+    rows = [[f"F-{n}", s, b, "2026-03-02T10:00:00+00:00", "premier"] for n, (s, b) in enumerate(TEXTS * 5)]
+    data = _csv(rows)
+    seen: list[int] = []
+
+    def progress(done: int) -> None:
+        seen.append(gc.get_freeze_count())
+
+    _, rows_read = read_rows(io.BytesIO(data), name="f.csv")
+    out = io.StringIO()
+    assert gc.get_freeze_count() == 0
+    run(
+        triage,
+        validate(rows_read, intake_rules_for(triage)),
+        JsonlWriter(out),
+        RejectsWriter(io.StringIO()),
+        batch_size=7,
+        progress=progress,
+    )
+    assert gc.get_freeze_count() == 0  # put back: collected as usual after the run
+    assert seen and all(count > 0 for count in seen)  # left out while the batches ran
+    # The same decisions when the caller froze objects itself, which the run leaves frozen.
+    again = io.StringIO()
+    _, rows_read = read_rows(io.BytesIO(data), name="f.csv")
+    gc.freeze()
+    try:
+        run(triage, validate(rows_read, intake_rules_for(triage)), JsonlWriter(again), RejectsWriter(io.StringIO()))
+        assert gc.get_freeze_count() > 0  # not put back by the run (objects freed meanwhile leave the count)
+    finally:
+        gc.unfreeze()
+    assert again.getvalue() == out.getvalue() and len(out.getvalue().splitlines()) == len(rows)

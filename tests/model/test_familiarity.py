@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -14,8 +16,10 @@ from sevtriage.errors import ConfigError
 from sevtriage.model import store as model_store
 from sevtriage.model.corpus import read_heldout_ids, read_labelled, split
 from sevtriage.model.familiarity import (
+    FamiliarityIndex,
     Lexicon,
     Measures,
+    _best_products,
     calibrate,
     char_wb_ngrams,
     nearest_similarity,
@@ -23,7 +27,8 @@ from sevtriage.model.familiarity import (
     reference_vectors,
 )
 from sevtriage.model.text_model import ModelSettings, TrainedModel, train
-from sevtriage.text import model_text
+from sevtriage.resources import default_model_path
+from sevtriage.text import WORD_RUNS, model_text
 from sevtriage.types import REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -159,6 +164,44 @@ def test_nearest_similarity_is_the_best_cosine() -> None:
         assert found[i] == pytest.approx(expected, abs=1e-5)
 
 
+def _largest_of_the_product(features: sparse.csr_matrix, reference_t: sparse.csr_matrix) -> np.ndarray:
+    """Each row's largest entry of scipy's public product (how the measure was computed before)."""
+    products = sparse.csr_matrix(features @ reference_t)
+    out = np.zeros(features.shape[0])
+    for i in range(features.shape[0]):
+        found = products.data[products.indptr[i] : products.indptr[i + 1]]
+        if len(found):
+            out[i] = float(found.max())
+    return out
+
+
+def test_the_nearest_product_equals_the_public_product_bit_for_bit() -> None:
+    # The bundled model's features (float32, rows with unsorted columns) against its stored training vectors.
+    loaded = model_store.load(default_model_path())
+    familiarity = loaded.familiarity
+    assert familiarity is not None
+    texts = [model_text(r.subject, r.body) for r in read_labelled(DATA)[::3]] + ["", "zz qq", "ok ok ok"]
+    for size in (1, 7, 400):
+        for at in range(0, len(texts), size * 3):
+            features = loaded.compiled.transform(texts[at : at + size])
+            assert np.array_equal(
+                _best_products(features, familiarity.reference_t),
+                _largest_of_the_product(features, familiarity.reference_t),
+            )
+    # Random float32 rows, columns shuffled within each row, empty rows; and mixed types (the public product).
+    rng = np.random.default_rng(5)
+    for dtype in (np.float32, np.float64):
+        rows = sparse.random(60, 80, density=0.15, random_state=3, format="csr", dtype=dtype)
+        for i in range(rows.shape[0]):
+            start, end = rows.indptr[i], rows.indptr[i + 1]
+            order = rng.permutation(end - start)
+            rows.indices[start:end] = rows.indices[start:end][order]
+            rows.data[start:end] = rows.data[start:end][order]
+        reference = reference_vectors(sparse.random(40, 80, density=0.2, random_state=4, format="csr"), terms=10)
+        reference_t = sparse.csr_matrix(reference.T, dtype=np.float32)
+        assert np.array_equal(_best_products(rows, reference_t), _largest_of_the_product(rows, reference_t))
+
+
 def test_reference_vectors_keep_the_heaviest_terms_at_unit_length() -> None:
     rows = sparse.csr_matrix(np.asarray([[0.1, 0.5, 0.2, 0.9], [0.0, 0.0, 0.3, 0.0]]))
     cut = reference_vectors(rows, terms=2).toarray()
@@ -254,3 +297,66 @@ def test_facts_come_in_lexicon_order_with_critical_apart(lexicon: Lexicon) -> No
         expected = tuple(name for name in lexicon.names if name in found and name != "critical")
         assert lexicon.assess(text) == (expected, "critical" in found)
     assert any(len(lexicon.assess(text)[0]) > 2 for text in texts)
+
+
+# Runs where the content-word pattern and plain word runs part ways (see tests/model/test_features.py).
+RUN_PIECES = st.sampled_from(
+    [
+        "prihlasenie",
+        "nefunguje",
+        "login",
+        "outage",
+        "app",
+        "word",
+        "x9",
+        "test9",
+        "e_mail",
+        "_",
+        "²",
+        "½",
+        "Ⅻ",
+        "abcd²",
+        "ǅǅǅǅ",
+        "straße",
+        "e\u0301e\u0301e\u0301e\u0301",
+        "'",
+        "-",
+        " ",
+        "\n",
+        ".",
+        "١٢٣٤",
+        "chyba",
+        "nikto",
+    ]
+)
+
+
+@given(st.lists(RUN_PIECES, max_size=20).map("".join))
+@settings(max_examples=200, deadline=None)
+def test_known_words_and_facts_from_shared_runs_equal_reading_the_text(text: str) -> None:
+    _shared_runs_read_as_the_text([text])
+
+
+def test_known_words_and_facts_from_shared_runs_equal_reading_the_text_on_the_corpus() -> None:
+    _shared_runs_read_as_the_text([model_text(r.subject, r.body) for r in read_labelled(DATA)[::2]])
+
+
+def _shared_runs_read_as_the_text(texts: list[str]) -> None:
+    familiarity = _bundled_familiarity()
+    for text in texts:
+        runs = WORD_RUNS.findall(text)
+        for _ in range(2):  # the per-run memo empty, then filled
+            assert familiarity._known_words_of(runs) == familiarity._known_words(text)
+        assert familiarity._known_chars_of(text.split()) == familiarity._known_chars(text)
+        assert familiarity.lexicon.assess(text, runs) == familiarity.lexicon.assess(text)
+
+
+_BUNDLED: list[FamiliarityIndex] = []
+
+
+def _bundled_familiarity() -> FamiliarityIndex:
+    if not _BUNDLED:
+        index = model_store.load(default_model_path()).familiarity
+        assert index is not None
+        _BUNDLED.append(index)
+    return _BUNDLED[0]

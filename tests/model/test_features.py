@@ -98,3 +98,114 @@ def test_word_pairs_never_join_words_across_texts(words: list[list[str]]) -> Non
     texts = [" ".join(w) for w in words]
     for part in WORD_PARTS:
         _same_csr(part._word_pairs_matrix(texts), part._word_ngrams_text_by_text(texts))
+
+
+# Text where the letters-only pattern and plain word runs part ways: digits, underscores, numerals that are not
+# decimal digits (², ½, Roman numeral Ⅻ), combining marks, apostrophes, hyphens, one-letter words, upper case
+# (which the shared runs do not serve: the text is read again), and words of the corpus's vocabulary.
+RUN_ALPHABET = st.sampled_from(
+    [
+        "app",
+        "nefunguje",
+        "prihlasenie",
+        "the",
+        "is",
+        "down",
+        "a",
+        "x9",
+        "9x",
+        "e_mail",
+        "_",
+        "²",
+        "½",
+        "Ⅻ",
+        "ab²",
+        "ǅ",
+        "ß",
+        "é",
+        "e\u0301",
+        "'",
+        "-",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        ".",
+        "Nie",
+        "ide",
+        "ΟΔΟΣ",
+        "١٢",
+        "it's",
+    ]
+)
+
+
+@given(st.lists(st.lists(RUN_ALPHABET, max_size=12).map("".join), max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_word_counts_from_shared_runs_equal_reading_the_text(texts: list[str]) -> None:
+    _runs_serve_every_word_part(texts)
+
+
+def test_word_counts_from_shared_runs_equal_reading_the_text_on_the_corpus() -> None:
+    _runs_serve_every_word_part(CORPUS_TEXTS[::2])
+
+
+def _runs_serve_every_word_part(texts: list[str]) -> None:
+    from sevtriage.model.features import LETTER_WORDS
+    from sevtriage.text import WORD_RUNS
+
+    runs = [WORD_RUNS.findall(t) for t in texts]
+    for part in WORD_PARTS:
+        fresh = FastTfidf(part.spec)  # empty per-run memo, then a warm one
+        for _ in range(2):
+            _same_csr(fresh.counts(texts, runs), part._word_ngrams_text_by_text(texts))
+    assert WORD_PARTS[0].spec.token_pattern == LETTER_WORDS
+
+
+CHAR_PARTS = [FastTfidf(_fitted("char_wb", (2, 5), sublinear_tf=True, min_df=2)), FastTfidf(CHAR_WB)]
+# White space of every kind `str.split` and `re`'s `\s` know (and U+200B, which neither does), upper case.
+SPACED = st.lists(
+    st.sampled_from(
+        [
+            "ab",
+            "prihlasenie",
+            "x",
+            "é",
+            "Ab",
+            "ǅ",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r\n",
+            "\x0b",
+            "\x0c",
+            "\x1c",
+            "\x1f",
+            "\x85",
+            "\u00a0",
+            "\u2028",
+            "\u3000",
+            "\u200b",
+            "-",
+            "9",
+        ]
+    ),
+    max_size=14,
+).map("".join)
+
+
+@given(st.lists(SPACED, max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_character_counts_from_shared_pieces_equal_reading_the_text(texts: list[str]) -> None:
+    _pieces_serve_every_char_part(texts)
+
+
+def test_character_counts_from_shared_pieces_equal_reading_the_text_on_the_corpus() -> None:
+    _pieces_serve_every_char_part(CORPUS_TEXTS[::2])
+
+
+def _pieces_serve_every_char_part(texts: list[str]) -> None:
+    pieces = [t.split() for t in texts]
+    for part in CHAR_PARTS:
+        _same_csr(part.counts(texts, None, pieces), part.counts(texts))

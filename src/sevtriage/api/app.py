@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from sevtriage import __version__
 from sevtriage.api.batcher import Batcher
-from sevtriage.api.engines import Engines
+from sevtriage.api.engines import Engines, settle_heap
 from sevtriage.api.errors import install_error_handlers
 from sevtriage.api.fastpath import PATH, ClassifyFastPath
 from sevtriage.api.generation import SharedGeneration
@@ -95,10 +95,12 @@ def create_app(
             loaded.model_version,
             "; SIGHUP reloads them" if hup else "",
         )
+        del loaded  # this frame lives as long as the app: it must not keep the set a reload replaces
         worker = getattr(app.state, "alert_worker", None)
         if worker is not None:
             worker.start()
         follow = asyncio.create_task(_keep_following(app.state.engines)) if shared is not None else None
+        settle_heap()  # everything is loaded: keep the full collections off it (`settle_heap`)
         yield
         if follow is not None:
             follow.cancel()
@@ -117,7 +119,11 @@ def create_app(
     app.state.engines = Engines(settings, triage, shared)
     app.state.metrics = Metrics()
     app.state.decision_sinks = []
-    app.state.batcher = Batcher(app.state.engines, after=lambda pairs: classify.run_sinks(app, pairs))
+    app.state.batcher = Batcher(
+        app.state.engines,
+        after=lambda pairs: classify.run_sinks(app, pairs),
+        has_sinks=lambda: bool(app.state.decision_sinks),
+    )
     install_error_handlers(app)
     app.include_router(classify.router)
     app.include_router(sla.router)

@@ -3,7 +3,14 @@
 The rule stage and the model are much cheaper per request in a batch (the model vectorises a batch in one
 call; see benchmarks/README.md). Requests that arrive while a batch is being classified wait for the next
 one, so an idle service answers at once (a batch of one) and a busy one batches more: no timer, no added
-latency. One batch runs at a time, in a worker thread, so the event loop keeps accepting requests.
+latency. One batch runs at a time.
+
+The batch is classified on the event loop itself; only the decision sinks (the store's writes, which wait for a
+database) run in a worker thread, so the loop keeps serving while they wait. Classification holds the interpreter
+lock throughout, so a worker thread for it let the loop run only in the lock's 5 ms switch slices, and every
+hand-off of the lock cost both threads time: measured with one worker under 10 clients, classifying on the loop took a
+request from 0.77 to 0.57 ms of CPU and p99 from 11.3 to 8.5 ms (benchmarks/README.md, issue 13 target 2).
+Requests that arrive meanwhile wait in the socket buffers and join the next batch, as before.
 """
 
 from __future__ import annotations
@@ -23,21 +30,27 @@ MAX_BATCH = 64
 Sink = Callable[[list[tuple[Ticket, Decision]]], Sequence[BaseException | None]]
 
 
-def _classify(engines: Engines, tickets: list[Ticket], after: Sink | None) -> list[Decision | BaseException]:
+def _classify(engines: Engines, tickets: list[Ticket]) -> tuple[list[Decision | BaseException], list[int]]:
+    """The batch's results, and the positions of those that are decisions (for the sinks)."""
     results = _decide(engines, tickets)
-    if after is not None:
-        decided: list[int] = []
-        pairs: list[tuple[Ticket, Decision]] = []
-        for i, (ticket, result) in enumerate(zip(tickets, results, strict=True)):
-            if isinstance(result, Decision):
-                decided.append(i)
-                pairs.append((ticket, result))
-        outcomes = after(pairs)
-        # Each request is answered by its own outcome: a decision that is not stored is not answered as one.
-        for i, outcome in zip(decided, outcomes, strict=True):
-            if outcome is not None:
-                results[i] = outcome
-    return results
+    return results, [i for i, result in enumerate(results) if isinstance(result, Decision)]
+
+
+def _store(
+    after: Sink, tickets: list[Ticket], results: list[Decision | BaseException], decided: list[int]
+) -> list[Decision | BaseException]:
+    """Hand the decisions to the sinks (in a worker thread); a decision that is not stored is not answered as one."""
+    pairs: list[tuple[Ticket, Decision]] = []
+    for i in decided:
+        result = results[i]
+        assert isinstance(result, Decision)
+        pairs.append((tickets[i], result))
+    outcomes = after(pairs)
+    answered = list(results)
+    for i, outcome in zip(decided, outcomes, strict=True):
+        if outcome is not None:
+            answered[i] = outcome
+    return answered
 
 
 def _decide(engines: Engines, tickets: list[Ticket]) -> list[Decision | BaseException]:
@@ -58,14 +71,22 @@ def _decide(engines: Engines, tickets: list[Ticket]) -> list[Decision | BaseExce
 class Batcher:
     """`await batcher.classify(ticket)`; call from the event loop only.
 
-    `after` runs in the worker thread with each batch's decisions (the decision sinks: one store write per batch,
+    `after` runs in a worker thread with each batch's decisions (the decision sinks: one store write per batch,
     retried row by row when it fails) and says for each whether it is stored; a request whose decision is not
-    stored gets that error instead of the decision.
+    stored gets that error instead of the decision. It is skipped while `has_sinks()` is false (no store: no
+    thread hand-off at all).
     """
 
-    def __init__(self, engines: Engines, after: Sink | None = None, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        engines: Engines,
+        after: Sink | None = None,
+        max_batch: int = MAX_BATCH,
+        has_sinks: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._engines = engines
         self._after = after
+        self._has_sinks = has_sinks
         self._max = max_batch
         self._waiting: list[tuple[Ticket, asyncio.Future[Decision]]] = []
         self._worker: asyncio.Task[None] | None = None
@@ -81,12 +102,16 @@ class Batcher:
 
     async def _drain(self) -> None:
         while self._waiting:
+            # One turn of the loop first: requests already received but not yet parsed join this batch.
+            await asyncio.sleep(0)
             batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
             self.batches += 1
             self.batched += len(batch)
             tickets = [ticket for ticket, _ in batch]
             try:
-                results = await run_in_threadpool(_classify, self._engines, tickets, self._after)
+                results, decided = _classify(self._engines, tickets)
+                if self._after is not None and decided and self._has_sinks():
+                    results = await run_in_threadpool(_store, self._after, tickets, results, decided)
             except asyncio.CancelledError:  # shutting down: nobody may wait forever
                 for _, future in batch:
                     future.cancel()

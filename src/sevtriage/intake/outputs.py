@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
@@ -14,7 +15,7 @@ from typing import IO, Any, Literal, Protocol
 from sevtriage.errors import InputError
 from sevtriage.intake.readers import Reject
 from sevtriage.text import storable
-from sevtriage.types import Decision, Ticket
+from sevtriage.types import Deadline, Deadlines, Decision, ModelOpinion, RuleMatch, ScopeNote, Ticket
 
 OutputFormat = Literal["jsonl", "csv"]
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv")
@@ -159,18 +160,126 @@ class Renderer:
         return buffer.getvalue()
 
 
+# -- the JSONL record as text ---------------------------------------------------------------------------------------
+#
+# `decision_json(d)` is `json.dumps(d.to_dict(), ensure_ascii=False, separators=(",", ":"))`, written out field by
+# field: building the nested dicts and walking them again in the encoder cost more than the strings themselves.
+# Strings go through the json module's own string encoder, floats through `float.__repr__` (what the encoder
+# uses, `NaN` / `Infinity` as it writes them); rule matches and scope notes, which repeat from request to request,
+# are encoded once each. `tests/intake/test_outputs.py` checks byte equality with the encoder.
+
+_json_str: Callable[[str], str] = json.encoder.encode_basestring
+# Distinct rule matches and scope notes remembered with their JSON (cleared when full: memory stays bounded).
+_PART_LIMIT = 20_000
+_parts: dict[object, str] = {}
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _json_float(value: float) -> str:
+    if not isinstance(value, float):
+        # An int (a confidence of exactly 1 may be one) or anything else: as the encoder writes it.
+        return _encode(value)
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+def _json_round4(value: float) -> str:
+    """`round(value, 4)` as the encoder writes it (a finite float, the usual case, straight to its repr)."""
+    rounded = round(value, 4)
+    if type(rounded) is float and rounded - rounded == 0.0:
+        return float.__repr__(rounded)
+    return _json_float(rounded)
+
+
+def _json_strings(values: Sequence[str]) -> str:
+    return "[" + ",".join([_json_str(v) for v in values]) + "]"
+
+
+def _str_or_null(value: str | None) -> str:
+    return "null" if value is None else _json_str(value)
+
+
+def _part(key: RuleMatch | ScopeNote) -> str:
+    found = _parts.get(key)
+    if found is None:
+        if isinstance(key, RuleMatch):
+            found = (
+                f'{{"id":{_json_str(key.id)},"severity":{int(key.severity)!r},'
+                f'"explanation":{_json_str(key.explanation)},"evidence":{_json_strings(key.evidence)},'
+                f'"strength":{_json_str(key.strength)}}}'
+            )
+        else:
+            found = (
+                f'{{"kind":{_json_str(key.kind)},"evidence":{_json_strings(key.evidence)},'
+                f'"detail":{_json_str(key.detail)},"policy":{_json_str(key.policy)}}}'
+            )
+        if len(_parts) >= _PART_LIMIT:
+            _parts.clear()
+        _parts[key] = found
+    return found
+
+
+def _deadline_json(deadline: Deadline) -> str:
+    due = "null" if not deadline.due else _json_str(deadline.due.isoformat())
+    return f'{{"due":{due},"target":{_str_or_null(deadline.target)},"clause":{_json_str(deadline.clause)}}}'
+
+
+def _model_json(model: ModelOpinion) -> str:
+    probabilities = ",".join([f"{_json_str(str(k))}:{_json_round4(v)}" for k, v in sorted(model.probabilities.items())])
+    text = (
+        f'{{"severity":{int(model.severity)!r},"probabilities":{{{probabilities}}},'
+        f'"top_terms":{_json_strings(model.top_terms)}'
+    )
+    known = model.familiarity
+    if known is None:
+        return text + "}"
+    return (
+        f'{text},"familiarity":{{"known_words":{_json_round4(known.known_words)},'
+        f'"known_chars":{_json_round4(known.known_chars)},"nearest":{_json_round4(known.nearest)},'
+        f'"facts":{_json_strings(known.facts)},"says_critical":{"true" if known.says_critical else "false"},'
+        f'"reasons":{_json_strings(known.reasons)}}}}}'
+    )
+
+
+def decision_json(decision: Decision) -> str:
+    """The DESIGN.md record of a decision as one line of JSON: the same text as encoding `decision.to_dict()`."""
+    d = decision
+    severity = "null" if d.severity is None else repr(int(d.severity))
+    name = d.severity_name
+    deadlines = d.deadlines
+    return (
+        f'{{"id":{_json_str(d.id)},"severity":{severity},"severity_name":{_str_or_null(name)},'
+        f'"source":{_str_or_null(d.source)},"confidence":{_json_round4(d.confidence)},'
+        f'"needs_review":{"true" if d.needs_review else "false"},"review_reasons":{_json_strings(d.review_reasons)},'
+        f'"matched_rules":[{",".join([_part(m) for m in d.matched_rules])}],'
+        f'"model":{"null" if not d.model else _model_json(d.model)},"plan":{_str_or_null(d.plan)},'
+        f'"received_at":{"null" if not d.received_at else _json_str(d.received_at.isoformat())},'
+        f'"deadlines":{"null" if not deadlines else _deadlines_json(deadlines)},'
+        f'"scope":[{",".join([_part(n) for n in d.scope])}],"missing_details":{_json_strings(d.missing_details)},'
+        f'"rules_version":{_json_str(d.rules_version)},"model_version":{_str_or_null(d.model_version)}}}'
+    )
+
+
+def _deadlines_json(deadlines: Deadlines) -> str:
+    return (
+        f'{{"initial_response":{_deadline_json(deadlines.initial_response)},'
+        f'"ongoing_response":{_deadline_json(deadlines.ongoing_response)}}}'
+    )
+
+
 class JsonlWriter:
     """One DESIGN.md decision record per line, UTF-8."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
-        self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
     def write(self, pairs: Sequence[tuple[Ticket, Decision]]) -> None:
-        dumps = self._dumps
         # Decisions from the intake carry no lone surrogate (`sevtriage.text.storable` at the boundary); one from
         # elsewhere must still not stop the file half-written.
-        self._stream.write(storable("".join(dumps(d.to_dict()) + "\n" for _, d in pairs)))
+        self._stream.write(storable("".join([decision_json(d) + "\n" for _, d in pairs])))
 
     def renderer(self) -> Renderer:
         return Renderer("jsonl")

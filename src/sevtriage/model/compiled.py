@@ -73,11 +73,20 @@ class CompiledModel:
 
     # -- prediction -----------------------------------------------------------------------------------------------
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """TF-IDF features of prepared texts (the same matrix as the fitted vectorizer's)."""
+    def transform(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> sparse.csr_matrix:
+        """TF-IDF features of prepared texts (the same matrix as the fitted vectorizer's).
+
+        `tokens`: each text's `text.WORD_RUNS` runs, `pieces`: each text's `str.split()`, when the caller made
+        them already.
+        """
         if self._union is None:
             self._union = FastUnion(self.specs)
-        return self._union.transform(texts)
+        return self._union.transform(texts, tokens, pieces)
 
     def predict(self, texts: Sequence[str]) -> Prediction:
         """Labels (bias-adjusted arg-max) and calibrated probabilities for prepared texts."""

@@ -35,11 +35,18 @@ from scipy import sparse
 
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.model.word_cache import WordCache
+from sevtriage.text import WORD_RUNS
 from sevtriage.types import REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR, Familiarity
 
 if TYPE_CHECKING:
     # scikit-learn is imported only to train: a loaded model predicts and measures from arrays.
     from sklearn.pipeline import FeatureUnion
+
+try:
+    # scipy's own sparse product routine (what `csr_matrix @ csr_matrix` calls); private, hence the fallback.
+    from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
+except ImportError:  # pragma: no cover - another scipy layout: the public product is used
+    _csr_matmat = None
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -47,6 +54,8 @@ LEXICON_FORMAT = 1
 LANGUAGES = ("en", "sk", "cs")
 # Content words: at least four letters. A proxy for "not a function word" that needs no stop list per language.
 CONTENT_WORD = re.compile(r"(?u)\b[^\W\d_]{4,}\b")
+# The same, for one `\w+` token as a whole.
+_CONTENT_TOKEN = re.compile(r"[^\W\d_]{4,}")
 # Terms kept per stored training vector: the heaviest ones carry the similarity; the rest mostly add
 # common character n-grams that every request shares, and would make the file and the product large.
 REFERENCE_TERMS = 64
@@ -57,7 +66,7 @@ CACHE_LIMIT = 200_000
 # -- the lexicon -------------------------------------------------------------------------------------
 
 
-_TOKEN = re.compile(r"\w+")
+_TOKEN = WORD_RUNS
 CRITICAL = "critical"
 # Distinct words remembered with their candidate phrases; cleared when full.
 WORD_CACHE_LIMIT = 100_000
@@ -106,7 +115,9 @@ class Lexicon:
         return frozenset(self._found(folded))
 
     def _found(self, folded: str) -> set[str]:
-        tokens = _TOKEN.findall(folded)
+        return self._found_in(_TOKEN.findall(folded))
+
+    def _found_in(self, tokens: Sequence[str]) -> set[str]:
         found: set[str] = set()
         known = self._words.words  # the remembered words without a digit (most words), read directly
         for i, word in enumerate(tokens):
@@ -127,9 +138,9 @@ class Lexicon:
         """Whether the text itself says the impact is critical (everyone, outage, lost data ...)."""
         return CRITICAL in self.find(folded)
 
-    def assess(self, folded: str) -> tuple[tuple[str, ...], bool]:
-        """`facts` and `says_critical` in one reading."""
-        found = self._found(folded)
+    def assess(self, folded: str, tokens: Sequence[str] | None = None) -> tuple[tuple[str, ...], bool]:
+        """`facts` and `says_critical` in one reading; `tokens` are `word_tokens(folded)` when the caller has them."""
+        found = self._found_in(_TOKEN.findall(folded) if tokens is None else tokens)
         says_critical = CRITICAL in found
         found.discard(CRITICAL)
         # In lexicon order (a text names few entries: sorting them is cheaper than walking every name).
@@ -293,6 +304,7 @@ class FamiliarityIndex:
         self.cutoffs = cutoffs
         self.lexicon = lexicon
         self._chars: WordCache[tuple[int, int]] = WordCache(CACHE_LIMIT)
+        self._kinds: WordCache[int] = WordCache(CACHE_LIMIT)
 
     @classmethod
     def from_vectorizers(
@@ -329,18 +341,42 @@ class FamiliarityIndex:
         chars = {str(t): i for i, t in enumerate(char_terms)}
         return cls(words, chars, char_ngrams, reference_t, cutoffs, lexicon)
 
-    def measure(self, texts: Sequence[str], features: sparse.csr_matrix) -> Measures:
-        """The three measures for prepared (folded) texts and their model features."""
-        words = np.asarray([self._known_words(t) for t in texts], dtype=np.float64)
-        chars = np.asarray([self._known_chars(t) for t in texts], dtype=np.float64)
+    def measure(
+        self,
+        texts: Sequence[str],
+        features: sparse.csr_matrix,
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> Measures:
+        """The three measures for prepared (folded) texts and their model features.
+
+        `tokens` are the texts' `text.WORD_RUNS` runs and `pieces` their `str.split()`, when the caller made them
+        already (one reading serves the lexicon, the known words and the model's word n-grams; one split the
+        known character n-grams and the model's).
+        """
+        if tokens is None:
+            tokens = [_TOKEN.findall(t) for t in texts]
+        if pieces is None:
+            pieces = [t.split() for t in texts]
+        words = np.asarray([self._known_words_of(t) for t in tokens], dtype=np.float64)
+        chars = np.asarray([self._known_chars_of(p) for p in pieces], dtype=np.float64)
         return Measures(words, chars, nearest_similarity(features, self.reference_t))
 
-    def assess(self, texts: Sequence[str], features: sparse.csr_matrix) -> list[Familiarity]:
-        """One `Familiarity` per prepared text, with the reasons the card's cut-offs give."""
-        measures = self.measure(texts, features)
+    def assess(
+        self,
+        texts: Sequence[str],
+        features: sparse.csr_matrix,
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> list[Familiarity]:
+        """One `Familiarity` per prepared text, with the reasons the card's cut-offs give (`tokens`, `pieces`: see
+        `measure`)."""
+        if tokens is None:
+            tokens = [_TOKEN.findall(t) for t in texts]
+        measures = self.measure(texts, features, tokens, pieces)
         out: list[Familiarity] = []
         for i, text in enumerate(texts):
-            facts, says_critical = self.lexicon.assess(text)
+            facts, says_critical = self.lexicon.assess(text, tokens[i])
             reasons: list[str] = []
             cut = self.cutoffs
             if cut is not None and (
@@ -364,16 +400,44 @@ class FamiliarityIndex:
         return out
 
     def _known_words(self, text: str) -> float:
+        """The share of the text's distinct content words that the model knows (one regular expression)."""
         words = set(CONTENT_WORD.findall(text))
         if not words:
             # Nothing to recognise (a subject like "???" or a number): as unknown as it gets.
             return 0.0
         return sum(1 for w in words if w in self.word_vocabulary) / len(words)
 
+    def _known_words_of(self, tokens: Sequence[str]) -> float:
+        """`_known_words` of a text from its `\\w+` tokens: a content word is a whole token of 4+ letters (the
+        pattern's word boundaries fall exactly at a token's ends), so its tokens of letters only are the same set.
+        Whether a token is a content word, and a known one, is remembered per token."""
+        kinds = self._kinds.words
+        known = total = 0
+        for token in set(tokens):
+            kind = kinds.get(token)
+            if kind is None:
+                kind = self._kind(token)
+            if kind:
+                total += 1
+                known += kind - 1
+        return known / total if total else 0.0
+
+    def _kind(self, token: str) -> int:
+        """0: not a content word; 1: a content word the model does not know; 2: one it knows (remembered)."""
+        kind = self._kinds.get(token)
+        if kind is None:
+            kind = 0 if _CONTENT_TOKEN.fullmatch(token) is None else 1 + (token in self.word_vocabulary)
+            self._kinds.put(token, kind)
+        return kind
+
     def _known_chars(self, text: str) -> float:
+        return self._known_chars_of(text.split())
+
+    def _known_chars_of(self, pieces: Sequence[str]) -> float:
+        """The share of known distinct character n-grams, over the text's `str.split()` pieces."""
         known = total = 0
         remembered = self._chars.words  # words without a digit (most words), read directly
-        for word in set(text.split()):
+        for word in set(pieces):
             counts = remembered.get(word) or self._char_counts(word)
             known += counts[0]
             total += counts[1]
@@ -433,10 +497,51 @@ def nearest_similarity(features: sparse.csr_matrix, reference_t: sparse.csr_matr
     rows = sparse.csr_matrix(features)
     squares = np.asarray(rows.data, dtype=np.float64) ** 2
     norms = _row_reduce(np.add, squares, rows.indptr, n)
-    products = sparse.csr_matrix(rows @ reference_t)
-    best = _row_reduce(np.maximum, np.asarray(products.data, dtype=np.float64), products.indptr, n)
+    best = _best_products(rows, sparse.csr_matrix(reference_t))
     np.divide(best, np.sqrt(norms), out=out, where=norms > 0)
     return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float64)
+
+
+def _best_products(rows: sparse.csr_matrix, reference_t: sparse.csr_matrix) -> FloatArray:
+    """The largest entry of each row of `rows @ reference_t` (0 for a row with none), as float64.
+
+    The same numbers as the product through `@`: scipy's own `csr_matmat` runs on the same arrays, so every
+    float32 sum keeps its order. What is skipped is the product's first pass (`csr_matmat_maxnnz`, a third of
+    its time), which only counts the result's entries to size it: the count of multiplications, one gather,
+    bounds it as well. The result's values are reduced in their own type (a maximum is exact in any type) and
+    only the row maxima are widened. `tests/model/test_familiarity.py` checks equality with the product.
+    """
+    n, columns = rows.shape[0], reference_t.shape[1]
+    if rows.shape[1] != reference_t.shape[0]:
+        raise ValueError(f"features must have {reference_t.shape[0]} columns; got {rows.shape[1]}")
+    if rows.dtype != reference_t.dtype or _csr_matmat is None:
+        products = sparse.csr_matrix(rows @ reference_t)
+        return _row_reduce(np.maximum, np.asarray(products.data, dtype=np.float64), products.indptr, n)
+    per_term = np.diff(reference_t.indptr)
+    bound = min(int(per_term[rows.indices].sum(dtype=np.int64)), n * columns)
+    big = max(bound, rows.nnz, reference_t.nnz, rows.shape[1], n + 1, columns) > np.iinfo(np.int32).max
+    index = np.int64 if big else np.int32
+    indptr = np.empty(n + 1, dtype=index)
+    found_columns = np.empty(bound, dtype=index)
+    found = np.empty(bound, dtype=rows.dtype)
+    _csr_matmat(
+        n,
+        columns,
+        np.asarray(rows.indptr, dtype=index),
+        np.asarray(rows.indices, dtype=index),
+        rows.data,
+        np.asarray(reference_t.indptr, dtype=index),
+        np.asarray(reference_t.indices, dtype=index),
+        reference_t.data,
+        indptr,
+        found_columns,
+        found,
+    )
+    best = np.zeros(n, dtype=found.dtype)
+    filled = np.flatnonzero(np.diff(indptr) > 0)
+    if len(filled):
+        best[filled] = np.maximum.reduceat(found[: indptr[-1]], indptr[filled])
+    return np.asarray(best, dtype=np.float64)
 
 
 def _row_reduce(

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's own normalisation before char_wb n-grams
 _EMPTY = np.zeros(0, dtype=np.int64)
+# The model's word token pattern (letters only, two or more; `text_model._make_vectorizer`), and the same for one
+# `\w+` run as a whole: a text's tokens under the pattern are its runs that match this.
+LETTER_WORDS = r"(?u)\b[^\W\d_]{2,}\b"
+_LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
+_NOT_A_WORD = -2
 # Distinct words remembered per vectorizer; cleared when full, so memory stays bounded on any stream.
 CACHE_LIMIT = 200_000
 
@@ -96,6 +101,7 @@ class FastTfidf:
         self._tables: (
             tuple[dict[str, int], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None
         ) = None
+        self._run_kinds: WordCache[int] = WordCache(CACHE_LIMIT)
         self._word_counts_cache: WordCache[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = WordCache(
             CACHE_LIMIT
         )
@@ -126,20 +132,33 @@ class FastTfidf:
         self._word_counts_cache.put(word, found)
         return found
 
-    def counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """Raw n-gram counts of `texts` (what scikit-learn's `CountVectorizer` part computes), as float64 CSR."""
-        if self.spec.analyzer == "char_wb":
-            return self._char_wb_counts(texts)
-        return self._word_counts_matrix(texts)
+    def counts(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> sparse.csr_matrix:
+        """Raw n-gram counts of `texts` (what scikit-learn's `CountVectorizer` part computes), as float64 CSR.
 
-    def _char_wb_counts(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        `tokens` are each text's `text.WORD_RUNS` runs when the caller has them: word n-grams of the letters-only
+        pattern then come from them (see `_letter_words`) instead of a second reading of the text. `pieces` are
+        each text's `str.split()`: the words of character n-grams, for text that `lower()` leaves as it is
+        (scikit-learn's squeezing of white space runs before splitting changes no piece: `re`'s `\\s` and
+        `str.split` know the same white space).
+        """
+        if self.spec.analyzer == "char_wb":
+            return self._char_wb_counts(texts, pieces)
+        return self._word_counts_matrix(texts, tokens)
+
+    def _char_wb_counts(self, texts: Sequence[str], pieces: Sequence[Sequence[str]] | None = None) -> sparse.csr_matrix:
         # char_wb n-grams never cross a word, so a document's counts are (documents x words) @ (words x n-grams):
         # one sparse product in scipy's C++ instead of a Python sum per document.
         index: dict[str, int] = {}
         ids: list[int] = []
         indptr = [0]
-        for text in texts:
-            words = _WHITE_SPACES.sub(" ", text.lower()).split()
+        for at, text in enumerate(texts):
+            lowered = text.lower()
+            words = pieces[at] if pieces is not None and lowered == text else _WHITE_SPACES.sub(" ", lowered).split()
             ids.extend([index.setdefault(word, len(index)) for word in words])
             indptr.append(len(ids))
         per_document = sparse.csr_matrix(
@@ -162,9 +181,11 @@ class FastTfidf:
         # Each row's columns are distinct but not sorted (scipy's product does not sort them; nothing here needs it).
         return sparse.csr_matrix(per_document @ per_word)
 
-    def _word_counts_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def _word_counts_matrix(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> sparse.csr_matrix:
         if self.max_n <= 2:
-            return self._word_pairs_matrix(texts)
+            return self._word_pairs_matrix(texts, tokens)
         return self._word_ngrams_text_by_text(texts)
 
     def _word_ngrams_text_by_text(self, texts: Sequence[str]) -> sparse.csr_matrix:
@@ -191,7 +212,9 @@ class FastTfidf:
         result.sum_duplicates()  # adds up repeats and sorts each row's columns
         return result
 
-    def _word_pairs_matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def _word_pairs_matrix(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
+    ) -> sparse.csr_matrix:
         """`_word_counts_matrix` for word 1- and 2-grams, with the n-grams looked up by numpy for the whole batch.
 
         Each token becomes the number of its word among the vocabulary's words (-1 for a word no term uses), one
@@ -203,10 +226,18 @@ class FastTfidf:
         lookup = words.get
         numbers: list[int] = []
         lengths: list[int] = []
-        for text in texts:
-            tokens = self.token_pattern.findall(text.lower())
-            numbers.extend([lookup(token, -1) for token in tokens])
-            lengths.append(len(tokens))
+        shared = tokens is not None and self.spec.token_pattern == LETTER_WORDS
+        for at, text in enumerate(texts):
+            lowered = text.lower()
+            if shared and lowered == text:
+                assert tokens is not None
+                found = self._letter_words(tokens[at])
+                numbers.extend(found)
+                lengths.append(len(found))
+                continue
+            read = self.token_pattern.findall(lowered)
+            numbers.extend([lookup(token, -1) for token in read])
+            lengths.append(len(read))
         ids = np.asarray(numbers, dtype=np.int64)
         rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
         found_rows: list[npt.NDArray[np.int64]] = []
@@ -233,6 +264,36 @@ class FastTfidf:
         return sparse.csr_matrix(
             (tally.astype(np.float64), unique % self.n_features, indptr), shape=(len(texts), self.n_features)
         )
+
+    def _letter_words(self, runs: Sequence[str]) -> list[int]:
+        """The word numbers (-1: a word no term uses) of the `LETTER_WORDS` tokens among a text's `\\w+` runs.
+
+        The pattern's word boundaries fall exactly at a run's ends, so its tokens are the runs of two or more
+        letters, in order; runs with a digit or an underscore are left out, as the pattern leaves them out (they
+        do not join a bigram either). Valid for text that `lower()` leaves as it is (the caller checks).
+        What each run gives is remembered.
+        """
+        words = self._word_tables()[0]
+        kinds = self._run_kinds.words
+        out: list[int] = []
+        for run in runs:
+            number = words.get(run)
+            if number is None:
+                number = kinds.get(run)
+                if number is None:
+                    number = self._run_kind(run)
+                if number == _NOT_A_WORD:
+                    continue
+            out.append(number)
+        return out
+
+    def _run_kind(self, run: str) -> int:
+        """-1 for a letters-only run that no term uses, `_NOT_A_WORD` for a run the pattern does not take."""
+        kind = self._run_kinds.get(run)
+        if kind is None:
+            kind = -1 if _LETTER_RUN.fullmatch(run) is not None else _NOT_A_WORD
+            self._run_kinds.put(run, kind)
+        return kind
 
     def _word_tables(
         self,
@@ -314,11 +375,16 @@ class FastUnion:
             raise ValueError("this feature union has parts the fast transform does not reproduce")
         return [part.spec for part in self.fast]
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """`union.transform(texts)` as a CSR matrix."""
+    def transform(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+        pieces: Sequence[Sequence[str]] | None = None,
+    ) -> sparse.csr_matrix:
+        """`union.transform(texts)` as a CSR matrix (`tokens`, `pieces`: see `FastTfidf.counts`)."""
         if self.fast is None:
             assert self.union is not None
             return sparse.csr_matrix(self.union.transform(list(texts)))
         dtype = self.fast[0].dtype
-        parts = [_as_dtype(part.weigh(part.counts(texts)), dtype) for part in self.fast]
+        parts = [_as_dtype(part.weigh(part.counts(texts, tokens, pieces)), dtype) for part in self.fast]
         return sparse.csr_matrix(sparse.hstack(parts, format="csr"))

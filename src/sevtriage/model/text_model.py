@@ -31,8 +31,9 @@ from sevtriage.confidence import RulePrecision
 from sevtriage.model.compiled import CompiledModel, Prediction
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash, validation_groups
 from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
+from sevtriage.model.features import LETTER_WORDS
 from sevtriage.model.thresholds import Targets, select_thresholds
-from sevtriage.text import model_text
+from sevtriage.text import WORD_RUNS, model_text
 from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ def _make_vectorizer(settings: ModelSettings) -> FeatureUnion:
         max_features=settings.max_word_features,
         sublinear_tf=True,
         # Letters only (digits carry ids and dates, not severity), at least two of them.
-        token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
+        token_pattern=LETTER_WORDS,
         dtype=np.float32,
     )
     chars = TfidfVectorizer(
@@ -522,10 +523,17 @@ class TrainedModel:
         """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
         if not familiarity or self.familiarity is None or not texts:
             return self.compiled.opinions(texts, top_k)
-        features = self.compiled.transform(texts)
+        # One tokenisation serves the word n-grams, the lexicon and the known words; one split on white space
+        # serves the character n-grams and the known n-gram share.
+        tokens = [WORD_RUNS.findall(t) for t in texts]
+        pieces = [t.split() for t in texts]
+        features = self.compiled.transform(texts, tokens, pieces)
         opinions = self.compiled.opinions(texts, top_k, features=features)
-        measured = self.familiarity.assess(texts, features)
-        return [replace(o, familiarity=f) for o, f in zip(opinions, measured, strict=True)]
+        measured = self.familiarity.assess(texts, features, tokens, pieces)
+        # Built directly: `dataclasses.replace` costs about twice the constructor.
+        return [
+            ModelOpinion(o.severity, o.probabilities, o.top_terms, f) for o, f in zip(opinions, measured, strict=True)
+        ]
 
 
 def library_versions() -> dict[str, str]:

@@ -12,12 +12,25 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.resources import default_rules_path
-from sevtriage.rules.rulebook import CompiledRuleset, Example, Fact, Rule, Rulebook, compile_rulebook, load_rulebook
+from sevtriage.rules.rulebook import (
+    FACT_TYPE,
+    FACT_TYPE_KEY,
+    FIELD_PREFIX,
+    SIGNAL_PREFIX,
+    CompiledRuleset,
+    Example,
+    Fact,
+    Rule,
+    Rulebook,
+    compile_rulebook,
+    load_rulebook,
+)
 from sevtriage.rules.scope import ScopeReader, ScopeResult
 from sevtriage.rules.signals import Facts, SignalMatcher
 from sevtriage.text import Prepared, new_message_text, prepare
@@ -118,8 +131,15 @@ class RuleStage:
         self._rules: Mapping[str, Rule] = {rule.id: rule for rule in book.rules}
         self._lock = threading.Lock()
         # Keyed by the fact's values: every fact of one compiled ruleset has the same keys in the same order.
-        self._memo: OrderedDict[tuple[int | str, ...], tuple[str, ...]] = OrderedDict()
+        self._memo: OrderedDict[tuple[object, ...], tuple[str, ...]] = OrderedDict()
         self._memo_size = memo_size
+        # The memo key is made without the fact dict (`_fire`); that needs every fact key to be distinct.
+        layout = [
+            FACT_TYPE_KEY,
+            *(SIGNAL_PREFIX + n for n in self.compiled.signal_names),
+            *(FIELD_PREFIX + n for n in self.compiled.field_names),
+        ]
+        self._keyed = len(set(layout)) == len(layout)
         self._version = book.version  # asked for by every decision
         self._reading = _reading_key(book)
 
@@ -195,9 +215,8 @@ class RuleStage:
             raise ValueError(f"facts must be one per ticket; got {len(facts)} for {len(tickets)}")
         else:
             all_facts = list(facts)
-        engine_facts = [self.compiled.fact(f.signals, f.fields) for f in all_facts]
         with self._lock:
-            fired = self._fire(engine_facts)
+            fired = self._fire(all_facts)
         verdicts = []
         for ids, found, texts in zip(fired, all_facts, prepared, strict=True):
             verdict = decide(self._matches(ids, found))
@@ -207,17 +226,28 @@ class RuleStage:
             verdicts.append(verdict)
         return verdicts
 
-    def _fire(self, engine_facts: Sequence[Fact]) -> list[tuple[str, ...]]:
-        """Rule ids fired per fact: remembered answers, the engine for the rest (caller holds the lock)."""
-        if self._memo_size <= 0:
-            return self._engine.match_many(engine_facts)
-        keys = [tuple(fact.values()) for fact in engine_facts]
-        missing: dict[tuple[int | str, ...], Fact] = {}
-        for key, fact in zip(keys, engine_facts, strict=True):
+    def _fire(self, all_facts: Sequence[Facts]) -> list[tuple[str, ...]]:
+        """Rule ids fired per request: remembered answers, the engine for the rest (caller holds the lock).
+
+        The memo key is the engine fact's values in its key order, made straight from the signals and fields
+        (a signal flag as a bool, equal to and hashed as the fact's 1 or 0); the fact itself is built only for
+        the patterns the engine is asked about.
+        """
+        fact = self.compiled.fact
+        if self._memo_size <= 0 or not self._keyed:
+            return self._engine.match_many([fact(f.signals, f.fields) for f in all_facts])
+        names, field_names = self.compiled.signal_names, self.compiled.field_names
+        keys = [
+            (FACT_TYPE, *map(f.signals.__contains__, names), *map(f.fields.get, field_names, repeat("")))
+            for f in all_facts
+        ]
+        missing: dict[tuple[object, ...], Facts] = {}
+        for key, found in zip(keys, all_facts, strict=True):
             if key not in self._memo and key not in missing:
-                missing[key] = fact
+                missing[key] = found
         if missing:
-            for key, ids in zip(missing, self._engine.match_many(list(missing.values())), strict=True):
+            asked = [fact(f.signals, f.fields) for f in missing.values()]
+            for key, ids in zip(missing, self._engine.match_many(asked), strict=True):
                 self._memo[key] = ids
         fired = []
         for key in keys:
