@@ -123,10 +123,14 @@ def _utf16_hint(head: bytes, name: str) -> None:
         codec = "utf-16"
     else:
         sample = head[: len(head) - len(head) % 2]
-        if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+        # ASCII letters in UTF-16 have their NUL byte second (little-endian) or first (big-endian): text has
+        # most of one side's bytes NUL and few of the other's. NULs on both sides are binary junk, which the
+        # readers reject line by line like any other bad line.
+        first, second = sample[0::2].count(0), sample[1::2].count(0)
+        heavy, light = max(first, second), min(first, second)
+        if len(sample) < 4 or heavy < len(sample) // 4 or light * 4 > heavy:
             return
-        # ASCII letters in UTF-16 have their NUL byte second (little-endian) or first (big-endian).
-        codec = "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
+        codec = "utf-16-le" if second > first else "utf-16-be"
     raise InputError(
         f'{name}: the file is UTF-16, not UTF-8 (Excel\'s "Unicode text"); run again with --encoding {codec}, '
         'or save it as "CSV UTF-8"'
