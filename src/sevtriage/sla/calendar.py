@@ -28,13 +28,14 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_package
 import numpy as np
 import numpy.typing as npt
 
 from sevtriage.errors import InputError
+from sevtriage.sla.holiday_table import CountryHolidays, UnknownCountryError
 
 __all__ = ["WEEKDAYS", "BusinessCalendar", "CalendarError", "Interval", "NaiveDatetimeError", "parse_interval"]
 
@@ -234,6 +235,8 @@ class BusinessCalendar:
     closures : further closed dates (kept apart from ``holidays`` only for reporting).
     special_days : opening intervals for particular dates, replacing the weekday's (and any holiday) on that
         date, e.g. ``{date(2026, 12, 31): ["08:00-12:00"]}``; an empty list closes the date.
+    holiday_cache : a folder where the country's holidays are remembered between runs (see
+        `sevtriage.sla.holiday_table`); None asks the ``holidays`` package every time.
     """
 
     def __init__(
@@ -246,6 +249,7 @@ class BusinessCalendar:
         *,
         subdivision: str | None = None,
         special_days: Mapping[date, Iterable[IntervalSpec]] | None = None,
+        holiday_cache: Path | None = None,
     ) -> None:
         self.tz: tzinfo = _resolve_timezone(timezone)
         if week is None:
@@ -265,14 +269,11 @@ class BusinessCalendar:
             self.special_days[day] = _parse_day(specs, what=day.isoformat())
         self.country = country
         self.subdivision = subdivision
-        self._country_holidays: holidays_package.HolidayBase | None = None
+        self._country_holidays: CountryHolidays | None = None
         if country is not None:
             try:
-                # English names, whatever the process locale, so that explanations read the same everywhere.
-                self._country_holidays = holidays_package.country_holidays(
-                    country, subdiv=subdivision, language="en_US"
-                )
-            except NotImplementedError as error:
+                self._country_holidays = CountryHolidays(country, subdivision, cache_dir=holiday_cache)
+            except UnknownCountryError as error:
                 raise CalendarError(
                     "country must be an ISO code the holidays package knows (e.g. SK, CZ, AT, US), with a valid "
                     f"subdivision if given; got country={country!r}, subdivision={subdivision!r} ({error})"
@@ -296,8 +297,10 @@ class BusinessCalendar:
 
     def holiday_name(self, day: date) -> str | None:
         """Why ``day`` is closed (a public holiday's name, "holiday" or "closure"), or None."""
-        if self._country_holidays is not None and day in self._country_holidays:
-            return str(self._country_holidays.get(day))
+        if self._country_holidays is not None:
+            name = self._country_holidays.get(day)
+            if name is not None:
+                return name
         if day in self.holidays:
             return "holiday"
         if day in self.closures:

@@ -28,6 +28,7 @@ from sevtriage.sla.calendar import (
     _to_us,
     parse_interval,
 )
+from sevtriage.sla.holiday_table import default_cache_dir
 from sevtriage.types import Deadline, Deadlines, Severity
 
 if TYPE_CHECKING:
@@ -139,12 +140,17 @@ class SlaPolicy:
             ) from None
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigError(Problem(str(file), None, f"cannot read the SLA policy file: {error}")) from None
-        return cls.from_text(text, source=str(file))
+        # Loading from a file is an edge of the program: here the country's holidays may be remembered on disk
+        # (`holiday_table.default_cache_dir`), which saves importing the holidays package at every start.
+        return cls.from_text(text, source=str(file), holiday_cache=default_cache_dir())
 
     @classmethod
-    def from_text(cls, text: str, source: str = "<policy>") -> SlaPolicy:
-        """Validate policy YAML given as text (``source`` names it in errors)."""
-        return _Loader(source).load(text)
+    def from_text(cls, text: str, source: str = "<policy>", *, holiday_cache: Path | None = None) -> SlaPolicy:
+        """Validate policy YAML given as text (``source`` names it in errors).
+
+        ``holiday_cache`` is a folder for the country's holiday table (None: ask the holidays package).
+        """
+        return _Loader(source, holiday_cache).load(text)
 
     # -- queries -----------------------------------------------------------------------------------------------
 
@@ -501,8 +507,9 @@ class _Invalid(Exception):
 class _Loader:
     """Walks the YAML node tree (to know lines) and builds the policy, collecting every problem."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, holiday_cache: Path | None = None) -> None:
         self.source = source
+        self.holiday_cache = holiday_cache
         self.problems: list[Problem] = []
         self._scalars = yaml.constructor.SafeConstructor()
 
@@ -660,6 +667,7 @@ class _Loader:
                 closures=closures,
                 subdivision=subdivision,
                 special_days=special,
+                holiday_cache=self.holiday_cache,
             )
         except CalendarError as error:
             # Most calendar errors are caught item by item above; what remains concerns the whole calendar.
