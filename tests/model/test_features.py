@@ -156,10 +156,29 @@ def _runs_serve_every_word_part(texts: list[str]) -> None:
 
     runs = [WORD_RUNS.findall(t) for t in texts]
     for part in WORD_PARTS:
+        expected = part._word_ngrams_text_by_text(texts)
         fresh = FastTfidf(part.spec)  # empty per-run memo, then a warm one
-        for _ in range(2):
-            _same_csr(fresh.counts(texts, runs), part._word_ngrams_text_by_text(texts))
+        _same_csr(fresh.counts(texts, runs), expected)  # a few texts: text by text while there are no tables
+        if part.max_n <= 2:
+            # The vocabulary tables are the same for every copy; sharing them keeps the examples fast.
+            fresh._tables = part._word_tables()
+            for _ in range(2):
+                _same_csr(fresh._word_pairs_matrix(texts, runs), expected)
+                _same_csr(fresh.counts(texts, runs), expected)
     assert WORD_PARTS[0].spec.token_pattern == LETTER_WORDS
+
+
+def test_a_few_texts_need_no_vocabulary_tables_and_a_batch_makes_them() -> None:
+    """`classify --text` skips making the tables (about 20 ms); a batch makes them once and keeps them."""
+    part = WORD_PARTS[0]
+    fresh = FastTfidf(part.spec)
+    few = CORPUS_TEXTS[:3]
+    _same_csr(fresh.counts(few), part._word_ngrams_text_by_text(few))
+    assert fresh._tables is None
+    batch = CORPUS_TEXTS[:40]
+    _same_csr(fresh.counts(batch), part._word_ngrams_text_by_text(batch))
+    assert fresh._tables is not None
+    _same_csr(fresh.counts(few), part._word_ngrams_text_by_text(few))
 
 
 CHAR_PARTS = [FastTfidf(_fitted("char_wb", (2, 5), sublinear_tf=True, min_df=2)), FastTfidf(CHAR_WB)]

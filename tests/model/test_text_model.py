@@ -77,6 +77,22 @@ def test_top_terms_of_a_batch_are_those_of_each_request_alone(
         assert opinion.top_terms == _top_terms_one_by_one(small.model, text, int(opinion.severity), top_k)
 
 
+def test_a_lone_request_names_its_terms_without_listing_every_name_and_the_same(
+    small: TrainedModel, corpus: list[LabelledRequest]
+) -> None:
+    """`classify --text` names a handful of columns one by one instead of making all names strings (20 ms)."""
+    compiled = small.model.compiled
+    compiled._name_list = None
+    texts = [model_text(r.subject, r.body) for r in corpus[3::50]] + ["zz", "error"]
+    for text in texts:
+        (opinion,) = small.model.opinions([text], top_k=5)
+        assert opinion.top_terms == _top_terms_one_by_one(small.model, text, int(opinion.severity), 5)
+    assert compiled._name_list is None
+    batch = small.model.opinions(texts * 8, top_k=5)  # 32 rows and more: the list is made once
+    assert compiled._name_list is not None
+    assert [o.top_terms for o in batch[: len(texts)]] == [o.top_terms for o in small.model.opinions(texts, top_k=5)]
+
+
 def test_opinions_of_an_empty_batch_are_empty(small: TrainedModel) -> None:
     assert small.opinions([]) == []
 

@@ -12,7 +12,7 @@ file (plain arrays, no pickle); `tests/model/test_compiled.py` checks the answer
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ ARRAYS_FORMAT = "sevtriage-model-arrays/1"
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+# From this many rows on, `top_terms` makes every column's name a Python string once (`name_list`).
+_NAME_LIST_ROWS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +167,22 @@ class CompiledModel:
         short = np.zeros(n, dtype=bool)
         short[[row for row, found in enumerate(words) if len(found) < top_k]] = True
         chars = best(~is_word & short[rows], top_k) if short.any() else [[] for _ in range(n)]
-        names = self.name_list
+        # A few rows (one `classify --text`) name their terms one by one: making every column's name a Python
+        # string first costs about 20 ms, once, which only a batch earns back.
+        if self._name_list is not None or n >= _NAME_LIST_ROWS:
+            name: Callable[[int], str] = self.name_list.__getitem__
+        else:
+            feature_names = self.feature_names
+
+            def name(column: int) -> str:
+                return str(feature_names[column])
+
         out: list[tuple[str, ...]] = []
         for row in range(n):
-            found = [names[column] for column in words[row]]
+            found = [name(column) for column in words[row]]
             if len(found) < top_k:
                 # char_wb n-grams are never blank (they always hold a letter of a word).
-                found.extend(f"~{names[column].strip()}" for column in chars[row])
+                found.extend(f"~{name(column).strip()}" for column in chars[row])
             out.append(tuple(found[:top_k]))
         return out
 

@@ -33,6 +33,8 @@ _LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
 _NOT_A_WORD = -2
 # Distinct words remembered per vectorizer; cleared when full, so memory stays bounded on any stream.
 CACHE_LIMIT = 200_000
+# From this many texts on, word n-grams go through the vocabulary tables (`FastTfidf._word_tables`).
+_TABLE_TEXTS = 32
 
 
 def supports(vectorizer: object) -> bool:
@@ -184,7 +186,9 @@ class FastTfidf:
     def _word_counts_matrix(
         self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
     ) -> sparse.csr_matrix:
-        if self.max_n <= 2:
+        # The numpy pairs need tables of the whole vocabulary (about 20 ms to make, once); a few texts before
+        # they exist (one `classify --text`) are looked up text by text, which gives the same matrix.
+        if self.max_n <= 2 and (self._tables is not None or len(texts) >= _TABLE_TEXTS):
             return self._word_pairs_matrix(texts, tokens)
         return self._word_ngrams_text_by_text(texts)
 
