@@ -91,6 +91,7 @@ class CountryHolidays:
         self._package_table: Any = None
         self._lock = threading.Lock()
         self._days: dict[date, str] | None = None
+        self._version = installed_holidays_version() if cache_dir is not None else None
         file = self._cache_file(cache_dir)
         if file is not None:
             self._days = self._read(file)
@@ -135,7 +136,7 @@ class CountryHolidays:
     # -- the file --------------------------------------------------------------------------------------------
 
     def _cache_file(self, cache_dir: Path | None) -> Path | None:
-        version = installed_holidays_version() if cache_dir is not None else None
+        version = self._version
         if cache_dir is None or version is None:
             return None
         subdivision = self.subdivision or "_"
@@ -146,7 +147,7 @@ class CountryHolidays:
     def _document(self, days: dict[date, str]) -> dict[str, object]:
         return {
             "format": _FORMAT,
-            "holidays_version": installed_holidays_version(),
+            "holidays_version": self._version,
             "country": self.country,
             "subdivision": self.subdivision,
             "language": _LANGUAGE,
