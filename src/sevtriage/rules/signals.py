@@ -29,6 +29,8 @@ _NEGATION_CHARS = 80
 _MAX_EVIDENCE = 3
 # Words of folded text as the phrase index sees them (Unicode letters and digits).
 _TOKEN = re.compile(r"\w+")
+# A decimal digit as a pattern's `\d` reads it (Unicode-aware, as the patterns are).
+_DIGIT = re.compile(r"\d")
 # At most this many distinct words keep their looked-up phrases (memory stays bounded).
 _WORD_CACHE_SIZE = 100_000
 
@@ -109,8 +111,10 @@ class _CompiledSignal:
     # with punctuation ("(beta)"), which has no word to be looked up by.
     phrase_scan: re.Pattern[str] | None
     pattern_regex: re.Pattern[str] | None
-    # Whether the patterns are scanned (they may start with a digit or punctuation) or looked up.
+    # Whether the patterns are scanned (they may start with punctuation, or a letter or a digit) or looked up.
     pattern_scan: bool
+    # Whether every pattern starts with a digit: then they are tried at the words that start with one.
+    pattern_digit: bool
     negatable: bool
 
 
@@ -150,6 +154,8 @@ class SignalMatcher:
             if compiled.pattern_regex is not None and not compiled.pattern_scan:
                 for run_text, exact in _literal_starts(_alternatives(signal)) or ():
                     self._add(run_text, exact, _Candidate(index, -1))
+        # Signals whose patterns all start with a digit ("30 seconds"): tried at each word that starts with one.
+        self._digit_signals = tuple(i for i, s in enumerate(self._signals) if s.pattern_digit)
         self._by_word: dict[str, _WordHits] = {}
         self._by_pair: dict[tuple[str, str], _WordHits] = {}
         self._alternations: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
@@ -166,6 +172,8 @@ class SignalMatcher:
         if found is not None:
             return found
         candidates = list(self._exact.get(word, ()))
+        if self._digit_signals and _DIGIT.match(word):
+            candidates.extend(_Candidate(signal, -1) for signal in self._digit_signals)
         for length, runs in self._prefixes.items():
             if length <= len(word):
                 candidates.extend(runs.get(word[:length], ()))
@@ -361,12 +369,15 @@ def _compile_signal(signal: Signal) -> _CompiledSignal:
     # A phrase that starts with punctuation ("(beta)", "'s") can start anywhere, not just at a word.
     unanchored = any(_TOKEN.match(fold(p.text.strip())) is None for p in phrases)
     patterns = _alternatives(signal)
+    looked_up = _literal_starts(patterns) is not None
+    digit = not looked_up and _digit_start(patterns)
     return _CompiledSignal(
         name=signal.name,
         bodies=bodies,
         phrase_scan=re.compile(_whole_word("|".join(bodies))) if unanchored else None,
         pattern_regex=re.compile(_whole_word(patterns)) if patterns else None,
-        pattern_scan=_literal_starts(patterns) is None,
+        pattern_scan=not (looked_up or digit),
+        pattern_digit=digit,
         negatable=signal.negatable,
     )
 
@@ -458,3 +469,54 @@ def _never_word(members: list[tuple[Any, Any]], constants: Any) -> bool:
             continue
         return False
     return True
+
+
+def _digit_start(regex: str) -> bool:
+    """Whether every match of `regex` starts with a decimal digit (`\\d`), from its parsed form.
+
+    A whole-word match that starts with a digit starts a word (a digit is a word character), so such
+    patterns need only be tried at the words of the text that start with a digit. False when unsure
+    (flags, an optional or negated start, the private parser unreadable): the patterns are then scanned.
+    """
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        parsed = parser.parse(regex)
+        if parsed.state.flags & ~re.UNICODE:
+            return False
+        return _starts_with_digit(list(parsed.data))
+    except (ImportError, AttributeError, TypeError, ValueError, re.error):
+        return False
+
+
+def _starts_with_digit(items: list[Any]) -> bool:
+    # `items` is the rest of a parsed sequence; its first character must be a digit whatever branch is taken.
+    constants: Any = importlib.import_module("re._constants")
+    if not items:
+        return False
+    op, av = items[0]
+    if op is constants.LITERAL:
+        return _DIGIT.fullmatch(chr(av)) is not None
+    if op is constants.IN:
+        return _digit_class(av, constants)
+    if op is constants.BRANCH:
+        return all(_starts_with_digit([*alternative.data, *items[1:]]) for alternative in av[1])
+    if op is constants.SUBPATTERN:
+        _group, add_flags, del_flags, sub = av
+        return not add_flags and not del_flags and _starts_with_digit([*sub.data, *items[1:]])
+    if op is constants.MAX_REPEAT or op is constants.MIN_REPEAT:
+        low, _high, sub = av
+        return low >= 1 and _starts_with_digit(list(sub.data))
+    return False  # an assertion, a group reference, any character, ...: not worked out
+
+
+def _digit_class(members: list[tuple[Any, Any]], constants: Any) -> bool:
+    """Whether a parsed character class surely matches only decimal digits (and something)."""
+    for op, av in members:
+        if op is constants.CATEGORY and av is constants.CATEGORY_DIGIT:
+            continue
+        if op is constants.LITERAL and _DIGIT.fullmatch(chr(av)) is not None:
+            continue
+        if op is constants.RANGE and ord("0") <= av[0] <= av[1] <= ord("9"):
+            continue
+        return False  # NEGATE, a letter, a wider range or category
+    return bool(members)
