@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from pathlib import Path
@@ -217,7 +218,7 @@ signals:
   stems:
     description: stems, apostrophes, hyphens and patterns that start with words
     phrases:
-      en: [nefung*, "can't log in", e-mail, log in, app crash*]
+      en: [nefung*, "can't log in", e-mail, log in, app crash*, crash* report]
     patterns: ['(?:nobody|no one)(?:\s+\w+){0,2}\s+can', 'returns?\s+50[03]', 'it''s\s+down']
 rules: []
 """
@@ -229,7 +230,8 @@ _EDGE_WORDS = [
     "in", "e-mail", "email", "nobody", "no", "one", "can", "returns", "return", "500", "503", "it's", "its", "down",
     "isn't", "not", "45", "3min", "s", "min", "x", "(", ")", "-", ",", ".",
     # digits: Unicode decimal digits (Arabic-Indic) are `\d`, superscripts are word characters but not `\d`
-    "1", "25", "300", "sec", "ms", "x5", "5x", "_45", "4_5", "\u0664\u0665", "\u00b2", "\u00b25", "30-50", "2\u00bd",
+    "report", "reports", "1", "25", "300", "sec", "ms", "x5", "5x", "_45", "4_5", "\u0664\u0665", "\u00b2",
+    "\u00b25", "30-50", "2\u00bd",
 ]  # fmt: skip
 _SEPARATORS = st.sampled_from([" ", "  ", "\n", " - ", "-", ", ", ". ", "'", "\t", ""])
 
@@ -239,10 +241,27 @@ def _texts(words: list[str]) -> st.SearchStrategy[str]:
     return st.lists(pieces, max_size=40).map("".join)
 
 
+def _words_the_filter_misses(matcher: SignalMatcher, text: str) -> list[str]:
+    """The words at which the index finds something to try but which its word filter does not visit."""
+    folded = fold(text)
+    visited = {word.start() for word in matcher._starts.finditer(folded)}
+    words = list(re.finditer(r"\w+", folded))
+    missed = []
+    for position, word in enumerate(words):
+        hits = matcher._hits(word.group())
+        if hits.pending:
+            following = words[position + 1].group() if position + 1 < len(words) else ""
+            hits = matcher._pair_hits(word.group(), following, hits)
+        if hits.tries and word.start() not in visited:
+            missed.append(word.group())
+    return missed
+
+
 @settings(max_examples=300, deadline=None)
 @given(_texts(_EDGE_WORDS))
 def test_index_finds_what_a_scan_finds_on_edge_cases(text: str) -> None:
     assert _spans(_EDGE_MATCHER, text) == _reference_spans(_EDGE_BOOK, text)
+    assert _words_the_filter_misses(_EDGE_MATCHER, text) == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -258,6 +277,7 @@ def test_index_finds_what_a_scan_finds_on_edge_cases(text: str) -> None:
 )
 def test_index_finds_what_a_scan_finds_with_the_bundled_rules(text: str) -> None:
     assert _spans(BUNDLED_MATCHER, text) == _reference_spans(_BUNDLED_BOOK, text)
+    assert _words_the_filter_misses(BUNDLED_MATCHER, text) == []
 
 
 @pytest.mark.parametrize(
@@ -277,6 +297,15 @@ def test_index_finds_what_a_scan_finds_on_digits(text: str) -> None:
     found = _spans(_EDGE_MATCHER, text)
     assert found == _reference_spans(_EDGE_BOOK, text)
     assert found  # each text has something to find, so a lost match shows
+    assert _words_the_filter_misses(_EDGE_MATCHER, text) == []
+
+
+def test_every_bundled_phrase_written_out_is_found_as_a_scan_finds_it() -> None:
+    # Each phrase alone and after another phrase's words: every first word and each next word it needs.
+    phrases = [p.text.replace("*", "ovalo") for s in _BUNDLED_BOOK.signals.values() for p in s.phrases]
+    texts = [*phrases, *(f"{a} {b}" for a, b in itertools.pairwise(phrases))]
+    assert [t for t in texts if _words_the_filter_misses(BUNDLED_MATCHER, t)] == []
+    assert [t for t in texts if _spans(BUNDLED_MATCHER, t) != _reference_spans(_BUNDLED_BOOK, t)] == []
 
 
 def _shipped_requests() -> list[tuple[str, str]]:
@@ -299,6 +328,7 @@ def test_index_finds_what_a_scan_finds_on_the_corpus() -> None:
         if _spans(BUNDLED_MATCHER, text := new_message_text(subject, body)) != _reference_spans(_BUNDLED_BOOK, text)
     ]
     assert differ == []
+    assert [m for s, b in requests if (m := _words_the_filter_misses(BUNDLED_MATCHER, new_message_text(s, b)))] == []
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sevtriage.rules.rulebook import Negation, Phrase, Rulebook, Signal
@@ -98,6 +99,8 @@ class _WordHits:
     phrases: tuple[tuple[int, re.Pattern[str]], ...]
     patterns: tuple[int, ...]
     pending: tuple[_Candidate, ...] = ()
+    # The same as one list for `spans`: (2 x signal, its phrases' regex) and (2 x signal + 1, its patterns' regex).
+    tries: tuple[tuple[int, re.Pattern[str]], ...] = ()
 
 
 _NO_HITS = _WordHits((), ())
@@ -121,10 +124,11 @@ class _CompiledSignal:
 class SignalMatcher:
     """All signals of a rulebook compiled once; `facts(...)` is pure and thread-safe.
 
-    Phrases and most patterns are found through a word index, not one regex scan per signal: the
-    folded text is cut into words once, each word is looked up (the phrases whose first word it is,
-    or whose first word's stem it starts with; likewise the literal start of each pattern), and only
-    those are tried, anchored at that word. The result is the same as scanning each signal's
+    Phrases and most patterns are found through a word index, not one regex scan per signal: one
+    regex made of the index's keys (`_word_filter`) picks out of the folded text the words that may
+    start something, each of those is looked up (the phrases whose first word it is, or whose first
+    word's stem it starts with; likewise the literal start of each pattern, or any word that starts
+    with a digit for patterns that start with one), and only those are tried, anchored at that word. The result is the same as scanning each signal's
     longest-first whole-word alternation with `finditer`: per signal, matches left to right without
     overlap, and at one position the first phrase in longest-first order that matches wins.
     """
@@ -156,6 +160,7 @@ class SignalMatcher:
                     self._add(run_text, exact, _Candidate(index, -1))
         # Signals whose patterns all start with a digit ("30 seconds"): tried at each word that starts with one.
         self._digit_signals = tuple(i for i, s in enumerate(self._signals) if s.pattern_digit)
+        self._starts = _word_filter(self._exact, self._prefixes, bool(self._digit_signals))
         self._by_word: dict[str, _WordHits] = {}
         self._by_pair: dict[tuple[str, str], _WordHits] = {}
         self._alternations: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
@@ -208,12 +213,13 @@ class SignalMatcher:
                 patterns.add(candidate.signal)
             else:
                 ranks.setdefault(candidate.signal, set()).add(candidate.rank)
+        phrases = tuple((signal, self._alternation(signal, tuple(sorted(ranks[signal])))) for signal in sorted(ranks))
+        pattern_tries = [(2 * signal + 1, self._signals[signal].pattern_regex) for signal in patterns]
         return _WordHits(
-            phrases=tuple(
-                (signal, self._alternation(signal, tuple(sorted(ranks[signal])))) for signal in sorted(ranks)
-            ),
+            phrases=phrases,
             patterns=tuple(sorted(patterns)),
             pending=pending,
+            tries=(*((2 * signal, regex) for signal, regex in phrases), *_known(pattern_tries)),
         )
 
     def _alternation(self, signal: int, ranks: tuple[int, ...]) -> re.Pattern[str]:
@@ -233,43 +239,45 @@ class SignalMatcher:
         """
         if folded is None:
             folded = fold(text)
-        # Per signal, in text order: where a word starts and its phrases to try there; where its
-        # patterns may start.
-        phrase_tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
-        pattern_starts: dict[int, list[int]] = {}
-        by_word = self._by_word
-        words = list(_TOKEN.finditer(folded))
-        for position, word in enumerate(words):
-            token = word.group()
+        # In text order, where a word starts and what to try there: per signal, under 2 x its number its phrases,
+        # under 2 x its number + 1 its patterns.
+        tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
+        by_word, by_pair = self._by_word, self._by_pair
+        # Only the words the index may know (`_word_filter`, in C); the rest would be looked up for nothing.
+        for word in self._starts.finditer(folded):
+            token, following = word.groups()
             hits = by_word.get(token) or self._hits(token)
             if hits.pending:
-                following = words[position + 1].group() if position + 1 < len(words) else ""
-                hits = self._pair_hits(token, following, hits)
-            if hits is _NO_HITS:
-                continue
+                following = following or ""
+                hits = by_pair.get((token, following)) or self._pair_hits(token, following, hits)
             at = word.start()
-            for index, regex in hits.phrases:
-                phrase_tries.setdefault(index, []).append((at, regex))
-            for index in hits.patterns:
-                pattern_starts.setdefault(index, []).append(at)
+            for key, regex in hits.tries:
+                if key in tries:
+                    tries[key].append((at, regex))
+                else:
+                    tries[key] = [(at, regex)]
         found: dict[str, list[Span]] = {}
         # Only the signals that can be in this text (in rule-file order, as the scan had them).
-        for index in sorted({*phrase_tries, *pattern_starts, *self._scanned}):
+        indices = {key >> 1 for key in tries}
+        if self._scanned:
+            indices |= self._scanned
+        for index in sorted(indices):
             signal = self._signals[index]
             spans: list[Span] = []
             if signal.phrase_scan is not None:
                 self._scan(signal.phrase_scan, signal.negatable, text, folded, spans)
-            elif index in phrase_tries:
-                self._anchored(phrase_tries[index], signal.negatable, text, folded, spans)
+            elif (phrase_tries := tries.get(2 * index)) is not None:
+                self._anchored(phrase_tries, signal.negatable, text, folded, spans)
             if signal.pattern_regex is not None and len(spans) < _MAX_EVIDENCE:
+                from_phrases = len(spans)
                 if signal.pattern_scan:
                     self._scan(signal.pattern_regex, signal.negatable, text, folded, spans)
-                elif index in pattern_starts:
-                    regex = signal.pattern_regex
-                    tries = [(at, regex) for at in pattern_starts[index]]
-                    self._anchored(tries, signal.negatable, text, folded, spans)
+                elif (pattern_tries := tries.get(2 * index + 1)) is not None:
+                    self._anchored(pattern_tries, signal.negatable, text, folded, spans)
+                if from_phrases and len(spans) > from_phrases:
+                    spans.sort(key=_START)  # each part is in text order already; sorting is stable
             if spans:
-                found[signal.name] = sorted(spans, key=lambda span: span.start)
+                found[signal.name] = spans
         return found
 
     def _anchored(
@@ -331,6 +339,71 @@ class SignalMatcher:
         clause_start = window_start if last_break is None else last_break.end()
         words = _WORD.findall(folded, clause_start, start)[-self.negation.window :]
         return not self.negation.words.isdisjoint(words)
+
+
+_START = attrgetter("start")
+
+
+def _known(tries: list[tuple[int, re.Pattern[str] | None]]) -> list[tuple[int, re.Pattern[str]]]:
+    """`tries` without the ones whose regex is None (for the type checker: a signal with patterns has one)."""
+    return [(key, regex) for key, regex in sorted(tries, key=itemgetter(0)) if regex is not None]
+
+
+class _Trie:
+    """Index keys by character, each ending with what must come after it (regex tails)."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.tails: set[str] = set()
+
+    def add(self, key: str, tail: str) -> None:
+        node = self
+        for char in key:
+            node = node.children.setdefault(char, _Trie())
+        node.tails.add(tail)
+
+    def regex(self) -> str:
+        # One branch per next character: `re` skips a branch whose first literal differs at once, so a word
+        # costs a few character comparisons, not one per key.
+        if "" in self.tails:
+            return ""  # the key alone is enough: whatever follows matches
+        parts = sorted(self.tails)
+        parts += [re.escape(char) + child.regex() for char, child in sorted(self.children.items())]
+        return parts[0] if len(parts) == 1 else f"(?:{'|'.join(parts)})"
+
+
+def _word_filter(
+    exact: dict[str, list[_Candidate]], prefixes: dict[int, dict[str, list[_Candidate]]], digits: bool
+) -> re.Pattern[str]:
+    """The words of folded text at which the index may find something: a superset of the words whose
+    `_hits` (after the next word's check, for phrases of several words) are not empty.
+
+    A word is one `\\w+` run (as `_TOKEN` cuts them); it is found when it equals an exact key, starts with
+    a prefix key, or starts with a digit and some signal's patterns start with one. A key whose phrases all
+    need the next word also needs the next word to start one of their second words. The same index decides
+    afterwards what is tried at each word found; a word found for nothing is looked up and skipped.
+    """
+    trie = _Trie()
+    keys = [(run, True, found) for run, found in exact.items()]
+    keys += [(run, False, found) for runs in prefixes.values() for run, found in runs.items()]
+    for run, whole_word, candidates in keys:
+        # The text's word equals the key (nothing word-like follows) or starts with it.
+        tail = r"(?!\w)" if whole_word else ""
+        if all(candidate.after for candidate in candidates):
+            # The next word (after the rest of this word and the non-word characters between them).
+            seconds = sorted(
+                {re.escape(second) + ("(?!\\w)" if same else "") for c in candidates for second, same in c.after}
+            )
+            tail = (tail or r"\w*") + rf"\W+(?:{'|'.join(seconds)})"
+        trie.add(run, tail)
+    starts = [trie.regex()] if keys else []
+    if digits:
+        starts.append(r"\d")
+    if not starts:
+        return re.compile(r"(?!)(\w)(\w)")  # nothing to look up: no word is visited
+    # `\b` before a word character is the start of a word; the lookahead leaves `\w+` to take the whole word
+    # (group 1), and the last lookahead reads the next word, if any (group 2), without taking it.
+    return re.compile(rf"\b(?=(?:{'|'.join(starts)}))(\w+)(?=(?:\W+(\w+))?)")
 
 
 def _first_words(first: str) -> list[tuple[str, bool]]:
