@@ -128,9 +128,10 @@ class SignalMatcher:
     regex made of the index's keys (`_word_filter`) picks out of the folded text the words that may
     start something, each of those is looked up (the phrases whose first word it is, or whose first
     word's stem it starts with; likewise the literal start of each pattern, or any word that starts
-    with a digit for patterns that start with one), and only those are tried, anchored at that word. The result is the same as scanning each signal's
-    longest-first whole-word alternation with `finditer`: per signal, matches left to right without
-    overlap, and at one position the first phrase in longest-first order that matches wins.
+    with a digit for patterns that start with one), and only those are tried, anchored at that word.
+    The result is the same as scanning each signal's longest-first whole-word alternation with
+    `finditer`: per signal, matches left to right without overlap, and at one position the first
+    phrase in longest-first order that matches wins.
     """
 
     def __init__(self, book: Rulebook) -> None:
@@ -401,9 +402,10 @@ def _word_filter(
         starts.append(r"\d")
     if not starts:
         return re.compile(r"(?!)(\w)(\w)")  # nothing to look up: no word is visited
-    # `\b` before a word character is the start of a word; the lookahead leaves `\w+` to take the whole word
-    # (group 1), and the last lookahead reads the next word, if any (group 2), without taking it.
-    return re.compile(rf"\b(?=(?:{'|'.join(starts)}))(\w+)(?=(?:\W+(\w+))?)")
+    # No word character before and one after (every key starts with one) is the start of a word (`(?<!\w)` is a
+    # little faster here than `\b`); the lookahead leaves `\w+` to take the whole word (group 1), and the last
+    # lookahead reads the next word, if any (group 2), without taking it.
+    return re.compile(rf"(?<!\w)(?=(?:{'|'.join(starts)}))(\w+)(?=(?:\W+(\w+))?)")
 
 
 def _first_words(first: str) -> list[tuple[str, bool]]:
