@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import Negation, Rulebook, load_rulebook, parse_rulebook
-from sevtriage.rules.signals import SignalMatcher, _digit_start, _literal_starts, phrase_regex
+from sevtriage.rules.signals import SignalMatcher, _digit_start, _literal_starts, _word_starts, phrase_regex
 from sevtriage.text import fold, new_message_text
 
 SOURCE = """
@@ -218,7 +218,7 @@ signals:
   stems:
     description: stems, apostrophes, hyphens and patterns that start with words
     phrases:
-      en: [nefung*, "can't log in", e-mail, log in, app crash*, crash* report]
+      en: [nefung*, "can't log in", e-mail, log in, app crash*, crash* report, pre-prod*, "y'all'd go", "x'y z"]
     patterns: ['(?:nobody|no one)(?:\s+\w+){0,2}\s+can', 'returns?\s+50[03]', 'it''s\s+down']
 rules: []
 """
@@ -229,9 +229,11 @@ _EDGE_WORDS = [
     "(beta)", "build", "app", "App", "crash", "crashes", "nefunguje", "NEFUNG", "can't", "can’t", "cant", "log",
     "in", "e-mail", "email", "nobody", "no", "one", "can", "returns", "return", "500", "503", "it's", "its", "down",
     "isn't", "not", "45", "3min", "s", "min", "x", "(", ")", "-", ",", ".",
+    # words with inner punctuation: a text's word then the next must spell them out
+    "report", "reports", "pre-prod", "pre-production", "pre", "prod", "y'all'd", "yall'd", "y'alld", "y'all",
+    "y", "all", "d", "go", "x'y", "xy", "z",
     # digits: Unicode decimal digits (Arabic-Indic) are `\d`, superscripts are word characters but not `\d`
-    "report", "reports", "1", "25", "300", "sec", "ms", "x5", "5x", "_45", "4_5", "\u0664\u0665", "\u00b2",
-    "\u00b25", "30-50", "2\u00bd",
+    "1", "25", "300", "sec", "ms", "x5", "5x", "_45", "4_5", "\u0664\u0665", "\u00b2", "\u00b25", "30-50", "2\u00bd",
 ]  # fmt: skip
 _SEPARATORS = st.sampled_from([" ", "  ", "\n", " - ", "-", ", ", ". ", "'", "\t", ""])
 
@@ -385,3 +387,22 @@ def test_digit_start(pattern: str, digit: bool) -> None:
 def test_the_bundled_rules_scan_no_signal_in_every_text() -> None:
     # slow_blocking's patterns start with a digit: they are tried only at the words that start with one.
     assert BUNDLED_MATCHER._scanned == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("first", "starts"),
+    [
+        ("app", [("app", True, True, ())]),
+        ("nefung*", [("nefung", False, True, ())]),
+        ("can't", [("can", True, False, (("t", True),)), ("cant", True, True, ())]),  # "can" then "t", or "cant"
+        ("e-mail", [("e", True, False, (("mail", True),))]),
+        ("pre-prod*", [("pre", True, False, (("prod", False),))]),  # the stem's last run is a prefix
+        ("y'all'd", [
+            ("y", True, False, (("all", True), ("alld", True))), ("yall", True, False, (("d", True),)),
+            ("yalld", True, True, ()),
+        ]),
+        ("c++", [("c", True, False, ())]),  # nothing more to ask of the next word
+    ],
+)  # fmt: skip
+def test_word_starts(first: str, starts: list[tuple[str, bool, bool, tuple[tuple[str, bool], ...]]]) -> None:
+    assert _word_starts(first) == starts

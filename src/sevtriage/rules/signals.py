@@ -154,8 +154,8 @@ class SignalMatcher:
                     # The second word starts at the text's next word when the first word's spelling is all
                     # word characters (the separator between them is spaces or hyphens).
                     after = tuple(_first_words(words[1])) if len(words) > 1 and _TOKEN.match(words[1]) else ()
-                    for run_text, exact, whole in _word_starts(words[0]):
-                        self._add(run_text, exact, _Candidate(index, rank, after if whole else ()))
+                    for run_text, exact, whole, rest in _word_starts(words[0]):
+                        self._add(run_text, exact, _Candidate(index, rank, after if whole else rest))
             if compiled.pattern_regex is not None and not compiled.pattern_scan:
                 for run_text, exact in _literal_starts(_alternatives(signal)) or ():
                     self._add(run_text, exact, _Candidate(index, -1))
@@ -410,11 +410,11 @@ def _word_filter(
 
 def _first_words(first: str) -> list[tuple[str, bool]]:
     """`_word_starts` without whether the run is the whole spelling."""
-    return list(dict.fromkeys((run, exact) for run, exact, _ in _word_starts(first)))
+    return list(dict.fromkeys((run, exact) for run, exact, _, _ in _word_starts(first)))
 
 
-def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
-    """The words of folded text at which a phrase whose first word is `first` can match: (run, exact, whole).
+def _word_starts(first: str) -> list[tuple[str, bool, bool, tuple[tuple[str, bool], ...]]]:
+    """The words of folded text at which a phrase whose first word is `first` can match: (run, exact, whole, rest).
 
     The phrase's regex (`phrase_regex`) spells the word out with each apostrophe optional and, for a stem
     (`nefung*`), any word ending; so the text's word at a match is the word-character run that starts each
@@ -422,6 +422,9 @@ def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
     Exact runs keep words such as "error" from being tried against "e-mail" (a run "e" taken as a prefix would
     send every word starting with "e" to that phrase's regex). `whole` says the run is the whole spelling, so
     that the text's word ends where the phrase's first word does and the next word starts its second word.
+    When it is not, `rest` are the (run, exact) starts the text's next word must have: the spelling's next run
+    ("t" for "can't", "mail" for "e-mail"; the characters between are spelled out), exact unless it ends a stem;
+    empty when some spelling has no next run ("c++"), so that the run alone decides.
     """
     stem = first.endswith("*")
     core = first[:-1] if stem else first
@@ -429,13 +432,20 @@ def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
     spellings = {pieces[0]}
     for piece in pieces[1:]:
         spellings = {f"{done}'{piece}" for done in spellings} | {done + piece for done in spellings}
-    starts: dict[tuple[str, bool, bool], None] = {}
+    starts: dict[tuple[str, bool, bool], dict[tuple[str, bool], None] | None] = {}
     for spelling in sorted(spellings):
-        run = _TOKEN.match(spelling)
-        assert run is not None  # phrases starting with punctuation are scanned instead
+        runs = list(_TOKEN.finditer(spelling))
+        assert runs and runs[0].start() == 0  # phrases starting with punctuation are scanned instead
+        run = runs[0]
         whole = run.end() == len(spelling)  # the text's word ends where the spelling ends
-        starts[(run.group(), not (stem and whole), whole)] = None
-    return list(starts)
+        key = (run.group(), not (stem and whole), whole)
+        rest = starts.setdefault(key, {})
+        if whole or len(runs) < 2:
+            starts[key] = None  # nothing (more) to ask of the next word
+        elif rest is not None:
+            following = runs[1]
+            rest[(following.group(), not (stem and following.end() == len(spelling)))] = None
+    return [(*key, tuple(rest or ())) for key, rest in starts.items()]
 
 
 def _compile_signal(signal: Signal) -> _CompiledSignal:
