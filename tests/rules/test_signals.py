@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import Negation, Rulebook, load_rulebook, parse_rulebook
-from sevtriage.rules.signals import SignalMatcher, _literal_starts, phrase_regex
+from sevtriage.rules.signals import SignalMatcher, _digit_start, _literal_starts, _word_starts, phrase_regex
 from sevtriage.text import fold, new_message_text
 
 SOURCE = """
@@ -209,12 +210,15 @@ signals:
     phrases:
       en: [(beta) build, app crash, app]
   timing:
-    description: a pattern that starts with a digit is scanned
-    patterns: ['\d+\s*(?:s|min)']
+    description: patterns that start with a digit are looked up at the words that start with one
+    patterns: ['\d+\s*(?:s|min)', '(?:[2-9]\d|\d{3,})\s*sec']
+  stamp:
+    description: a pattern that may start with a digit or a letter is scanned
+    patterns: ['(?:\d|x)\d\s*ms']
   stems:
     description: stems, apostrophes, hyphens and patterns that start with words
     phrases:
-      en: [nefung*, "can't log in", e-mail, log in, app crash*]
+      en: [nefung*, "can't log in", e-mail, log in, app crash*, crash* report, pre-prod*, "y'all'd go", "x'y z"]
     patterns: ['(?:nobody|no one)(?:\s+\w+){0,2}\s+can', 'returns?\s+50[03]', 'it''s\s+down']
 rules: []
 """
@@ -225,6 +229,11 @@ _EDGE_WORDS = [
     "(beta)", "build", "app", "App", "crash", "crashes", "nefunguje", "NEFUNG", "can't", "can’t", "cant", "log",
     "in", "e-mail", "email", "nobody", "no", "one", "can", "returns", "return", "500", "503", "it's", "its", "down",
     "isn't", "not", "45", "3min", "s", "min", "x", "(", ")", "-", ",", ".",
+    # words with inner punctuation: a text's word then the next must spell them out
+    "report", "reports", "pre-prod", "pre-production", "pre", "prod", "y'all'd", "yall'd", "y'alld", "y'all",
+    "y", "all", "d", "go", "x'y", "xy", "z",
+    # digits: Unicode decimal digits (Arabic-Indic) are `\d`, superscripts are word characters but not `\d`
+    "1", "25", "300", "sec", "ms", "x5", "5x", "_45", "4_5", "\u0664\u0665", "\u00b2", "\u00b25", "30-50", "2\u00bd",
 ]  # fmt: skip
 _SEPARATORS = st.sampled_from([" ", "  ", "\n", " - ", "-", ", ", ". ", "'", "\t", ""])
 
@@ -234,16 +243,71 @@ def _texts(words: list[str]) -> st.SearchStrategy[str]:
     return st.lists(pieces, max_size=40).map("".join)
 
 
+def _words_the_filter_misses(matcher: SignalMatcher, text: str) -> list[str]:
+    """The words at which the index finds something to try but which its word filter does not visit."""
+    folded = fold(text)
+    visited = {word.start() for word in matcher._starts.finditer(folded)}
+    words = list(re.finditer(r"\w+", folded))
+    missed = []
+    for position, word in enumerate(words):
+        hits = matcher._hits(word.group())
+        if hits.pending:
+            following = words[position + 1].group() if position + 1 < len(words) else ""
+            hits = matcher._pair_hits(word.group(), following, hits)
+        if hits.tries and word.start() not in visited:
+            missed.append(word.group())
+    return missed
+
+
 @settings(max_examples=300, deadline=None)
 @given(_texts(_EDGE_WORDS))
 def test_index_finds_what_a_scan_finds_on_edge_cases(text: str) -> None:
     assert _spans(_EDGE_MATCHER, text) == _reference_spans(_EDGE_BOOK, text)
+    assert _words_the_filter_misses(_EDGE_MATCHER, text) == []
 
 
 @settings(max_examples=300, deadline=None)
-@given(_texts([*_vocabulary(), *_BUNDLED_BOOK.negation.words, "NEFUNGOVALO", "Výpadok", "returns", "http"]))
+@given(
+    _texts(
+        [
+            *_vocabulary(),
+            *_BUNDLED_BOOK.negation.words,
+            *["NEFUNGOVALO", "Výpadok", "returns", "http", "takes", "45", "5", "120", "30-50", "seconds", "s", "min"],
+            *["minuty", "sekund", "\u0664\u0665", "\u00b25", "x30", "30x", "2\u00bd"],
+        ]
+    )
+)
 def test_index_finds_what_a_scan_finds_with_the_bundled_rules(text: str) -> None:
     assert _spans(BUNDLED_MATCHER, text) == _reference_spans(_BUNDLED_BOOK, text)
+    assert _words_the_filter_misses(BUNDLED_MATCHER, text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it takes 45 s, then 3min",
+        "\u0664\u0665 s and \u0663min",  # Arabic-Indic digits are `\\d` too
+        "\u00b25 s, \u00b2 min, 2\u00bd min, 2 min",  # a superscript or a fraction glued to a digit is one word
+        "x45 s 5x min _45 s 4_5 min 45 s",  # a word that only has a digit inside
+        "30-50 sec, 300sec, 25 sec, 15 sec",
+        "no 45 s here, not 3 min, 4 min",  # negated
+        "1 s 2 s 3 s 4 s 5 s",  # at most three
+        "x5 ms, 55 ms, 5x5 ms",
+    ],
+)
+def test_index_finds_what_a_scan_finds_on_digits(text: str) -> None:
+    found = _spans(_EDGE_MATCHER, text)
+    assert found == _reference_spans(_EDGE_BOOK, text)
+    assert found  # each text has something to find, so a lost match shows
+    assert _words_the_filter_misses(_EDGE_MATCHER, text) == []
+
+
+def test_every_bundled_phrase_written_out_is_found_as_a_scan_finds_it() -> None:
+    # Each phrase alone and after another phrase's words: every first word and each next word it needs.
+    phrases = [p.text.replace("*", "ovalo") for s in _BUNDLED_BOOK.signals.values() for p in s.phrases]
+    texts = [*phrases, *(f"{a} {b}" for a, b in itertools.pairwise(phrases))]
+    assert [t for t in texts if _words_the_filter_misses(BUNDLED_MATCHER, t)] == []
+    assert [t for t in texts if _spans(BUNDLED_MATCHER, t) != _reference_spans(_BUNDLED_BOOK, t)] == []
 
 
 def _shipped_requests() -> list[tuple[str, str]]:
@@ -266,6 +330,7 @@ def test_index_finds_what_a_scan_finds_on_the_corpus() -> None:
         if _spans(BUNDLED_MATCHER, text := new_message_text(subject, body)) != _reference_spans(_BUNDLED_BOOK, text)
     ]
     assert differ == []
+    assert [m for s, b in requests if (m := _words_the_filter_misses(BUNDLED_MATCHER, new_message_text(s, b)))] == []
 
 
 @pytest.mark.parametrize(
@@ -291,3 +356,53 @@ def test_index_finds_what_a_scan_finds_on_the_corpus() -> None:
 def test_literal_starts(pattern: str, starts: list[tuple[str, bool]] | None) -> None:
     found = _literal_starts(pattern)
     assert (None if found is None else list(found)) == starts
+
+
+@pytest.mark.parametrize(
+    ("pattern", "digit"),
+    [
+        ("\\d+\\s*min", True),
+        ("(?:[2-9]\\d|\\d{3,})\\s*(?:-\\s*\\d+\\s*)?s", True),
+        ("(?:\\d+s)|(?:[0-9]{2}m)", True),
+        ("(4|5)0", True),  # a capturing group
+        ("7", True),
+        ("\\d?x", False),  # an optional digit
+        ("\\d*", False),
+        ("(?:\\d|x)\\d", False),  # one alternative starts with a letter
+        ("[0-9a]", False),
+        ("[0-:]", False),  # the range goes past the digits
+        ("\\D", False),
+        ("[^\\D]", False),  # a negated class is not worked out
+        ("\\w", False),
+        ("\u00b2", False),  # a superscript is a word character but not a digit
+        ("(?i)\\d", False),  # flags: scanned
+        ("(?=\\d)\\w", False),
+        ("", False),
+    ],
+)
+def test_digit_start(pattern: str, digit: bool) -> None:
+    assert _digit_start(pattern) is digit
+
+
+def test_the_bundled_rules_scan_no_signal_in_every_text() -> None:
+    # slow_blocking's patterns start with a digit: they are tried only at the words that start with one.
+    assert BUNDLED_MATCHER._scanned == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("first", "starts"),
+    [
+        ("app", [("app", True, True, ())]),
+        ("nefung*", [("nefung", False, True, ())]),
+        ("can't", [("can", True, False, (("t", True),)), ("cant", True, True, ())]),  # "can" then "t", or "cant"
+        ("e-mail", [("e", True, False, (("mail", True),))]),
+        ("pre-prod*", [("pre", True, False, (("prod", False),))]),  # the stem's last run is a prefix
+        ("y'all'd", [
+            ("y", True, False, (("all", True), ("alld", True))), ("yall", True, False, (("d", True),)),
+            ("yalld", True, True, ()),
+        ]),
+        ("c++", [("c", True, False, ())]),  # nothing more to ask of the next word
+    ],
+)  # fmt: skip
+def test_word_starts(first: str, starts: list[tuple[str, bool, bool, tuple[tuple[str, bool], ...]]]) -> None:
+    assert _word_starts(first) == starts

@@ -15,6 +15,7 @@ import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sevtriage.rules.rulebook import Negation, Phrase, Rulebook, Signal
@@ -29,6 +30,8 @@ _NEGATION_CHARS = 80
 _MAX_EVIDENCE = 3
 # Words of folded text as the phrase index sees them (Unicode letters and digits).
 _TOKEN = re.compile(r"\w+")
+# A decimal digit as a pattern's `\d` reads it (Unicode-aware, as the patterns are).
+_DIGIT = re.compile(r"\d")
 # At most this many distinct words keep their looked-up phrases (memory stays bounded).
 _WORD_CACHE_SIZE = 100_000
 
@@ -96,6 +99,8 @@ class _WordHits:
     phrases: tuple[tuple[int, re.Pattern[str]], ...]
     patterns: tuple[int, ...]
     pending: tuple[_Candidate, ...] = ()
+    # The same as one list for `spans`: (2 x signal, its phrases' regex) and (2 x signal + 1, its patterns' regex).
+    tries: tuple[tuple[int, re.Pattern[str]], ...] = ()
 
 
 _NO_HITS = _WordHits((), ())
@@ -109,20 +114,24 @@ class _CompiledSignal:
     # with punctuation ("(beta)"), which has no word to be looked up by.
     phrase_scan: re.Pattern[str] | None
     pattern_regex: re.Pattern[str] | None
-    # Whether the patterns are scanned (they may start with a digit or punctuation) or looked up.
+    # Whether the patterns are scanned (they may start with punctuation, or a letter or a digit) or looked up.
     pattern_scan: bool
+    # Whether every pattern starts with a digit: then they are tried at the words that start with one.
+    pattern_digit: bool
     negatable: bool
 
 
 class SignalMatcher:
     """All signals of a rulebook compiled once; `facts(...)` is pure and thread-safe.
 
-    Phrases and most patterns are found through a word index, not one regex scan per signal: the
-    folded text is cut into words once, each word is looked up (the phrases whose first word it is,
-    or whose first word's stem it starts with; likewise the literal start of each pattern), and only
-    those are tried, anchored at that word. The result is the same as scanning each signal's
-    longest-first whole-word alternation with `finditer`: per signal, matches left to right without
-    overlap, and at one position the first phrase in longest-first order that matches wins.
+    Phrases and most patterns are found through a word index, not one regex scan per signal: one
+    regex made of the index's keys (`_word_filter`) picks out of the folded text the words that may
+    start something, each of those is looked up (the phrases whose first word it is, or whose first
+    word's stem it starts with; likewise the literal start of each pattern, or any word that starts
+    with a digit for patterns that start with one), and only those are tried, anchored at that word.
+    The result is the same as scanning each signal's longest-first whole-word alternation with
+    `finditer`: per signal, matches left to right without overlap, and at one position the first
+    phrase in longest-first order that matches wins.
     """
 
     def __init__(self, book: Rulebook) -> None:
@@ -145,11 +154,14 @@ class SignalMatcher:
                     # The second word starts at the text's next word when the first word's spelling is all
                     # word characters (the separator between them is spaces or hyphens).
                     after = tuple(_first_words(words[1])) if len(words) > 1 and _TOKEN.match(words[1]) else ()
-                    for run_text, exact, whole in _word_starts(words[0]):
-                        self._add(run_text, exact, _Candidate(index, rank, after if whole else ()))
+                    for run_text, exact, whole, rest in _word_starts(words[0]):
+                        self._add(run_text, exact, _Candidate(index, rank, after if whole else rest))
             if compiled.pattern_regex is not None and not compiled.pattern_scan:
                 for run_text, exact in _literal_starts(_alternatives(signal)) or ():
                     self._add(run_text, exact, _Candidate(index, -1))
+        # Signals whose patterns all start with a digit ("30 seconds"): tried at each word that starts with one.
+        self._digit_signals = tuple(i for i, s in enumerate(self._signals) if s.pattern_digit)
+        self._starts = _word_filter(self._exact, self._prefixes, bool(self._digit_signals))
         self._by_word: dict[str, _WordHits] = {}
         self._by_pair: dict[tuple[str, str], _WordHits] = {}
         self._alternations: dict[tuple[int, tuple[int, ...]], re.Pattern[str]] = {}
@@ -166,6 +178,8 @@ class SignalMatcher:
         if found is not None:
             return found
         candidates = list(self._exact.get(word, ()))
+        if self._digit_signals and _DIGIT.match(word):
+            candidates.extend(_Candidate(signal, -1) for signal in self._digit_signals)
         for length, runs in self._prefixes.items():
             if length <= len(word):
                 candidates.extend(runs.get(word[:length], ()))
@@ -200,12 +214,13 @@ class SignalMatcher:
                 patterns.add(candidate.signal)
             else:
                 ranks.setdefault(candidate.signal, set()).add(candidate.rank)
+        phrases = tuple((signal, self._alternation(signal, tuple(sorted(ranks[signal])))) for signal in sorted(ranks))
+        pattern_tries = [(2 * signal + 1, self._signals[signal].pattern_regex) for signal in patterns]
         return _WordHits(
-            phrases=tuple(
-                (signal, self._alternation(signal, tuple(sorted(ranks[signal])))) for signal in sorted(ranks)
-            ),
+            phrases=phrases,
             patterns=tuple(sorted(patterns)),
             pending=pending,
+            tries=(*((2 * signal, regex) for signal, regex in phrases), *_known(pattern_tries)),
         )
 
     def _alternation(self, signal: int, ranks: tuple[int, ...]) -> re.Pattern[str]:
@@ -225,43 +240,45 @@ class SignalMatcher:
         """
         if folded is None:
             folded = fold(text)
-        # Per signal, in text order: where a word starts and its phrases to try there; where its
-        # patterns may start.
-        phrase_tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
-        pattern_starts: dict[int, list[int]] = {}
-        by_word = self._by_word
-        words = list(_TOKEN.finditer(folded))
-        for position, word in enumerate(words):
-            token = word.group()
+        # In text order, where a word starts and what to try there: per signal, under 2 x its number its phrases,
+        # under 2 x its number + 1 its patterns.
+        tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
+        by_word, by_pair = self._by_word, self._by_pair
+        # Only the words the index may know (`_word_filter`, in C); the rest would be looked up for nothing.
+        for word in self._starts.finditer(folded):
+            token, following = word.groups()
             hits = by_word.get(token) or self._hits(token)
             if hits.pending:
-                following = words[position + 1].group() if position + 1 < len(words) else ""
-                hits = self._pair_hits(token, following, hits)
-            if hits is _NO_HITS:
-                continue
+                following = following or ""
+                hits = by_pair.get((token, following)) or self._pair_hits(token, following, hits)
             at = word.start()
-            for index, regex in hits.phrases:
-                phrase_tries.setdefault(index, []).append((at, regex))
-            for index in hits.patterns:
-                pattern_starts.setdefault(index, []).append(at)
+            for key, regex in hits.tries:
+                if key in tries:
+                    tries[key].append((at, regex))
+                else:
+                    tries[key] = [(at, regex)]
         found: dict[str, list[Span]] = {}
         # Only the signals that can be in this text (in rule-file order, as the scan had them).
-        for index in sorted({*phrase_tries, *pattern_starts, *self._scanned}):
+        indices = {key >> 1 for key in tries}
+        if self._scanned:
+            indices |= self._scanned
+        for index in sorted(indices):
             signal = self._signals[index]
             spans: list[Span] = []
             if signal.phrase_scan is not None:
                 self._scan(signal.phrase_scan, signal.negatable, text, folded, spans)
-            elif index in phrase_tries:
-                self._anchored(phrase_tries[index], signal.negatable, text, folded, spans)
+            elif (phrase_tries := tries.get(2 * index)) is not None:
+                self._anchored(phrase_tries, signal.negatable, text, folded, spans)
             if signal.pattern_regex is not None and len(spans) < _MAX_EVIDENCE:
+                from_phrases = len(spans)
                 if signal.pattern_scan:
                     self._scan(signal.pattern_regex, signal.negatable, text, folded, spans)
-                elif index in pattern_starts:
-                    regex = signal.pattern_regex
-                    tries = [(at, regex) for at in pattern_starts[index]]
-                    self._anchored(tries, signal.negatable, text, folded, spans)
+                elif (pattern_tries := tries.get(2 * index + 1)) is not None:
+                    self._anchored(pattern_tries, signal.negatable, text, folded, spans)
+                if from_phrases and len(spans) > from_phrases:
+                    spans.sort(key=_START)  # each part is in text order already; sorting is stable
             if spans:
-                found[signal.name] = sorted(spans, key=lambda span: span.start)
+                found[signal.name] = spans
         return found
 
     def _anchored(
@@ -325,13 +342,79 @@ class SignalMatcher:
         return not self.negation.words.isdisjoint(words)
 
 
+_START = attrgetter("start")
+
+
+def _known(tries: list[tuple[int, re.Pattern[str] | None]]) -> list[tuple[int, re.Pattern[str]]]:
+    """`tries` without the ones whose regex is None (for the type checker: a signal with patterns has one)."""
+    return [(key, regex) for key, regex in sorted(tries, key=itemgetter(0)) if regex is not None]
+
+
+class _Trie:
+    """Index keys by character, each ending with what must come after it (regex tails)."""
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.tails: set[str] = set()
+
+    def add(self, key: str, tail: str) -> None:
+        node = self
+        for char in key:
+            node = node.children.setdefault(char, _Trie())
+        node.tails.add(tail)
+
+    def regex(self) -> str:
+        # One branch per next character: `re` skips a branch whose first literal differs at once, so a word
+        # costs a few character comparisons, not one per key.
+        if "" in self.tails:
+            return ""  # the key alone is enough: whatever follows matches
+        parts = sorted(self.tails)
+        parts += [re.escape(char) + child.regex() for char, child in sorted(self.children.items())]
+        return parts[0] if len(parts) == 1 else f"(?:{'|'.join(parts)})"
+
+
+def _word_filter(
+    exact: dict[str, list[_Candidate]], prefixes: dict[int, dict[str, list[_Candidate]]], digits: bool
+) -> re.Pattern[str]:
+    """The words of folded text at which the index may find something: a superset of the words whose
+    `_hits` (after the next word's check, for phrases of several words) are not empty.
+
+    A word is one `\\w+` run (as `_TOKEN` cuts them); it is found when it equals an exact key, starts with
+    a prefix key, or starts with a digit and some signal's patterns start with one. A key whose phrases all
+    need the next word also needs the next word to start one of their second words. The same index decides
+    afterwards what is tried at each word found; a word found for nothing is looked up and skipped.
+    """
+    trie = _Trie()
+    keys = [(run, True, found) for run, found in exact.items()]
+    keys += [(run, False, found) for runs in prefixes.values() for run, found in runs.items()]
+    for run, whole_word, candidates in keys:
+        # The text's word equals the key (nothing word-like follows) or starts with it.
+        tail = r"(?!\w)" if whole_word else ""
+        if all(candidate.after for candidate in candidates):
+            # The next word (after the rest of this word and the non-word characters between them).
+            seconds = sorted(
+                {re.escape(second) + ("(?!\\w)" if same else "") for c in candidates for second, same in c.after}
+            )
+            tail = (tail or r"\w*") + rf"\W+(?:{'|'.join(seconds)})"
+        trie.add(run, tail)
+    starts = [trie.regex()] if keys else []
+    if digits:
+        starts.append(r"\d")
+    if not starts:
+        return re.compile(r"(?!)(\w)(\w)")  # nothing to look up: no word is visited
+    # No word character before and one after (every key starts with one) is the start of a word (`(?<!\w)` is a
+    # little faster here than `\b`); the lookahead leaves `\w+` to take the whole word (group 1), and the last
+    # lookahead reads the next word, if any (group 2), without taking it.
+    return re.compile(rf"(?<!\w)(?=(?:{'|'.join(starts)}))(\w+)(?=(?:\W+(\w+))?)")
+
+
 def _first_words(first: str) -> list[tuple[str, bool]]:
     """`_word_starts` without whether the run is the whole spelling."""
-    return list(dict.fromkeys((run, exact) for run, exact, _ in _word_starts(first)))
+    return list(dict.fromkeys((run, exact) for run, exact, _, _ in _word_starts(first)))
 
 
-def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
-    """The words of folded text at which a phrase whose first word is `first` can match: (run, exact, whole).
+def _word_starts(first: str) -> list[tuple[str, bool, bool, tuple[tuple[str, bool], ...]]]:
+    """The words of folded text at which a phrase whose first word is `first` can match: (run, exact, whole, rest).
 
     The phrase's regex (`phrase_regex`) spells the word out with each apostrophe optional and, for a stem
     (`nefung*`), any word ending; so the text's word at a match is the word-character run that starts each
@@ -339,6 +422,9 @@ def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
     Exact runs keep words such as "error" from being tried against "e-mail" (a run "e" taken as a prefix would
     send every word starting with "e" to that phrase's regex). `whole` says the run is the whole spelling, so
     that the text's word ends where the phrase's first word does and the next word starts its second word.
+    When it is not, `rest` are the (run, exact) starts the text's next word must have: the spelling's next run
+    ("t" for "can't", "mail" for "e-mail"; the characters between are spelled out), exact unless it ends a stem;
+    empty when some spelling has no next run ("c++"), so that the run alone decides.
     """
     stem = first.endswith("*")
     core = first[:-1] if stem else first
@@ -346,13 +432,20 @@ def _word_starts(first: str) -> list[tuple[str, bool, bool]]:
     spellings = {pieces[0]}
     for piece in pieces[1:]:
         spellings = {f"{done}'{piece}" for done in spellings} | {done + piece for done in spellings}
-    starts: dict[tuple[str, bool, bool], None] = {}
+    starts: dict[tuple[str, bool, bool], dict[tuple[str, bool], None] | None] = {}
     for spelling in sorted(spellings):
-        run = _TOKEN.match(spelling)
-        assert run is not None  # phrases starting with punctuation are scanned instead
+        runs = list(_TOKEN.finditer(spelling))
+        assert runs and runs[0].start() == 0  # phrases starting with punctuation are scanned instead
+        run = runs[0]
         whole = run.end() == len(spelling)  # the text's word ends where the spelling ends
-        starts[(run.group(), not (stem and whole), whole)] = None
-    return list(starts)
+        key = (run.group(), not (stem and whole), whole)
+        rest = starts.setdefault(key, {})
+        if whole or len(runs) < 2:
+            starts[key] = None  # nothing (more) to ask of the next word
+        elif rest is not None:
+            following = runs[1]
+            rest[(following.group(), not (stem and following.end() == len(spelling)))] = None
+    return [(*key, tuple(rest or ())) for key, rest in starts.items()]
 
 
 def _compile_signal(signal: Signal) -> _CompiledSignal:
@@ -361,12 +454,15 @@ def _compile_signal(signal: Signal) -> _CompiledSignal:
     # A phrase that starts with punctuation ("(beta)", "'s") can start anywhere, not just at a word.
     unanchored = any(_TOKEN.match(fold(p.text.strip())) is None for p in phrases)
     patterns = _alternatives(signal)
+    looked_up = _literal_starts(patterns) is not None
+    digit = not looked_up and _digit_start(patterns)
     return _CompiledSignal(
         name=signal.name,
         bodies=bodies,
         phrase_scan=re.compile(_whole_word("|".join(bodies))) if unanchored else None,
         pattern_regex=re.compile(_whole_word(patterns)) if patterns else None,
-        pattern_scan=_literal_starts(patterns) is None,
+        pattern_scan=not (looked_up or digit),
+        pattern_digit=digit,
         negatable=signal.negatable,
     )
 
@@ -458,3 +554,54 @@ def _never_word(members: list[tuple[Any, Any]], constants: Any) -> bool:
             continue
         return False
     return True
+
+
+def _digit_start(regex: str) -> bool:
+    """Whether every match of `regex` starts with a decimal digit (`\\d`), from its parsed form.
+
+    A whole-word match that starts with a digit starts a word (a digit is a word character), so such
+    patterns need only be tried at the words of the text that start with a digit. False when unsure
+    (flags, an optional or negated start, the private parser unreadable): the patterns are then scanned.
+    """
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        parsed = parser.parse(regex)
+        if parsed.state.flags & ~re.UNICODE:
+            return False
+        return _starts_with_digit(list(parsed.data))
+    except (ImportError, AttributeError, TypeError, ValueError, re.error):
+        return False
+
+
+def _starts_with_digit(items: list[Any]) -> bool:
+    # `items` is the rest of a parsed sequence; its first character must be a digit whatever branch is taken.
+    constants: Any = importlib.import_module("re._constants")
+    if not items:
+        return False
+    op, av = items[0]
+    if op is constants.LITERAL:
+        return _DIGIT.fullmatch(chr(av)) is not None
+    if op is constants.IN:
+        return _digit_class(av, constants)
+    if op is constants.BRANCH:
+        return all(_starts_with_digit([*alternative.data, *items[1:]]) for alternative in av[1])
+    if op is constants.SUBPATTERN:
+        _group, add_flags, del_flags, sub = av
+        return not add_flags and not del_flags and _starts_with_digit([*sub.data, *items[1:]])
+    if op is constants.MAX_REPEAT or op is constants.MIN_REPEAT:
+        low, _high, sub = av
+        return low >= 1 and _starts_with_digit(list(sub.data))
+    return False  # an assertion, a group reference, any character, ...: not worked out
+
+
+def _digit_class(members: list[tuple[Any, Any]], constants: Any) -> bool:
+    """Whether a parsed character class surely matches only decimal digits (and something)."""
+    for op, av in members:
+        if op is constants.CATEGORY and av is constants.CATEGORY_DIGIT:
+            continue
+        if op is constants.LITERAL and _DIGIT.fullmatch(chr(av)) is not None:
+            continue
+        if op is constants.RANGE and ord("0") <= av[0] <= av[1] <= ord("9"):
+            continue
+        return False  # NEGATE, a letter, a wider range or category
+    return bool(members)
