@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sevtriage.errors import InputError
@@ -361,6 +361,9 @@ def _assert_storable(items: list[tuple[int, Ticket] | Reject]) -> None:
     ),
     ending=st.sampled_from([b"\n", b"\r\n", b"\r"]),
 )
+@example(lines=[b"\x00\x00\x00\x00"], ending=b"\n")
+@example(lines=[b"\x00\x01\x01\x01\x01\x01"], ending=b"\n")
+@example(lines=[b"\x00\x01\x00\x01"], ending=b"\n")
 def test_jsonl_reader_gives_one_ticket_or_reject_per_line_whatever_the_bytes(lines: list[bytes], ending: bytes) -> None:
     data = ending.join(lines)
     try:
@@ -422,6 +425,7 @@ def test_a_header_with_100k_columns_is_read_and_a_repeated_name_is_named() -> No
         b"\x00\x00\x00\x00\n",  # found by the fuzz test below: NULs on both byte parities are not UTF-16
         b'{"id": "A-1"}\n\x00\x00\x00\x00\x00\x00\x00\x00\n',
         b"\x00\x01\x00\x00\x02\x00\x00\x00\n",
+        b"\x00\x01\x01\x01\x01\x01\n",  # found by the fuzz test: one NUL in six bytes is not UTF-16 either
     ],
 )
 def test_nul_bytes_that_are_not_utf16_text_are_rejected_line_by_line(data: bytes) -> None:

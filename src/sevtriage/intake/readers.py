@@ -123,12 +123,12 @@ def _utf16_hint(head: bytes, name: str) -> None:
         codec = "utf-16"
     else:
         sample = head[: len(head) - len(head) % 2]
-        # ASCII letters in UTF-16 have their NUL byte second (little-endian) or first (big-endian): text has
-        # most of one side's bytes NUL and few of the other's. NULs on both sides are binary junk, which the
-        # readers reject line by line like any other bad line.
+        # ASCII letters in UTF-16 have their NUL byte second (little-endian) or first (big-endian): text has at
+        # least half of one side's bytes NUL and few of the other's. Fewer NULs, or NULs on both sides, are binary
+        # junk, which the readers reject line by line like any other bad line.
         first, second = sample[0::2].count(0), sample[1::2].count(0)
         heavy, light = max(first, second), min(first, second)
-        if len(sample) < 4 or heavy < len(sample) // 4 or light * 4 > heavy:
+        if len(sample) < 4 or heavy * 4 < len(sample) or light * 4 > heavy:
             return
         codec = "utf-16-le" if second > first else "utf-16-be"
     raise InputError(
