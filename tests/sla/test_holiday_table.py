@@ -115,6 +115,13 @@ def test_a_cache_from_another_holidays_release_is_never_read(tmp_path: Path) -> 
     assert date(2026, 1, 2) not in CountryHolidays("SK", None, cache_dir=tmp_path)
 
 
+def test_the_cache_file_is_readable_by_everyone_and_no_temporary_file_is_left(tmp_path: Path) -> None:
+    CountryHolidays("SK", None, cache_dir=tmp_path)
+    (file,) = _cache_files(tmp_path)
+    assert file.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == [file.name]
+
+
 def test_a_cache_file_is_what_is_answered_from(tmp_path: Path) -> None:
     """Proof that a valid file is read (not recomputed): an edit to it shows in the answers."""
     CountryHolidays("SK", None, cache_dir=tmp_path)

@@ -204,6 +204,8 @@ def _write_atomically(file: Path, document: dict[str, object]) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(document, out, ensure_ascii=False, separators=(",", ":"))
+        # Public dates, not secrets: readable by other users of a shared cache folder (mkstemp makes it 0600).
+        os.chmod(temporary, 0o644)
         os.replace(temporary, file)
     except OSError:
         with contextlib.suppress(OSError):
