@@ -49,15 +49,15 @@ def test_every_day_of_the_table_years_answers_as_the_package(tmp_path: Path, cac
         day += timedelta(days=1)
 
 
+_CZ_TABLE = CountryHolidays("CZ", None, cache_dir=None)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)))
 def test_days_outside_the_table_ask_the_package(day: date) -> None:
     table = _CZ_TABLE
     assert (day in table) == (day in CZ)
     assert table.get(day) == (str(CZ.get(day)) if day in CZ else None)
-
-
-_CZ_TABLE = CountryHolidays("CZ", None, cache_dir=None)
 
 
 def test_a_subdivision_has_its_own_table(tmp_path: Path) -> None:

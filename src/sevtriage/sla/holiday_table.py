@@ -73,7 +73,7 @@ def installed_holidays_version() -> str | None:
                         return line.partition(":")[2].strip() or None
                     if not line.strip():
                         break  # the headers end at the first empty line
-    except (ImportError, OSError, ValueError, StopIteration):
+    except (ImportError, OSError, ValueError):
         return None
     return None
 
