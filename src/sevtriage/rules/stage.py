@@ -11,7 +11,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +40,7 @@ from sevtriage.types import (
     REVIEW_WEAK_RULES,
     RuleMatch,
     RuleVerdict,
+    ScopeNote,
     Severity,
     Ticket,
 )
@@ -95,17 +96,19 @@ def make_engine(name: str, ruleset: CompiledRuleset) -> Engine:
     return DurableEngine(ruleset)
 
 
-def decide(matches: Sequence[RuleMatch]) -> RuleVerdict:
-    """The verdict from all matched rules: confident only when strong and unanimous."""
+def decide(
+    matches: Sequence[RuleMatch], scope: tuple[ScopeNote, ...] = (), missing_details: tuple[str, ...] = ()
+) -> RuleVerdict:
+    """The verdict from all matched rules: confident only when strong and unanimous (with the scope read)."""
     found = tuple(matches)
     if not found:
-        return RuleVerdict(matches=found, severity=None, confident=False, reasons=(REVIEW_NO_RULE,))
+        return RuleVerdict(found, None, False, (REVIEW_NO_RULE,), scope, missing_details)
     severities = {m.severity for m in found}
     if len(severities) > 1:
-        return RuleVerdict(matches=found, severity=None, confident=False, reasons=(REVIEW_RULE_CONFLICT,))
+        return RuleVerdict(found, None, False, (REVIEW_RULE_CONFLICT,), scope, missing_details)
     if not any(m.strength == "strong" for m in found):
-        return RuleVerdict(matches=found, severity=None, confident=False, reasons=(REVIEW_WEAK_RULES,))
-    return RuleVerdict(matches=found, severity=next(iter(severities)), confident=True, reasons=())
+        return RuleVerdict(found, None, False, (REVIEW_WEAK_RULES,), scope, missing_details)
+    return RuleVerdict(found, next(iter(severities)), True, (), scope, missing_details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +222,9 @@ class RuleStage:
             fired = self._fire(all_facts)
         verdicts = []
         for ids, found, texts in zip(fired, all_facts, prepared, strict=True):
-            verdict = decide(self._matches(ids, found))
+            # Read before deciding, so that the verdict is made once (`dataclasses.replace` costs two constructors).
             scope = self.scope_reader.read(texts.rules, found.evidence, texts.rules_folded)
-            if scope.notes or scope.missing:
-                verdict = replace(verdict, scope=scope.notes, missing_details=scope.missing)
-            verdicts.append(verdict)
+            verdicts.append(decide(self._matches(ids, found), scope.notes, scope.missing))
         return verdicts
 
     def _fire(self, all_facts: Sequence[Facts]) -> list[tuple[str, ...]]:
