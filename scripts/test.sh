@@ -6,6 +6,8 @@
 # (a server someone else left on a port is never used); it and Dovecot are stopped when this script ends, however
 # it ends. SEVTRIAGE_TEST_POSTGRES_URL=... uses a server of yours instead (the tests create and drop their own
 # databases); SEVTRIAGE_TEST_SKIP_INSTALL=1 skips the installation steps when they ran already.
+# The tests run in parallel worker processes (pytest-xdist), one per core up to 4 (none on one core); SEVTRIAGE_TEST_WORKERS=N
+# chooses N, and 0 runs them in this process. Every test that uses a server takes a database or mailbox of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${SEVTRIAGE_TEST_SKIP_INSTALL:-}" ]; then
@@ -30,4 +32,9 @@ if [ -z "${SEVTRIAGE_TEST_DOVECOT:-}" ]; then
   export SEVTRIAGE_TEST_DOVECOT
   dovecot="$SEVTRIAGE_TEST_DOVECOT"
 fi
-python -m pytest "$@"
+if [ -z "${SEVTRIAGE_TEST_WORKERS:-}" ]; then
+  # Past 4 the shared servers and the tests' own subprocesses gain little from more workers.
+  cores=$(python -c "import os; print(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)")
+  SEVTRIAGE_TEST_WORKERS=$(( cores < 2 ? 0 : (cores < 4 ? cores : 4) ))
+fi
+python -m pytest -n "$SEVTRIAGE_TEST_WORKERS" "$@"

@@ -30,7 +30,7 @@ PROBE = textwrap.dedent(
             data = conn.execute(text("SHOW data_directory")).scalar_one()
         engine.dispose()
         with open(os.environ["PROBE_OUT"], "w") as out:
-            json.dump({"url": url, "data": data}, out)
+            json.dump({"url": url, "data": data, "worker": os.environ.get("PYTEST_XDIST_WORKER")}, out)
     """
 )
 
@@ -47,6 +47,7 @@ def test_test_sh_uses_a_fresh_server_on_a_free_port_and_stops_it(tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if k != "SEVTRIAGE_TEST_POSTGRES_URL"}
     # No Dovecot either: the probe needs none (a non-empty value means "given").
     env.update(SEVTRIAGE_TEST_SKIP_INSTALL="1", SEVTRIAGE_TEST_DOVECOT="none", PROBE_OUT=str(tmp_path / "probe.json"))
+    env["SEVTRIAGE_TEST_WORKERS"] = "2"  # the suite runs in worker processes, each given the same server
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     with socket.socket() as foreign:  # someone else's server on the old fixed port (or on any port)
         foreign.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -68,6 +69,7 @@ def test_test_sh_uses_a_fresh_server_on_a_free_port_and_stops_it(tmp_path: Path)
     port = int(seen["url"].rsplit(":", 1)[1].split("/")[0])
     assert port != 55432
     assert seen["data"].startswith("/tmp/sevtriage-pg.")
+    assert seen["worker"] in ("gw0", "gw1")
     # Stopped and deleted when the script ended.
     assert not _accepts(port)
     assert not Path(seen["data"]).exists()
