@@ -37,4 +37,5 @@ if [ -z "${SEVTRIAGE_TEST_WORKERS:-}" ]; then
   cores=$(python -c "import os; print(len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)")
   SEVTRIAGE_TEST_WORKERS=$(( cores < 2 ? 0 : (cores < 4 ? cores : 4) ))
 fi
-python -m pytest -n "$SEVTRIAGE_TEST_WORKERS" "$@"
+# worksteal: an idle worker takes queued tests from a busy one (the slow tests are few and uneven).
+python -m pytest -n "$SEVTRIAGE_TEST_WORKERS" --dist worksteal "$@"
