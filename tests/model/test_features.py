@@ -12,7 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
 from sevtriage.model.corpus import read_labelled
-from sevtriage.model.features import FastTfidf, FastUnion, supports
+from sevtriage.model.features import BatchWords, FastTfidf, FastUnion, sorted_unique, supports
 from sevtriage.model.text_model import model_text
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -155,6 +155,7 @@ def _runs_serve_every_word_part(texts: list[str]) -> None:
     from sevtriage.text import WORD_RUNS
 
     runs = [WORD_RUNS.findall(t) for t in texts]
+    numbered = BatchWords.of(runs)
     for part in WORD_PARTS:
         expected = part._word_ngrams_text_by_text(texts)
         fresh = FastTfidf(part.spec)  # empty per-run memo, then a warm one
@@ -164,7 +165,9 @@ def _runs_serve_every_word_part(texts: list[str]) -> None:
             fresh._tables = part._word_tables()
             for _ in range(2):
                 _same_csr(fresh._word_pairs_matrix(texts, runs), expected)
-                _same_csr(fresh.counts(texts, runs), expected)
+                _same_csr(fresh.counts(texts, numbered), expected)
+            for at, text in enumerate(texts[:6]):  # a text as a batch of one
+                _same_csr(fresh._word_pairs_matrix([text], BatchWords.of(runs[at : at + 1])), expected[at])
     assert WORD_PARTS[0].spec.token_pattern == LETTER_WORDS
 
 
@@ -227,4 +230,76 @@ def test_character_counts_from_shared_pieces_equal_reading_the_text_on_the_corpu
 def _pieces_serve_every_char_part(texts: list[str]) -> None:
     pieces = [t.split() for t in texts]
     for part in CHAR_PARTS:
-        _same_csr(part.counts(texts, None, pieces), part.counts(texts))
+        expected = _char_counts_numbered_text_by_text(part, texts)
+        _same_csr(part.counts(texts), expected)
+        _same_csr(part.counts(texts, None, pieces), expected)
+        _same_csr(part.counts(texts, None, BatchWords.of(pieces)), expected)
+
+
+def _char_counts_numbered_text_by_text(part: FastTfidf, texts: list[str]) -> object:
+    """The character counts as they were made before `BatchWords`: words numbered by a `setdefault` per word, text
+    after text. The product's column order follows that numbering, and the scores' float sums follow the columns."""
+    import re
+
+    from scipy import sparse
+
+    index: dict[str, int] = {}
+    ids: list[int] = []
+    indptr = [0]
+    for text in texts:
+        ids.extend([index.setdefault(word, len(index)) for word in re.sub(r"\s\s+", " ", text.lower()).split()])
+        indptr.append(len(ids))
+    per_document = sparse.csr_matrix((np.ones(len(ids)), ids, indptr), shape=(len(texts), len(index)))
+    parts = [part._word_counts(word) for word in index]
+    per_word = sparse.csr_matrix(
+        (
+            np.concatenate([tally for _, tally in parts]) if parts else np.zeros(0),
+            np.concatenate([columns for columns, _ in parts]) if parts else np.zeros(0, dtype=np.int64),
+            np.concatenate([[0], np.cumsum([len(columns) for columns, _ in parts], dtype=np.int64)]),
+        ),
+        shape=(len(parts), part.n_features),
+    )
+    return sparse.csr_matrix(per_document @ per_word)
+
+
+# -- the batch's words numbered once -----------------------------------------------------------------------------
+
+UNITS = st.lists(
+    st.lists(st.sampled_from(["app", "down", "Down", "x9", "_", "", "é", "e\u0301", "ab cd", "\x00", "1"]), max_size=8),
+    max_size=6,
+)
+
+
+@given(UNITS)
+@settings(max_examples=200, deadline=None)
+def test_batch_words_number_each_distinct_unit_once_in_order_of_first_appearance(per_text: list[list[str]]) -> None:
+    words = BatchWords.of(per_text)
+    index: dict[str, int] = {}
+    expected = [[index.setdefault(unit, len(index)) for unit in units] for units in per_text]
+    assert words.distinct == list(index)
+    assert len(words) == len(per_text)
+    for row, numbers in enumerate(expected):
+        start, end = words.starts[row], words.starts[row + 1]
+        assert words.ids[start:end].tolist() == numbers
+        assert words.rows[start:end].tolist() == [row] * len(numbers)
+        assert [words.distinct[n] for n in words.ids[start:end]] == per_text[row]
+    rows, numbers = words.distinct_pairs()
+    assert sorted(zip(rows.tolist(), numbers.tolist(), strict=True)) == sorted(
+        {(row, n) for row, found in enumerate(expected) for n in found}
+    )
+    keep = np.asarray([words.distinct[n] != "app" for n in words.ids.tolist()], dtype=bool)
+    rows, numbers = words.distinct_pairs(keep)
+    assert sorted(zip(rows.tolist(), numbers.tolist(), strict=True)) == sorted(
+        {(row, n) for row, found in enumerate(expected) for n in found if words.distinct[n] != "app"}
+    )
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_sorted_unique_is_numpys_unique_with_counts(keys: list[int]) -> None:
+    array = np.asarray(keys, dtype=np.int64)
+    unique, counts = sorted_unique(array)
+    expected_unique, expected_counts = np.unique(array, return_counts=True)
+    np.testing.assert_array_equal(unique, expected_unique)
+    np.testing.assert_array_equal(counts, expected_counts)
+    assert unique.dtype == np.int64 and counts.dtype == np.int64

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from sevtriage.model.features import FastUnion, TfidfSpec
+from sevtriage.model.features import FastUnion, TfidfSpec, Units
 from sevtriage.types import LABELS, ModelOpinion, Severity
 
 ARRAYS_FORMAT = "sevtriage-model-arrays/1"
@@ -78,13 +78,13 @@ class CompiledModel:
     def transform(
         self,
         texts: Sequence[str],
-        tokens: Sequence[Sequence[str]] | None = None,
-        pieces: Sequence[Sequence[str]] | None = None,
+        tokens: Units | None = None,
+        pieces: Units | None = None,
     ) -> sparse.csr_matrix:
         """TF-IDF features of prepared texts (the same matrix as the fitted vectorizer's).
 
         `tokens`: each text's `text.WORD_RUNS` runs, `pieces`: each text's `str.split()`, when the caller made
-        them already.
+        them already (best as `features.BatchWords`, numbered once for the batch).
         """
         if self._union is None:
             self._union = FastUnion(self.specs)

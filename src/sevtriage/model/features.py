@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +35,67 @@ _NOT_A_WORD = -2
 CACHE_LIMIT = 200_000
 # From this many texts on, word n-grams go through the vocabulary tables (`FastTfidf._word_tables`).
 _TABLE_TEXTS = 32
+
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWords:
+    """A batch's units (each text's `text.WORD_RUNS` tokens, or its `str.split()` pieces), each distinct unit
+    numbered once.
+
+    Words repeat across a batch's texts, so what a consumer knows of a unit (its word number, whether it is a known
+    content word, its lexicon phrases, its known character n-grams) is looked up once per distinct unit; the
+    per-text results then come from numpy over `ids` instead of a dict lookup per occurrence.
+    """
+
+    per_text: Sequence[Sequence[str]]  # each text's units, in order
+    distinct: list[str]  # the batch's distinct units, numbered in order of first appearance
+    ids: IntArray  # every occurrence's number, text after text
+    starts: IntArray  # text i's occurrences are ids[starts[i] : starts[i + 1]]
+    rows: IntArray  # the text of every occurrence
+
+    @classmethod
+    def of(cls, per_text: Sequence[Sequence[str]]) -> BatchWords:
+        """Number the distinct units of `per_text` in order of first appearance (in C: no Python loop per unit)."""
+        flat = list(chain.from_iterable(per_text))
+        distinct = list(dict.fromkeys(flat))
+        number = dict(zip(distinct, range(len(distinct)), strict=True))
+        ids = np.fromiter(map(number.__getitem__, flat), dtype=np.int64, count=len(flat))
+        lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(per_text))
+        starts = np.zeros(len(per_text) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        rows = np.repeat(np.arange(len(per_text), dtype=np.int64), lengths)
+        return cls(per_text, distinct, ids, starts, rows)
+
+    def __len__(self) -> int:
+        return len(self.per_text)
+
+    def distinct_pairs(self, keep: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
+        """The distinct (text, unit number) pairs, sorted, of the occurrences `keep` selects (all by default)."""
+        rows, ids = (self.rows, self.ids) if keep is None else (self.rows[keep], self.ids[keep])
+        width = max(len(self.distinct), 1)
+        pairs = sorted_unique(rows * width + ids)[0]
+        return pairs // width, pairs % width
+
+
+def sorted_unique(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """`np.unique(keys, return_counts=True)` of integer keys: a sort and its run boundaries, which is about three
+    times faster here (numpy 2's `unique` hashes integers first, slower for the batch's tens of thousands)."""
+    ordered = np.sort(keys)
+    if not len(ordered):
+        return ordered, _EMPTY
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
+
+
+Units = BatchWords | Sequence[Sequence[str]]
+
+
+def batch_words(units: Units) -> BatchWords:
+    """`units` as a `BatchWords` (numbered once here unless the caller did)."""
+    return units if isinstance(units, BatchWords) else BatchWords.of(units)
 
 
 def supports(vectorizer: object) -> bool:
@@ -137,38 +198,30 @@ class FastTfidf:
     def counts(
         self,
         texts: Sequence[str],
-        tokens: Sequence[Sequence[str]] | None = None,
-        pieces: Sequence[Sequence[str]] | None = None,
+        tokens: Units | None = None,
+        pieces: Units | None = None,
     ) -> sparse.csr_matrix:
         """Raw n-gram counts of `texts` (what scikit-learn's `CountVectorizer` part computes), as float64 CSR.
 
-        `tokens` are each text's `text.WORD_RUNS` runs when the caller has them: word n-grams of the letters-only
-        pattern then come from them (see `_letter_words`) instead of a second reading of the text. `pieces` are
-        each text's `str.split()`: the words of character n-grams, for text that `lower()` leaves as it is
-        (scikit-learn's squeezing of white space runs before splitting changes no piece: `re`'s `\\s` and
-        `str.split` know the same white space).
+        `tokens` are each text's `text.WORD_RUNS` runs when the caller has them (best as a `BatchWords`, numbered
+        once for the batch): word n-grams of the letters-only pattern then come from them (see `_word_numbers`)
+        instead of a second reading of the text. `pieces` are each text's `str.split()`: the words of character
+        n-grams, for text that `lower()` leaves as it is (scikit-learn's squeezing of white space runs before
+        splitting changes no piece: `re`'s `\\s` and `str.split` know the same white space).
         """
         if self.spec.analyzer == "char_wb":
             return self._char_wb_counts(texts, pieces)
         return self._word_counts_matrix(texts, tokens)
 
-    def _char_wb_counts(self, texts: Sequence[str], pieces: Sequence[Sequence[str]] | None = None) -> sparse.csr_matrix:
+    def _char_wb_counts(self, texts: Sequence[str], pieces: Units | None = None) -> sparse.csr_matrix:
         # char_wb n-grams never cross a word, so a document's counts are (documents x words) @ (words x n-grams):
         # one sparse product in scipy's C++ instead of a Python sum per document.
-        index: dict[str, int] = {}
-        ids: list[int] = []
-        indptr = [0]
-        for at, text in enumerate(texts):
-            lowered = text.lower()
-            words = pieces[at] if pieces is not None and lowered == text else _WHITE_SPACES.sub(" ", lowered).split()
-            ids.extend([index.setdefault(word, len(index)) for word in words])
-            indptr.append(len(ids))
+        words = self._char_words(texts, pieces)
         per_document = sparse.csr_matrix(
-            (np.ones(len(ids)), np.asarray(ids, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-            shape=(len(texts), len(index)),
+            (np.ones(len(words.ids)), words.ids, words.starts), shape=(len(texts), len(words.distinct))
         )
         cache = self._word_counts_cache.words  # words with a digit are looked up in `_word_counts`
-        parts = [cache.get(word) or self._word_counts(word) for word in index]
+        parts = [cache.get(word) or self._word_counts(word) for word in words.distinct]
         lengths = np.fromiter((len(columns) for columns, _ in parts), dtype=np.int64, count=len(parts))
         word_indptr = np.zeros(len(parts) + 1, dtype=np.int64)
         np.cumsum(lengths, out=word_indptr[1:])
@@ -183,9 +236,22 @@ class FastTfidf:
         # Each row's columns are distinct but not sorted (scipy's product does not sort them; nothing here needs it).
         return sparse.csr_matrix(per_document @ per_word)
 
-    def _word_counts_matrix(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
-    ) -> sparse.csr_matrix:
+    def _char_words(self, texts: Sequence[str], pieces: Units | None) -> BatchWords:
+        """The batch's words for character n-grams: the caller's pieces, except for text that `lower()` changes
+        (read again, lowered, with white space squeezed as scikit-learn does). Numbered as a text-by-text
+        `setdefault` would number them, so the product's column order is the same."""
+        if pieces is None:
+            return BatchWords.of([_WHITE_SPACES.sub(" ", text.lower()).split() for text in texts])
+        given = batch_words(pieces)
+        changed = [at for at, text in enumerate(texts) if text.lower() != text]
+        if not changed:
+            return given
+        words = list(given.per_text)
+        for at in changed:
+            words[at] = _WHITE_SPACES.sub(" ", texts[at].lower()).split()
+        return BatchWords.of(words)
+
+    def _word_counts_matrix(self, texts: Sequence[str], tokens: Units | None = None) -> sparse.csr_matrix:
         # The numpy pairs need tables of the whole vocabulary (about 20 ms to make, once); a few texts before
         # they exist (one `classify --text`) are looked up text by text, which gives the same matrix.
         if self.max_n <= 2 and (self._tables is not None or len(texts) >= _TABLE_TEXTS):
@@ -216,34 +282,17 @@ class FastTfidf:
         result.sum_duplicates()  # adds up repeats and sorts each row's columns
         return result
 
-    def _word_pairs_matrix(
-        self, texts: Sequence[str], tokens: Sequence[Sequence[str]] | None = None
-    ) -> sparse.csr_matrix:
+    def _word_pairs_matrix(self, texts: Sequence[str], tokens: Units | None = None) -> sparse.csr_matrix:
         """`_word_counts_matrix` for word 1- and 2-grams, with the n-grams looked up by numpy for the whole batch.
 
-        Each token becomes the number of its word among the vocabulary's words (-1 for a word no term uses), one
-        dict lookup per token; a bigram is then the pair of neighbouring numbers inside one text, found in the
-        sorted pair codes of the vocabulary's bigrams. The counts are the same, and the rows are sorted and summed
-        as `sum_duplicates` leaves them, so the matrix is the same.
+        Each token becomes the number of its word among the vocabulary's words (-1 for a word no term uses): with
+        the caller's tokens one lookup per distinct token of the batch (`_word_numbers`), else one per token. A
+        bigram is then the pair of neighbouring numbers inside one text, found in the sorted pair codes of the
+        vocabulary's bigrams. The counts are the same, and the rows are sorted and summed as `sum_duplicates`
+        leaves them, so the matrix is the same.
         """
         words, unigram_columns, pair_codes, pair_columns = self._word_tables()
-        lookup = words.get
-        numbers: list[int] = []
-        lengths: list[int] = []
-        shared = tokens is not None and self.spec.token_pattern == LETTER_WORDS
-        for at, text in enumerate(texts):
-            lowered = text.lower()
-            if shared and lowered == text:
-                assert tokens is not None
-                found = self._letter_words(tokens[at])
-                numbers.extend(found)
-                lengths.append(len(found))
-                continue
-            read = self.token_pattern.findall(lowered)
-            numbers.extend([lookup(token, -1) for token in read])
-            lengths.append(len(read))
-        ids = np.asarray(numbers, dtype=np.int64)
-        rows = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        ids, rows = self._token_numbers(texts, tokens)
         found_rows: list[npt.NDArray[np.int64]] = []
         found_columns: list[npt.NDArray[np.int64]] = []
         if self.min_n <= 1:
@@ -262,34 +311,58 @@ class FastTfidf:
         keys = np.concatenate(
             [*(r * self.n_features + c for r, c in zip(found_rows, found_columns, strict=True)), _EMPTY]
         )
-        unique, tally = np.unique(keys, return_counts=True)
+        unique, tally = sorted_unique(keys)
         indptr = np.zeros(len(texts) + 1, dtype=np.int64)
         np.cumsum(np.bincount(unique // self.n_features, minlength=len(texts)), out=indptr[1:])
         return sparse.csr_matrix(
             (tally.astype(np.float64), unique % self.n_features, indptr), shape=(len(texts), self.n_features)
         )
 
-    def _letter_words(self, runs: Sequence[str]) -> list[int]:
-        """The word numbers (-1: a word no term uses) of the `LETTER_WORDS` tokens among a text's `\\w+` runs.
+    def _token_numbers(self, texts: Sequence[str], tokens: Units | None) -> tuple[IntArray, IntArray]:
+        """Every token's word number (-1: a word no term uses) and its text; each text's tokens stay together and
+        in order (texts read again come last: the counts are sorted by text afterwards)."""
+        lookup = self._word_tables()[0].get
+        reread: Sequence[int]
+        if tokens is None or self.spec.token_pattern != LETTER_WORDS:
+            reread = range(len(texts))
+            ids, rows = _EMPTY, _EMPTY
+        else:
+            batch = batch_words(tokens)
+            numbers = self._word_numbers(batch.distinct)[batch.ids]
+            keep = numbers != _NOT_A_WORD
+            reread = [at for at, text in enumerate(texts) if text.lower() != text]
+            if reread:
+                # The shared runs serve only text that `lower()` leaves as it is; the rest is read again below.
+                served = np.ones(len(texts), dtype=bool)
+                served[reread] = False
+                keep &= served[batch.rows]
+            ids, rows = numbers[keep], batch.rows[keep]
+        more: list[int] = []
+        lengths: list[int] = []
+        for at in reread:
+            read = self.token_pattern.findall(texts[at].lower())
+            more.extend([lookup(token, -1) for token in read])
+            lengths.append(len(read))
+        if not more:
+            return ids, rows
+        more_rows = np.repeat(np.asarray(reread, dtype=np.int64), lengths)
+        return np.concatenate([ids, np.asarray(more, dtype=np.int64)]), np.concatenate([rows, more_rows])
+
+    def _word_numbers(self, runs: Sequence[str]) -> IntArray:
+        """The word number of each `\\w+` run (-1: letters only, but a word no term uses; `_NOT_A_WORD`: a run the
+        `LETTER_WORDS` pattern does not take, which is left out and so joins no bigram).
 
         The pattern's word boundaries fall exactly at a run's ends, so its tokens are the runs of two or more
-        letters, in order; runs with a digit or an underscore are left out, as the pattern leaves them out (they
-        do not join a bigram either). Valid for text that `lower()` leaves as it is (the caller checks).
-        What each run gives is remembered.
+        letters, in order. Valid for text that `lower()` leaves as it is (the caller checks). What each run that is
+        not a vocabulary word gives is remembered.
         """
-        words = self._word_tables()[0]
+        numbers = list(map(self._word_tables()[0].get, runs))
         kinds = self._run_kinds.words
-        out: list[int] = []
-        for run in runs:
-            number = words.get(run)
+        for at, number in enumerate(numbers):
             if number is None:
-                number = kinds.get(run)
-                if number is None:
-                    number = self._run_kind(run)
-                if number == _NOT_A_WORD:
-                    continue
-            out.append(number)
-        return out
+                kind = kinds.get(runs[at])
+                numbers[at] = kind if kind is not None else self._run_kind(runs[at])
+        return np.asarray(numbers, dtype=np.int64) if numbers else _EMPTY
 
     def _run_kind(self, run: str) -> int:
         """-1 for a letters-only run that no term uses, `_NOT_A_WORD` for a run the pattern does not take."""
@@ -382,8 +455,8 @@ class FastUnion:
     def transform(
         self,
         texts: Sequence[str],
-        tokens: Sequence[Sequence[str]] | None = None,
-        pieces: Sequence[Sequence[str]] | None = None,
+        tokens: Units | None = None,
+        pieces: Units | None = None,
     ) -> sparse.csr_matrix:
         """`union.transform(texts)` as a CSR matrix (`tokens`, `pieces`: see `FastTfidf.counts`)."""
         if self.fast is None:
