@@ -20,12 +20,14 @@ from sevtriage.model.familiarity import (
     Lexicon,
     Measures,
     _best_products,
+    _shares,
     calibrate,
     char_wb_ngrams,
     nearest_similarity,
     precision_upper_bound,
     reference_vectors,
 )
+from sevtriage.model.features import BatchWords
 from sevtriage.model.text_model import ModelSettings, TrainedModel, train
 from sevtriage.resources import default_model_path
 from sevtriage.text import WORD_RUNS, model_text
@@ -349,6 +351,100 @@ def _shared_runs_read_as_the_text(texts: list[str]) -> None:
             assert familiarity._known_words_of(runs) == familiarity._known_words(text)
         assert familiarity._known_chars_of(text.split()) == familiarity._known_chars(text)
         assert familiarity.lexicon.assess(text, runs) == familiarity.lexicon.assess(text)
+
+
+# -- the batch path: each distinct word looked up once per batch --------------------------------------------------
+
+
+def _lexicon_words(lexicon: Lexicon) -> list[str]:
+    """Words of the bundled lexicon's phrases (first words, stems with endings, the words after), so that phrases of
+    several words, repeated phrases and near misses turn up in generated text."""
+    words = set(lexicon._exact)
+    words |= {stem + ending for stem in lexicon._stems for ending in ("", "a", "ami")}
+    for phrases in (*lexicon._exact.values(), *lexicon._stems.values()):
+        for _, rest in phrases:
+            words |= {word for word, _ in rest}
+    return sorted(words)
+
+
+BATCH_PIECES = st.one_of(
+    RUN_PIECES,
+    st.sampled_from(_lexicon_words(Lexicon.load())),
+    st.sampled_from([" ", " ", "\t", "  ", "\u3000", "Login", "OUTAGE", "Nikto", "x_y", "42", "a1b2"]),
+)
+# Pieces glued together (odd words, runs across pieces) or spaced, alternately.
+BATCH_TEXT = st.lists(BATCH_PIECES, max_size=30).map(
+    lambda found: " ".join(found) if len(found) % 2 else "".join(found)
+)
+
+
+@given(st.lists(BATCH_TEXT, min_size=1, max_size=8))
+@settings(max_examples=150, deadline=None)
+def test_the_batch_path_measures_and_finds_what_each_text_alone_does(texts: list[str]) -> None:
+    _batch_reads_as_each_text(texts)
+
+
+def test_the_batch_path_measures_and_finds_what_each_text_alone_does_on_the_corpus() -> None:
+    texts = [model_text(r.subject, r.body) for r in read_labelled(DATA)[::2]]
+    _batch_reads_as_each_text(texts)
+    _batch_reads_as_each_text(texts[:1])
+    _batch_reads_as_each_text(["", *texts[:5], "", "   "])
+
+
+def _batch_reads_as_each_text(texts: list[str]) -> None:
+    """`_known_words_many`, `_known_chars_many` and `Lexicon.assess_many` over one `BatchWords` give, text by text,
+    exactly the floats and facts of the per-text functions (and of reading each text with its own pattern)."""
+    familiarity = _bundled_familiarity()
+    runs = [WORD_RUNS.findall(t) for t in texts]
+    pieces = [t.split() for t in texts]
+    words, split = BatchWords.of(runs), BatchWords.of(pieces)
+    known_words = familiarity._known_words_many(words).tolist()
+    known_chars = familiarity._known_chars_many(split).tolist()
+    facts = familiarity.lexicon.assess_many(words)
+    for at, text in enumerate(texts):
+        assert known_words[at] == familiarity._known_words_of(runs[at]) == familiarity._known_words(text)
+        assert known_chars[at] == familiarity._known_chars_of(pieces[at]) == familiarity._known_chars(text)
+        assert facts[at] == familiarity.lexicon.assess(text, runs[at]) == familiarity.lexicon.assess(text)
+
+
+def test_the_batch_assessment_equals_each_text_measured_alone() -> None:
+    """`FamiliarityIndex.assess` of a batch (numbered words, or plain lists, or nothing given) against a
+    `Familiarity` built from the per-text functions, reasons included."""
+    model = model_store.load(default_model_path())
+    familiarity = model.familiarity
+    assert familiarity is not None and familiarity.cutoffs is not None
+    texts = [model_text(r.subject, r.body) for r in read_labelled(DATA)[1::7]]
+    texts += ["", "asdf qwer zxcv", "Nefunguje PRIHLASENIE", "outage outage outage"]
+    features = model.compiled.transform(texts)
+    nearest = nearest_similarity(features, familiarity.reference_t).tolist()
+    runs = [WORD_RUNS.findall(t) for t in texts]
+    pieces = [t.split() for t in texts]
+    given_forms = [(BatchWords.of(runs), BatchWords.of(pieces)), (runs, pieces), (None, None)]
+    cut = familiarity.cutoffs
+    for tokens, spaced in given_forms:
+        assessed = familiarity.assess(texts, features, tokens, spaced)
+        for at, text in enumerate(texts):
+            words, chars = familiarity._known_words(text), familiarity._known_chars(text)
+            facts, says_critical = familiarity.lexicon.assess(text)
+            one = assessed[at]
+            assert (one.known_words, one.known_chars, one.nearest) == (words, chars, nearest[at])
+            assert (one.facts, one.says_critical) == (facts, says_critical)
+            unfamiliar = words < cut.known_words or chars < cut.known_chars or nearest[at] < cut.nearest
+            expected = (REVIEW_UNFAMILIAR,) * unfamiliar + (REVIEW_TOO_VAGUE,) * (not facts)
+            assert one.reasons == expected
+    assert any(one.reasons for one in assessed) and any(one.facts for one in assessed)
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**53 - 1), st.integers(1, 2**53 - 1)), min_size=1, max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_shares_divided_by_numpy_are_pythons_int_division(pairs: list[tuple[int, int]]) -> None:
+    """Counts below 2**53 are exact in float64, and both divisions round the exact quotient to nearest."""
+    known = np.asarray([k for k, _ in pairs], dtype=np.int64)
+    total = np.asarray([t for _, t in pairs], dtype=np.int64)
+    expected = [k / t for k, t in pairs]
+    assert _shares(known, total).tolist() == expected
+    assert _shares(known.astype(np.float64), total.astype(np.float64)).tolist() == expected
+    assert _shares(np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)).tolist() == [0.0, 0.0]
 
 
 _BUNDLED: list[FamiliarityIndex] = []

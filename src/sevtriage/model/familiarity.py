@@ -26,6 +26,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from sevtriage.errors import ConfigError, Problem
+from sevtriage.model.features import BatchWords, Units, batch_words
 from sevtriage.model.word_cache import WordCache
 from sevtriage.text import WORD_RUNS
 from sevtriage.types import REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR, Familiarity
@@ -140,7 +142,35 @@ class Lexicon:
 
     def assess(self, folded: str, tokens: Sequence[str] | None = None) -> tuple[tuple[str, ...], bool]:
         """`facts` and `says_critical` in one reading; `tokens` are `word_tokens(folded)` when the caller has them."""
-        found = self._found_in(_TOKEN.findall(folded) if tokens is None else tokens)
+        return self._facts(self._found_in(_TOKEN.findall(folded) if tokens is None else tokens))
+
+    def assess_many(self, words: BatchWords) -> list[tuple[tuple[str, ...], bool]]:
+        """`assess` of each text of a batch from its `\\w+` tokens numbered once (`BatchWords`).
+
+        Each distinct token's candidate phrases are looked up once, and only the positions whose token has some
+        are visited (most tokens start no phrase); what is found at a position is what `_found_in` finds there.
+        """
+        remembered = [self._words.words.get(word) for word in words.distinct]
+        candidates = [
+            found_here if found_here is not None else self._candidates(word)
+            for found_here, word in zip(remembered, words.distinct, strict=True)
+        ]
+        has = np.fromiter(map(bool, candidates), dtype=bool, count=len(candidates))
+        found: list[set[str]] = [set() for _ in range(len(words))]
+        positions = np.flatnonzero(has[words.ids]) if len(words.ids) else words.ids
+        starts = words.starts.tolist()
+        per_text = words.per_text
+        for position, row, number in zip(
+            positions.tolist(), words.rows[positions].tolist(), words.ids[positions].tolist(), strict=True
+        ):
+            tokens, names = per_text[row], found[row]
+            after = position - starts[row] + 1
+            for name, rest in candidates[number]:
+                if name not in names and _follows(rest, tokens, after):
+                    names.add(name)
+        return [self._facts(names) for names in found]
+
+    def _facts(self, found: set[str]) -> tuple[tuple[str, ...], bool]:
         says_critical = CRITICAL in found
         found.discard(CRITICAL)
         # In lexicon order (a text names few entries: sorting them is cheaper than walking every name).
@@ -345,53 +375,53 @@ class FamiliarityIndex:
         self,
         texts: Sequence[str],
         features: sparse.csr_matrix,
-        tokens: Sequence[Sequence[str]] | None = None,
-        pieces: Sequence[Sequence[str]] | None = None,
+        tokens: Units | None = None,
+        pieces: Units | None = None,
     ) -> Measures:
         """The three measures for prepared (folded) texts and their model features.
 
         `tokens` are the texts' `text.WORD_RUNS` runs and `pieces` their `str.split()`, when the caller made them
         already (one reading serves the lexicon, the known words and the model's word n-grams; one split the
-        known character n-grams and the model's).
+        known character n-grams and the model's); best as `features.BatchWords`, numbered once for the batch.
         """
-        if tokens is None:
-            tokens = [_TOKEN.findall(t) for t in texts]
-        if pieces is None:
-            pieces = [t.split() for t in texts]
-        words = np.asarray([self._known_words_of(t) for t in tokens], dtype=np.float64)
-        chars = np.asarray([self._known_chars_of(p) for p in pieces], dtype=np.float64)
-        return Measures(words, chars, nearest_similarity(features, self.reference_t))
+        words = batch_words([_TOKEN.findall(t) for t in texts] if tokens is None else tokens)
+        split = batch_words([t.split() for t in texts] if pieces is None else pieces)
+        return Measures(
+            self._known_words_many(words), self._known_chars_many(split), nearest_similarity(features, self.reference_t)
+        )
 
     def assess(
         self,
         texts: Sequence[str],
         features: sparse.csr_matrix,
-        tokens: Sequence[Sequence[str]] | None = None,
-        pieces: Sequence[Sequence[str]] | None = None,
+        tokens: Units | None = None,
+        pieces: Units | None = None,
     ) -> list[Familiarity]:
         """One `Familiarity` per prepared text, with the reasons the card's cut-offs give (`tokens`, `pieces`: see
         `measure`)."""
-        if tokens is None:
-            tokens = [_TOKEN.findall(t) for t in texts]
-        measures = self.measure(texts, features, tokens, pieces)
+        words = batch_words([_TOKEN.findall(t) for t in texts] if tokens is None else tokens)
+        measures = self.measure(texts, features, words, pieces)
+        cut = self.cutoffs
         out: list[Familiarity] = []
-        for i, text in enumerate(texts):
-            facts, says_critical = self.lexicon.assess(text, tokens[i])
+        for known_words, known_chars, nearest, (facts, says_critical) in zip(
+            measures.known_words.tolist(),
+            measures.known_chars.tolist(),
+            measures.nearest.tolist(),
+            self.lexicon.assess_many(words),
+            strict=True,
+        ):
             reasons: list[str] = []
-            cut = self.cutoffs
             if cut is not None and (
-                measures.known_words[i] < cut.known_words
-                or measures.known_chars[i] < cut.known_chars
-                or measures.nearest[i] < cut.nearest
+                known_words < cut.known_words or known_chars < cut.known_chars or nearest < cut.nearest
             ):
                 reasons.append(REVIEW_UNFAMILIAR)
             if not facts:
                 reasons.append(REVIEW_TOO_VAGUE)
             out.append(
                 Familiarity(
-                    known_words=float(measures.known_words[i]),
-                    known_chars=float(measures.known_chars[i]),
-                    nearest=float(measures.nearest[i]),
+                    known_words=known_words,
+                    known_chars=known_chars,
+                    nearest=nearest,
                     facts=facts,
                     says_critical=says_critical,
                     reasons=tuple(reasons),
@@ -422,6 +452,21 @@ class FamiliarityIndex:
                 known += kind - 1
         return known / total if total else 0.0
 
+    def _known_words_many(self, words: BatchWords) -> FloatArray:
+        """`_known_words_of` of every text of a batch: each distinct token's kind looked up once, then the distinct
+        (text, content word) pairs counted with numpy. The share is the same float: numpy divides the two counts
+        as float64, and Python's `int / int` of counts below 2**53 is that same correctly rounded quotient."""
+        remembered = [self._kinds.words.get(token) for token in words.distinct]
+        kinds = [
+            kind if kind is not None else self._kind(token)
+            for kind, token in zip(remembered, words.distinct, strict=True)
+        ]
+        kind_of = np.asarray(kinds, dtype=np.int64) if kinds else _NO_COUNTS
+        rows, numbers = words.distinct_pairs(kind_of[words.ids] > 0)
+        total = np.bincount(rows, minlength=len(words))
+        known = np.bincount(rows[kind_of[numbers] == 2], minlength=len(words))
+        return _shares(known, total)
+
     def _kind(self, token: str) -> int:
         """0: not a content word; 1: a content word the model does not know; 2: one it knows (remembered)."""
         kind = self._kinds.get(token)
@@ -443,6 +488,17 @@ class FamiliarityIndex:
             total += counts[1]
         return known / total if total else 0.0
 
+    def _known_chars_many(self, pieces: BatchWords) -> FloatArray:
+        """`_known_chars_of` of every text of a batch: each distinct piece's (known, total) looked up once, then
+        summed over the distinct (text, piece) pairs with numpy (exact: integer counts far below 2**53)."""
+        remembered = self._chars.words
+        found = [remembered.get(word) or self._char_counts(word) for word in pieces.distinct]
+        counts = np.fromiter(chain.from_iterable(found), dtype=np.int64, count=2 * len(found)).reshape(-1, 2)
+        rows, numbers = pieces.distinct_pairs()
+        known = np.bincount(rows, weights=counts[numbers, 0], minlength=len(pieces))
+        total = np.bincount(rows, weights=counts[numbers, 1], minlength=len(pieces))
+        return _shares(known, total)
+
     def _char_counts(self, word: str) -> tuple[int, int]:
         """How many of a word's distinct character n-grams the model knows, and how many it has (remembered)."""
         counts = self._chars.get(word)
@@ -451,6 +507,16 @@ class FamiliarityIndex:
             counts = (sum(1 for g in grams if g in self.char_vocabulary), len(grams))
             self._chars.put(word, counts)
         return counts
+
+
+_NO_COUNTS = np.zeros(0, dtype=np.int64)
+
+
+def _shares(known: npt.NDArray[np.int64 | np.float64], total: npt.NDArray[np.int64 | np.float64]) -> FloatArray:
+    """known / total per text as float64, 0.0 where a text has nothing to count."""
+    out = np.zeros(len(total), dtype=np.float64)
+    np.divide(known, total, out=out, where=total > 0)
+    return out
 
 
 def char_wb_ngrams(word: str, min_n: int, max_n: int) -> list[str]:

@@ -31,7 +31,7 @@ from sevtriage.confidence import RulePrecision
 from sevtriage.model.compiled import CompiledModel, Prediction
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash, validation_groups
 from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
-from sevtriage.model.features import LETTER_WORDS
+from sevtriage.model.features import LETTER_WORDS, BatchWords
 from sevtriage.model.thresholds import Targets, select_thresholds
 from sevtriage.text import WORD_RUNS, model_text
 from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds
@@ -524,9 +524,10 @@ class TrainedModel:
         if not familiarity or self.familiarity is None or not texts:
             return self.compiled.opinions(texts, top_k)
         # One tokenisation serves the word n-grams, the lexicon and the known words; one split on white space
-        # serves the character n-grams and the known n-gram share.
-        tokens = [WORD_RUNS.findall(t) for t in texts]
-        pieces = [t.split() for t in texts]
+        # serves the character n-grams and the known n-gram share. Each is numbered once for the batch, so every
+        # consumer looks a distinct word up once (`BatchWords`).
+        tokens = BatchWords.of([WORD_RUNS.findall(t) for t in texts])
+        pieces = BatchWords.of([t.split() for t in texts])
         features = self.compiled.transform(texts, tokens, pieces)
         opinions = self.compiled.opinions(texts, top_k, features=features)
         measured = self.familiarity.assess(texts, features, tokens, pieces)
