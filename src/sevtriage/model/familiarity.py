@@ -147,8 +147,10 @@ class Lexicon:
     def assess_many(self, words: BatchWords) -> list[tuple[tuple[str, ...], bool]]:
         """`assess` of each text of a batch from its `\\w+` tokens numbered once (`BatchWords`).
 
-        Each distinct token's candidate phrases are looked up once, and only the positions whose token has some
-        are visited (most tokens start no phrase); what is found at a position is what `_found_in` finds there.
+        Each distinct token's candidate phrases are looked up once and split into the entries its own word names
+        (phrases of one word: nothing to check) and the phrases that need the next words. Only positions whose
+        token has some are visited (most tokens start no phrase). A text's set of names does not depend on the
+        order they are found in, so it is the set `_found_in` finds.
         """
         remembered = [self._words.words.get(word) for word in words.distinct]
         candidates = [
@@ -156,6 +158,13 @@ class Lexicon:
             for found_here, word in zip(remembered, words.distinct, strict=True)
         ]
         has = np.fromiter(map(bool, candidates), dtype=bool, count=len(candidates))
+        split: dict[int, tuple[tuple[str, ...], tuple[Phrase, ...]]] = {
+            number: (
+                tuple(name for name, rest in candidates[number] if not rest),
+                tuple(phrase for phrase in candidates[number] if phrase[1]),
+            )
+            for number in np.flatnonzero(has).tolist()
+        }
         found: list[set[str]] = [set() for _ in range(len(words))]
         positions = np.flatnonzero(has[words.ids]) if len(words.ids) else words.ids
         starts = words.starts.tolist()
@@ -163,10 +172,11 @@ class Lexicon:
         for position, row, number in zip(
             positions.tolist(), words.rows[positions].tolist(), words.ids[positions].tolist(), strict=True
         ):
-            tokens, names = per_text[row], found[row]
-            after = position - starts[row] + 1
-            for name, rest in candidates[number]:
-                if name not in names and _follows(rest, tokens, after):
+            names = found[row]
+            alone, longer = split[number]
+            names.update(alone)
+            for name, rest in longer:
+                if name not in names and _follows(rest, per_text[row], position - starts[row] + 1):
                     names.add(name)
         return [self._facts(names) for names in found]
 
