@@ -397,9 +397,9 @@ def _batch_reads_as_each_text(texts: list[str]) -> None:
     familiarity = _bundled_familiarity()
     runs = [WORD_RUNS.findall(t) for t in texts]
     pieces = [t.split() for t in texts]
-    words, split = BatchWords.of(runs), BatchWords.of(pieces)
+    words, spaced_out = BatchWords.of(runs), BatchWords.of(pieces)
     known_words = familiarity._known_words_many(words).tolist()
-    known_chars = familiarity._known_chars_many(split).tolist()
+    known_chars = familiarity._known_chars_many(spaced_out).tolist()
     facts = familiarity.lexicon.assess_many(words)
     for at, text in enumerate(texts):
         assert known_words[at] == familiarity._known_words_of(runs[at]) == familiarity._known_words(text)
@@ -419,7 +419,13 @@ def test_the_batch_assessment_equals_each_text_measured_alone() -> None:
     nearest = nearest_similarity(features, familiarity.reference_t).tolist()
     runs = [WORD_RUNS.findall(t) for t in texts]
     pieces = [t.split() for t in texts]
-    given_forms = [(BatchWords.of(runs), BatchWords.of(pieces)), (runs, pieces), (None, None)]
+    spaced_out = BatchWords.of(pieces)
+    given_forms = [
+        (spaced_out.within(WORD_RUNS.findall), spaced_out),
+        (BatchWords.of(runs), spaced_out),
+        (runs, pieces),
+        (None, None),
+    ]
     cut = familiarity.cutoffs
     for tokens, spaced in given_forms:
         assessed = familiarity.assess(texts, features, tokens, spaced)

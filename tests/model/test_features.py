@@ -294,6 +294,34 @@ def test_batch_words_number_each_distinct_unit_once_in_order_of_first_appearance
     )
 
 
+@given(st.lists(st.lists(st.one_of(RUN_ALPHABET, SPACED), max_size=10).map("".join), max_size=6))
+@settings(max_examples=200, deadline=None)
+def test_runs_within_the_pieces_are_the_runs_of_each_text(texts: list[str]) -> None:
+    from sevtriage.text import WORD_RUNS
+
+    runs = BatchWords.of([t.split() for t in texts]).within(WORD_RUNS.findall)
+    assert len(runs) == len(texts)
+    assert len(set(runs.distinct)) == len(runs.distinct)
+    for row, text in enumerate(texts):
+        expected = WORD_RUNS.findall(text)
+        start, end = runs.starts[row], runs.starts[row + 1]
+        assert list(runs.per_text[row]) == expected
+        assert [runs.distinct[n] for n in runs.ids[start:end]] == expected
+        assert runs.rows[start:end].tolist() == [row] * len(expected)
+
+
+def test_no_character_that_str_split_splits_at_is_a_word_character() -> None:
+    """What lets `BatchWords.within` read a text's runs piece by piece: a run never crosses white space."""
+    import re
+    import sys
+
+    word = re.compile(r"\w")
+    spaces = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]
+    assert all(len(f"a{c}a".split()) == 2 for c in spaces)
+    assert [c for c in spaces if word.match(c)] == []
+    assert len(spaces) >= 25
+
+
 @given(st.lists(st.integers(min_value=0, max_value=2**62), max_size=60) | st.lists(st.integers(0, 5), max_size=60))
 @settings(max_examples=200, deadline=None)
 def test_sorted_unique_is_numpys_unique_with_counts(keys: list[int]) -> None:

@@ -10,7 +10,7 @@ directly in the vocabulary. The TF-IDF weighting (sublinear tf, idf, l2 norm) is
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
@@ -51,7 +51,7 @@ class BatchWords:
     """
 
     per_text: Sequence[Sequence[str]]  # each text's units, in order
-    distinct: list[str]  # the batch's distinct units, numbered in order of first appearance
+    distinct: list[str]  # the batch's distinct units, by number (`of`: in order of first appearance)
     ids: IntArray  # every occurrence's number, text after text
     starts: IntArray  # text i's occurrences are ids[starts[i] : starts[i + 1]]
     rows: IntArray  # the text of every occurrence
@@ -71,6 +71,36 @@ class BatchWords:
 
     def __len__(self) -> int:
         return len(self.per_text)
+
+    def within(self, read: Callable[[str], list[str]]) -> BatchWords:
+        """The units that `read` finds inside these units, each distinct unit read once: the `\\w+` runs of the
+        texts from their `str.split()` pieces.
+
+        A text's runs are the runs of its pieces, in order, because a run never crosses white space: no character
+        `str.split` splits at is a word character (`tests/model/test_features.py` checks every code point).
+        The inner units are numbered in order of first appearance among the distinct outer units.
+        """
+        inner = [[unit] if unit.isalnum() else read(unit) for unit in self.distinct]
+        inner_flat = list(chain.from_iterable(inner))
+        distinct = list(dict.fromkeys(inner_flat))
+        number = dict(zip(distinct, range(len(distinct)), strict=True))
+        inner_ids = np.fromiter(map(number.__getitem__, inner_flat), dtype=np.int64, count=len(inner_flat))
+        inner_lengths = np.fromiter(map(len, inner), dtype=np.int64, count=len(inner))
+        inner_starts = np.zeros(len(inner) + 1, dtype=np.int64)
+        np.cumsum(inner_lengths, out=inner_starts[1:])
+        # Each occurrence of an outer unit stands for its inner units: gather them, occurrence after occurrence.
+        lengths = inner_lengths[self.ids]
+        ends = np.cumsum(lengths)
+        total = int(ends[-1]) if len(ends) else 0
+        at = np.repeat(inner_starts[self.ids] - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
+        ids = inner_ids[at]
+        rows = np.repeat(self.rows, lengths)
+        starts = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(self)), out=starts[1:])
+        flat = list(map(distinct.__getitem__, ids.tolist()))
+        bounds = starts.tolist()
+        per_text = [flat[start:end] for start, end in pairwise(bounds)]
+        return BatchWords(per_text, distinct, ids, starts, rows)
 
     def distinct_pairs(self, keep: npt.NDArray[np.bool_] | None = None) -> tuple[IntArray, IntArray]:
         """The distinct (text, unit number) pairs, sorted, of the occurrences `keep` selects (all by default)."""

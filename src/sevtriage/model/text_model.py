@@ -523,11 +523,11 @@ class TrainedModel:
         """The model's opinions on prepared texts, each with its `familiarity` (unless switched off)."""
         if not familiarity or self.familiarity is None or not texts:
             return self.compiled.opinions(texts, top_k)
-        # One tokenisation serves the word n-grams, the lexicon and the known words; one split on white space
-        # serves the character n-grams and the known n-gram share. Each is numbered once for the batch, so every
-        # consumer looks a distinct word up once (`BatchWords`).
-        tokens = BatchWords.of([WORD_RUNS.findall(t) for t in texts])
+        # One split on white space serves the character n-grams and the known n-gram share; the `\w+` runs of its
+        # distinct pieces serve the word n-grams, the lexicon and the known words. Both are numbered once for the
+        # batch, so every consumer looks a distinct word up once (`BatchWords`).
         pieces = BatchWords.of([t.split() for t in texts])
+        tokens = pieces.within(WORD_RUNS.findall)
         features = self.compiled.transform(texts, tokens, pieces)
         opinions = self.compiled.opinions(texts, top_k, features=features)
         measured = self.familiarity.assess(texts, features, tokens, pieces)
