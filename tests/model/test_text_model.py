@@ -67,6 +67,31 @@ def _top_terms_one_by_one(model: SeverityModel, text: str, label: int, top_k: in
     return tuple((words + chars)[:top_k])
 
 
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 12), st.sampled_from([0.5, 1.0, 2.0, 1e-300, 3.25, 7.0])),
+        max_size=40,
+        unique_by=lambda entry: (entry[0], entry[1]),
+    ),
+    st.integers(1, 4),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_best_columns_of_each_row_are_the_largest_values_ties_to_the_lower_column(
+    entries: list[tuple[int, int, float]], k: int, sort_columns: bool
+) -> None:
+    """`_best_per_row` against a plain sort, for rows with sorted columns (the fast path) and unsorted ones."""
+    from sevtriage.model.compiled import _best_per_row
+
+    # CSR order: by row; within a row, columns ascending or as they came.
+    entries = sorted(entries, key=lambda e: (e[0], e[1]) if sort_columns else (e[0],))
+    rows = np.asarray([e[0] for e in entries], dtype=np.int64)
+    columns = np.asarray([e[1] for e in entries], dtype=np.int64)
+    values = np.asarray([e[2] for e in entries], dtype=np.float64)
+    expected = [[c for _, c in sorted((-v, c) for r, c, v in entries if r == row)][:k] for row in range(6)]
+    assert _best_per_row(rows, columns, values, k, 6) == expected
+
+
 @pytest.mark.parametrize("top_k", [1, 3, 5, 12])
 def test_top_terms_of_a_batch_are_those_of_each_request_alone(
     small: TrainedModel, corpus: list[LabelledRequest], top_k: int
