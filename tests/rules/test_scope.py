@@ -259,3 +259,40 @@ def test_the_word_check_changes_nothing_on_the_corpus(stage: RuleStage) -> None:
             assert found == scanning.read(new_message_text(ticket.subject, ticket.body), evidence)
             noted += bool(found.notes)
     assert noted > 10  # the corpus does name old browsers and Android versions
+
+
+_SIGNAL_NAMES = sorted(load_rulebook(default_rules_path()).signals)
+_LOOKING_EVERYWHERE = ScopeReader(_BUNDLED_SCOPE, word_check=False, evidence_check=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(_SCOPE_WORDS), _GLUE).map("".join), max_size=8).map("".join),
+    st.dictionaries(
+        st.sampled_from([*_SIGNAL_NAMES, "unknown_signal"]),
+        st.lists(st.sampled_from(["IE 11", "plugin", "restarted", "Chrome 49", "x"]), max_size=2).map(tuple),
+        max_size=4,
+    ),
+)
+def test_the_evidence_check_gives_what_looking_up_every_signal_gives(
+    text: str, evidence: dict[str, tuple[str, ...]]
+) -> None:
+    # Evidence naming no scope signal, or one with nothing in it, must read as the plain lookups read it.
+    assert _BUNDLED_READERS[0].read(text, evidence) == _LOOKING_EVERYWHERE.read(text, evidence)
+
+
+def test_the_evidence_check_changes_nothing_on_the_corpus(stage: RuleStage) -> None:
+    texts = [
+        new_message_text(row.get("subject") or "", row.get("body") or "")
+        for path in sorted(DATA.glob("corpus/**/*.jsonl"))
+        for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+    ]
+    found = [stage.matcher.facts(text, {}).evidence for text in texts]
+    asked = {name for name in _SIGNAL_NAMES if _LOOKING_EVERYWHERE.read("", {name: ("x",)}) != _NO_EVIDENCE}
+    without = sum(asked.isdisjoint(evidence) for evidence in found)
+    assert 100 < without < len(texts) - 100  # both paths are taken
+    for text, evidence in zip(texts, found, strict=True):
+        assert stage.scope_reader.read(text, evidence) == _LOOKING_EVERYWHERE.read(text, evidence)
+
+
+_NO_EVIDENCE = _LOOKING_EVERYWHERE.read("", {})

@@ -57,8 +57,9 @@ _NOTHING = ScopeResult((), ())
 class ScopeReader:
     """A rule file's scope compiled once; `read` is pure and thread-safe."""
 
-    def __init__(self, scope: Scope | None, *, word_check: bool = True) -> None:
-        """`word_check` False scans for every browser and Android in every text (the reference the check must equal)."""
+    def __init__(self, scope: Scope | None, *, word_check: bool = True, evidence_check: bool = True) -> None:
+        """`word_check` False scans for every browser and Android in every text, `evidence_check` False looks up
+        every signal of the scope in every request's evidence (the references the two checks must equal)."""
         self.scope = scope
         self._browsers: tuple[tuple[Browser, re.Pattern[str], re.Pattern[str] | None], ...] = ()
         # Per browser (and Android last), the letter runs its names start with; None: always scan for it.
@@ -86,6 +87,18 @@ class ScopeReader:
         # position after no word character that starts with a run is the start of such a word).
         runs = sorted(set(self._any_lead), key=len, reverse=True)
         self._any_start = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, runs))})") if runs else None
+        # Every signal whose evidence `read` looks at. When a request's evidence names none of them (about half the
+        # requests), every lookup would find nothing: no evidence note, and the missing details are always these.
+        self._asked: frozenset[str] | None = None
+        self._missing_without_evidence: tuple[str, ...] = ()
+        if scope is not None and evidence_check:
+            asked = [name for spec in (scope.altered_software, scope.third_party) if spec for name in spec.signals]
+            if scope.details is not None:
+                details = scope.details
+                asked += (*details.not_for, *details.web_client, *details.android_client)
+                asked += (*details.recent_changes, *details.workaround, *details.steps_taken)
+                self._missing_without_evidence = _UNSAID
+            self._asked = frozenset(asked)
 
     def read(self, text: str, evidence: Mapping[str, tuple[str, ...]], folded: str | None = None) -> ScopeResult:
         """Notes and missing details of one request; `evidence` is the signal matcher's per-signal evidence.
@@ -104,6 +117,9 @@ class ScopeReader:
         if android_note is not None:
             notes.append(android_note)
         notes.extend(browser_notes)
+        if self._asked is not None and self._asked.isdisjoint(evidence):
+            # `_evidence` would give () for each signal list below (the evidence has none of their names).
+            return ScopeResult(tuple(notes), self._missing_without_evidence)
         for kind, spec in (("altered_software", scope.altered_software), ("third_party", scope.third_party)):
             if spec is None:
                 continue
@@ -117,6 +133,7 @@ class ScopeReader:
                 missing.append("browser_version")
             if _evidence(details.android_client, evidence) and not android_given:
                 missing.append("android_version")
+            # `_UNSAID` lists these three in this order.
             for item, signals in (
                 ("recent_changes", details.recent_changes),
                 ("workaround", details.workaround),
@@ -194,6 +211,9 @@ class ScopeReader:
                 )
         return given, notes
 
+
+# The details the text says nothing of when no signal of the scope was found (`read`, in its order).
+_UNSAID = ("recent_changes", "workaround", "steps_taken")
 
 _DETAIL = {
     "altered_software": "the software may have been altered or modified outside Managry",
