@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import Negation, Rulebook, load_rulebook, parse_rulebook
-from sevtriage.rules.signals import SignalMatcher, _digit_start, _literal_starts, _word_starts, phrase_regex
+from sevtriage.rules.signals import (
+    SignalMatcher,
+    _digit_start,
+    _literal_starts,
+    _pattern_starts,
+    _word_starts,
+    phrase_regex,
+)
 from sevtriage.text import fold, new_message_text
 
 SOURCE = """
@@ -220,6 +227,9 @@ signals:
     phrases:
       en: [nefung*, "can't log in", e-mail, log in, app crash*, crash* report, pre-prod*, "y'all'd go", "x'y z"]
     patterns: ['(?:nobody|no one)(?:\s+\w+){0,2}\s+can', 'returns?\s+50[03]', 'it''s\s+down']
+  asks:
+    description: patterns whose first word needs the next word ("na koho", "by hand"), or not ("how")
+    patterns: ['(?:how|na koho|je\s+(?:to\s+)?mozne)\s[^.!?\n]{0,20}\?', '(?:rucne|by hand)[^.!?\n]{0,20}?nie']
 rules: []
 """
 _EDGE_BOOK = parse_rulebook(EDGE_SOURCE, "edge.yaml")
@@ -232,6 +242,8 @@ _EDGE_WORDS = [
     # words with inner punctuation: a text's word then the next must spell them out
     "report", "reports", "pre-prod", "pre-production", "pre", "prod", "y'all'd", "yall'd", "y'alld", "y'all",
     "y", "all", "d", "go", "x'y", "xy", "z",
+    # pattern starts that need the next word
+    "na", "koho", "kohokoli", "je", "to", "mozne", "moznex", "how", "by", "hand", "handy", "rucne", "nie", "?", "'s",
     # digits: Unicode decimal digits (Arabic-Indic) are `\d`, superscripts are word characters but not `\d`
     "1", "25", "300", "sec", "ms", "x5", "5x", "_45", "4_5", "\u0664\u0665", "\u00b2", "\u00b25", "30-50", "2\u00bd",
 ]  # fmt: skip
@@ -302,6 +314,24 @@ def test_index_finds_what_a_scan_finds_on_digits(text: str) -> None:
     assert _words_the_filter_misses(_EDGE_MATCHER, text) == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "by handy tools, nie",  # the next word only starts with "hand"
+        "by hand nie, by  hand nie",
+        "na koho sa obratit? na kohokoli? na\nkoho ist?",
+        "je to mozne aj dnes? je mozne to? je moznex?",
+        "it's down, it's  down, it'sdown",
+        "no, na koho? not na koho? how come?",  # negated
+    ],
+)
+def test_index_finds_what_a_scan_finds_where_a_pattern_needs_the_next_word(text: str) -> None:
+    found = _spans(_EDGE_MATCHER, text)
+    assert found == _reference_spans(_EDGE_BOOK, text)
+    assert found
+    assert _words_the_filter_misses(_EDGE_MATCHER, text) == []
+
+
 def test_every_bundled_phrase_written_out_is_found_as_a_scan_finds_it() -> None:
     # Each phrase alone and after another phrase's words: every first word and each next word it needs.
     phrases = [p.text.replace("*", "ovalo") for s in _BUNDLED_BOOK.signals.values() for p in s.phrases]
@@ -356,6 +386,33 @@ def test_index_finds_what_a_scan_finds_on_the_corpus() -> None:
 def test_literal_starts(pattern: str, starts: list[tuple[str, bool]] | None) -> None:
     found = _literal_starts(pattern)
     assert (None if found is None else list(found)) == starts
+
+
+@pytest.mark.parametrize(
+    ("pattern", "starts"),
+    [
+        ("error 500", [("error", True, (("500", True),))]),
+        ("(?:http|error)\\s+50[03]", [("http", True, (("50", False),)), ("error", True, (("50", False),))]),
+        ("(?:how|na koho)\\s[^.!?\\n]{0,80}\\?", [("how", True, ()), ("na", True, (("koho", True),))]),
+        ("(?:je\\s+mozne|je\\s+to\\s+mozne)\\s", [("je", True, (("mozne", True), ("to", True)))]),
+        ("(?:rucne|by hand)[^.]{0,9}x", [("rucne", False, ()), ("by", True, (("hand", False),))]),  # "handy"
+        ("(?:na koho|na)\\s+x", [("na", True, (("koho", True), ("x", True)))]),
+        ("(?:na koho|na[ ,])", [("na", True, ())]),  # one way needs no particular next word: none is asked
+        ("it's down", [("it", True, (("s", True),))]),
+        ("a - b\\w*", [("a", True, (("b", False),))]),  # spaces and a hyphen: all non-word
+        ("a\\s*b", [("a", False, ())]),  # "ab" is one word
+        ("a\\s+\\s*b", [("a", True, (("b", True),))]),
+        ("a\\s+_b", [("a", True, (("_b", True),))]),  # an underscore is a word character
+        ("a\\s+(?:\\w+\\s+)?b", [("a", True, ())]),  # the next word is any word
+        ("a\\s+", [("a", True, ())]),  # nothing after the separator
+        ("a\\s+\\d", [("a", True, ())]),  # the next word starts with a digit: not worked out
+    ],
+)
+def test_pattern_starts_need_the_next_word_only_when_every_way_names_it(
+    pattern: str, starts: list[tuple[str, bool, tuple[tuple[str, bool], ...]]]
+) -> None:
+    found = _pattern_starts(pattern)
+    assert found is not None and list(found) == starts
 
 
 @pytest.mark.parametrize(

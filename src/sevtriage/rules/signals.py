@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
@@ -157,8 +158,8 @@ class SignalMatcher:
                     for run_text, exact, whole, rest in _word_starts(words[0]):
                         self._add(run_text, exact, _Candidate(index, rank, after if whole else rest))
             if compiled.pattern_regex is not None and not compiled.pattern_scan:
-                for run_text, exact in _literal_starts(_alternatives(signal)) or ():
-                    self._add(run_text, exact, _Candidate(index, -1))
+                for run_text, exact, after in _pattern_starts(_alternatives(signal)) or ():
+                    self._add(run_text, exact, _Candidate(index, -1, after))
         # Signals whose patterns all start with a digit ("30 seconds"): tried at each word that starts with one.
         self._digit_signals = tuple(i for i, s in enumerate(self._signals) if s.pattern_digit)
         self._starts = _word_filter(self._exact, self._prefixes, bool(self._digit_signals))
@@ -240,11 +241,13 @@ class SignalMatcher:
         """
         if folded is None:
             folded = fold(text)
-        # In text order, where a word starts and what to try there: per signal, under 2 x its number its phrases,
-        # under 2 x its number + 1 its patterns.
-        tries: dict[int, list[tuple[int, re.Pattern[str]]]] = {}
-        by_word, by_pair = self._by_word, self._by_pair
-        # Only the words the index may know (`_word_filter`, in C); the rest would be looked up for nothing.
+        # Each word the index may know (`_word_filter`, in C; the rest would be looked up for nothing), in text
+        # order, and what to try there: under 2 x a signal's number its phrases, under 2 x its number + 1 its
+        # patterns. Each key is matched where it is tried, as `finditer` would: leftmost match, then on after its
+        # end (a negated match also uses up its words), until three matches are kept.
+        kept: dict[int, list[tuple[int, int]]] = {}
+        ends: dict[int, int] = {}  # per key, where its last match ended (past the text once three are kept)
+        by_word, by_pair, signals, negated = self._by_word, self._by_pair, self._signals, self._negated
         for word in self._starts.finditer(folded):
             token, following = word.groups()
             hits = by_word.get(token) or self._hits(token)
@@ -253,57 +256,49 @@ class SignalMatcher:
                 hits = by_pair.get((token, following)) or self._pair_hits(token, following, hits)
             at = word.start()
             for key, regex in hits.tries:
-                if key in tries:
-                    tries[key].append((at, regex))
+                if ends.get(key, 0) > at:
+                    continue
+                match = regex.match(folded, at)
+                if match is None:
+                    continue
+                ends[key] = match.end()
+                if signals[key >> 1].negatable and negated(folded, at):
+                    continue
+                spans_of = kept.get(key)
+                if spans_of is None:
+                    kept[key] = [(at, match.end())]
                 else:
-                    tries[key] = [(at, regex)]
+                    spans_of.append((at, match.end()))
+                    if len(spans_of) >= _MAX_EVIDENCE:
+                        ends[key] = _PAST_ANY_TEXT
         found: dict[str, list[Span]] = {}
-        # Only the signals that can be in this text (in rule-file order, as the scan had them).
-        indices = {key >> 1 for key in tries}
+        if not kept and not self._scanned:
+            return found
+        # Only the signals found (or scanned for) in this text, in rule-file order as the scan had them.
+        indices = {key >> 1 for key in kept}
         if self._scanned:
             indices |= self._scanned
         for index in sorted(indices):
-            signal = self._signals[index]
+            signal = signals[index]
             spans: list[Span] = []
             if signal.phrase_scan is not None:
                 self._scan(signal.phrase_scan, signal.negatable, text, folded, spans)
-            elif (phrase_tries := tries.get(2 * index)) is not None:
-                self._anchored(phrase_tries, signal.negatable, text, folded, spans)
+            elif (phrase_spans := kept.get(2 * index)) is not None:
+                spans.extend(Span(start, end, text[start:end]) for start, end in phrase_spans)
             if signal.pattern_regex is not None and len(spans) < _MAX_EVIDENCE:
                 from_phrases = len(spans)
                 if signal.pattern_scan:
                     self._scan(signal.pattern_regex, signal.negatable, text, folded, spans)
-                elif (pattern_tries := tries.get(2 * index + 1)) is not None:
-                    self._anchored(pattern_tries, signal.negatable, text, folded, spans)
+                elif (pattern_spans := kept.get(2 * index + 1)) is not None:
+                    # The first ones, up to three spans in all (as `finditer` stopped once three were found).
+                    spans.extend(
+                        Span(start, end, text[start:end]) for start, end in pattern_spans[: _MAX_EVIDENCE - len(spans)]
+                    )
                 if from_phrases and len(spans) > from_phrases:
                     spans.sort(key=_START)  # each part is in text order already; sorting is stable
             if spans:
                 found[signal.name] = spans
         return found
-
-    def _anchored(
-        self,
-        tries: list[tuple[int, re.Pattern[str]]],
-        negatable: bool,
-        text: str,
-        folded: str,
-        spans: list[Span],
-    ) -> None:
-        # What `finditer` does, visiting only the word starts where a match can begin: leftmost
-        # match, then carry on after its end (a negated match also uses up its words).
-        end = 0
-        for at, regex in tries:
-            if at < end:
-                continue
-            match = regex.match(folded, at)
-            if match is None:
-                continue
-            end = match.end()
-            if negatable and self._negated(folded, at):
-                continue
-            spans.append(Span(at, end, text[at:end]))
-            if len(spans) >= _MAX_EVIDENCE:
-                return
 
     def _scan(self, regex: re.Pattern[str], negatable: bool, text: str, folded: str, spans: list[Span]) -> None:
         for match in regex.finditer(folded):
@@ -343,6 +338,8 @@ class SignalMatcher:
 
 
 _START = attrgetter("start")
+# No match starts here or later: where a key's search ends once it has kept three spans.
+_PAST_ANY_TEXT = sys.maxsize
 
 
 def _known(tries: list[tuple[int, re.Pattern[str] | None]]) -> list[tuple[int, re.Pattern[str]]]:
@@ -489,6 +486,21 @@ def _literal_starts(regex: str) -> tuple[tuple[str, bool], ...] | None:
     part, flags): such patterns are scanned. Uses the standard library's regex parser, which is
     private; if it cannot be read, every pattern is scanned, which is slower but the same.
     """
+    starts = _pattern_starts(regex)
+    return None if starts is None else tuple(dict.fromkeys((run, exact) for run, exact, _ in starts))
+
+
+# The starts of the text's next word that a pattern start needs ((run, exact) each; empty: nothing is needed).
+_NextWord = tuple[tuple[str, bool], ...]
+
+
+def _pattern_starts(regex: str) -> tuple[tuple[str, bool, _NextWord], ...] | None:
+    """`_literal_starts` with, for each start, what the text's next word must start with (`_Candidate.after`).
+
+    A start needs the next word when every way the pattern goes on from it is a separator of surely non-word
+    characters ("na koho", `je\\s+mozne`) and then a word whose runs are known; the next word must then be one
+    of those runs (exact or a prefix, as for the first word). Empty when any way it goes on is not worked out.
+    """
     try:
         parser: Any = importlib.import_module("re._parser")
         parsed = parser.parse(regex)
@@ -497,28 +509,37 @@ def _literal_starts(regex: str) -> tuple[tuple[str, bool], ...] | None:
         starts = _starts(list(parsed.data), "")
     except (ImportError, AttributeError, TypeError, ValueError, re.error, _Unknown):
         return None
-    if not starts or len(starts) > _MAX_STARTS or any(not run for run, _ in starts):
+    if not starts or len(starts) > _MAX_STARTS or any(not run for run, _, _ in starts):
         return None
-    return tuple(dict.fromkeys(starts))
+    # One entry per (run, exact): the next words any of its ways allows, or none needed if one way needs none.
+    merged: dict[tuple[str, bool], dict[tuple[str, bool], None] | None] = {}
+    for run, exact, after in starts:
+        allowed = merged.setdefault((run, exact), {})
+        if not after:
+            merged[(run, exact)] = None
+        elif allowed is not None:
+            allowed.update(dict.fromkeys(after))
+    return tuple((run, exact, tuple(after or ())) for (run, exact), after in merged.items())
 
 
 class _Unknown(Exception):
     """A part of a parsed regex whose first characters are not worked out here."""
 
 
-def _starts(items: list[Any], run: str) -> list[tuple[str, bool]]:
+def _starts(items: list[Any], run: str) -> list[tuple[str, bool, _NextWord]]:
     # `items` is the rest of a parsed sequence; `run` the word characters matched so far.
     constants: Any = importlib.import_module("re._constants")
     for position, (op, av) in enumerate(items):
         if op is constants.LITERAL:
             char = chr(av)
             if _TOKEN.fullmatch(char) is None:
-                return [(run, True)]  # the word ends before punctuation or a space
+                # The word ends before punctuation or a space.
+                return [(run, True, _next_word(items[position:], constants))]
             run += char
             continue
         rest = items[position + 1 :]
         if op is constants.BRANCH:
-            out: list[tuple[str, bool]] = []
+            out: list[tuple[str, bool, _NextWord]] = []
             for alternative in av[1]:
                 out.extend(_starts([*alternative.data, *rest], run))
                 if len(out) > _MAX_STARTS:
@@ -530,19 +551,47 @@ def _starts(items: list[Any], run: str) -> list[tuple[str, bool]]:
                 raise _Unknown
             return _starts([*sub.data, *rest], run)
         if op is constants.IN and _never_word(av, constants):
-            return [(run, True)]
+            return [(run, True, _next_word(items[position:], constants))]
         if op is constants.MAX_REPEAT or op is constants.MIN_REPEAT:
             low, _high, sub = av
-            if (
-                low >= 1
-                and len(sub.data) == 1
-                and sub.data[0][0] is constants.IN
-                and _never_word(sub.data[0][1], constants)
-            ):
-                return [(run, True)]
+            if low >= 1 and _separator(sub.data, constants):
+                return [(run, True, _next_word(items[position:], constants))]
         # Anything else (a class with letters, an optional part, an assertion): the word may go on.
-        return [(run, False)]
-    return [(run, True)]  # the pattern ends here, and a whole-word match ends at a word's end
+        return [(run, False, ())]
+    return [(run, True, ())]  # the pattern ends here, and a whole-word match ends at a word's end
+
+
+def _separator(data: list[tuple[Any, Any]], constants: Any) -> bool:
+    """Whether a parsed sequence is one item that matches one surely non-word character (a literal or a class)."""
+    if len(data) != 1:
+        return False
+    op, av = data[0]
+    if op is constants.LITERAL:
+        return _TOKEN.fullmatch(chr(av)) is None
+    return op is constants.IN and _never_word(av, constants)
+
+
+def _next_word(items: list[Any], constants: Any) -> _NextWord:
+    """The runs the text's next word starts with when `items` (which start with at least one non-word character)
+    are a separator of non-word characters only, then a word; empty when that is not sure."""
+    position = 0
+    while position < len(items):
+        op, av = items[position]
+        if op is constants.MAX_REPEAT or op is constants.MIN_REPEAT:
+            if not _separator(av[2].data, constants):
+                break
+        elif not _separator([items[position]], constants):
+            break
+        position += 1
+    if position == len(items):
+        return ()  # the pattern ends after the separator
+    try:
+        nexts = _starts(items[position:], "")
+    except _Unknown:
+        return ()
+    if len(nexts) > _MAX_STARTS or any(not run for run, _, _ in nexts):
+        return ()
+    return tuple(dict.fromkeys((run, exact) for run, exact, _ in nexts))
 
 
 def _never_word(members: list[tuple[Any, Any]], constants: Any) -> bool:
