@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sevtriage.text import (
+    _BYTE_CODEC,
+    _BYTE_FOLD,
     REPLACEMENT,
     _fold_char,
     fold,
@@ -48,6 +50,32 @@ def test_fold_of_a_text_folds_each_character_alone() -> None:
     text = "".join(chr(c) for c in [*range(0xD800), *range(0xE000, 0x10000), 0x1D400, 0x1F600, 0x10FFFF])
     assert fold(text) == "".join(fold(char) if char.isascii() else _fold_char(char) for char in text)
     assert fold("İSTANBUL Ǆ ß") == "istanbul ǆ ß"  # lower case would grow "İ" to two characters
+
+
+def _encodes(char: str) -> bool:
+    try:
+        char.encode(_BYTE_CODEC)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Every character the byte path can take (the code page's 256 characters, all in the Basic Multilingual Plane).
+_CODE_PAGE = [char for char in map(chr, range(0x10000)) if _encodes(char)]
+
+
+def test_fold_by_bytes_folds_each_character_of_the_code_page_alone() -> None:
+    assert _BYTE_FOLD is not None and len(_CODE_PAGE) > 250  # the fast path is on
+    text = "".join(_CODE_PAGE)
+    assert fold(text) == "".join(fold(char) if char.isascii() else _fold_char(char) for char in text)
+    assert fold("Ľudia ČAKAJÚ – ÚČET’s € ß Ł") == "ludia cakaju - ucet's € ß ł"
+
+
+@given(
+    st.lists(st.sampled_from([*_CODE_PAGE, "\U0001d400", "Ж", "ǅ", "İ", "\ud800", "\x00"]), max_size=30).map("".join)
+)
+def test_fold_by_bytes_or_by_the_table_folds_each_character_alone(text: str) -> None:
+    assert fold(text) == "".join(fold(char) if char.isascii() else _fold_char(char) for char in text)
 
 
 def test_quoted_reply_and_signature_are_stripped() -> None:
