@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from sevtriage.text import (
     prepare,
     request_text,
     storable,
+    strip_quoted,
 )
 
 
@@ -76,6 +79,21 @@ def test_fold_by_bytes_folds_each_character_of_the_code_page_alone() -> None:
 )
 def test_fold_by_bytes_or_by_the_table_folds_each_character_alone(text: str) -> None:
     assert fold(text) == "".join(fold(char) if char.isascii() else _fold_char(char) for char in text)
+
+
+_LINES = st.sampled_from(["Hi", " > quoted", ">", "a>b", "On Monday Jana wrote:", "", " "])
+_BREAKS = st.sampled_from(["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029", " "])
+
+
+@given(st.lists(st.tuples(_LINES, _BREAKS).map("".join), max_size=8).map("".join))
+def test_strip_quoted_without_a_quote_mark_keeps_every_line_as_before(body: str) -> None:
+    # The plain path: the header cut, then every line that does not start with ">" (the shortcut skips the check
+    # of each line when the body has no ">" at all).
+    header = re.search(r"^\s*(on|dna|d[nň]a|dne)\s.{3,120}(wrote|nap[ií]sal|nap[ií]sala|napsal|napsala)\s*:?", body,
+                       re.IGNORECASE | re.MULTILINE)  # fmt: skip
+    cut = body[: header.start()] if header is not None and header.start() > 0 else body
+    expected = "\n".join(line for line in cut.splitlines() if not line.lstrip().startswith(">"))
+    assert strip_quoted(body) == expected
 
 
 def test_quoted_reply_and_signature_are_stripped() -> None:

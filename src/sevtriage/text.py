@@ -135,6 +135,8 @@ def strip_quoted(body: str) -> str:
     elif header is not None and header.start() == 0:
         # A message that starts with a forward header: keep it, the forwarded text is the request.
         pass
+    if ">" not in body:
+        return "\n".join(body.splitlines())  # no line can be quoted (nine bodies in ten)
     return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
 
 
@@ -160,7 +162,8 @@ def clean_body(body: str) -> str:
     """The part of an e-mail body that the customer wrote for this request."""
     if not body:
         return ""
-    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
     return strip_signature(strip_quoted(body)).strip()
 
 
