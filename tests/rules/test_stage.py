@@ -202,3 +202,50 @@ def test_the_memo_asks_the_engine_once_per_fact_pattern_and_changes_nothing(engi
     assert got == plain.evaluate_many(tickets)
     assert len(memo._memo) <= 5
     assert len(patterns) <= counting.asked < len(tickets)
+
+
+_FIELD_RULES = """
+signals:
+  down:
+    description: d
+    phrases: {en: [app is down]}
+  slow:
+    description: s
+    phrases: {en: [slow]}
+rules:
+  - id: down-in-production
+    severity: 1
+    explanation: e
+    when: {all: [down, {field: environment, in: [production]}]}
+    examples: [{text: x, expect: abstain}]
+  - id: down-elsewhere
+    severity: 3
+    explanation: e
+    when: {all: [down], none: [{field: environment, in: [production]}]}
+    examples: [{text: x, expect: abstain}]
+  - id: slow
+    severity: 4
+    explanation: e
+    when: {all: [slow]}
+    examples: [{text: x, expect: abstain}]
+"""
+
+
+def test_the_memo_tells_apart_requests_that_differ_only_in_a_field_or_in_one_signal(tmp_path: Path) -> None:
+    # The memo key is the set of signals and the field values: two requests share an answer only when the engine
+    # would see the same fact (a rule here reads the environment itself, not through a signal).
+    path = tmp_path / "fields.yaml"
+    path.write_text(_FIELD_RULES, encoding="utf-8")
+    memo, plain = RuleStage.load(path, engine="python"), RuleStage.load(path, engine="python", memo_size=0)
+    texts = ["The app is down.", "The app is down and slow.", "slow", ""]
+    environments = [None, "production", "test", "Production ", "staging"]
+    tickets = [
+        Ticket(id=f"{i}-{j}", subject="", body=text, extra={} if env is None else {"environment": env})
+        for i, text in enumerate(texts)
+        for j, env in enumerate(environments)
+    ]
+    expected = plain.evaluate_many(tickets)
+    assert memo.evaluate_many(tickets) == expected  # the memo filled in one batch
+    assert memo.evaluate_many(tickets[::-1]) == expected[::-1]  # and answered from it
+    assert {v.severity for v in expected[:5]} == {1, 3}  # the same text, another environment: another verdict
+    assert len({tuple(m.id for m in v.matches) for v in expected}) == 6

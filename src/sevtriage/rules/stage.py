@@ -19,7 +19,6 @@ from typing import Protocol
 from sevtriage.errors import ConfigError, Problem
 from sevtriage.resources import default_rules_path
 from sevtriage.rules.rulebook import (
-    FACT_TYPE,
     FACT_TYPE_KEY,
     FIELD_PREFIX,
     SIGNAL_PREFIX,
@@ -230,18 +229,16 @@ class RuleStage:
     def _fire(self, all_facts: Sequence[Facts]) -> list[tuple[str, ...]]:
         """Rule ids fired per request: remembered answers, the engine for the rest (caller holds the lock).
 
-        The memo key is the engine fact's values in its key order, made straight from the signals and fields
-        (a signal flag as a bool, equal to and hashed as the fact's 1 or 0); the fact itself is built only for
-        the patterns the engine is asked about.
+        The memo key is the request's set of signals and its field values in the fact's order: equal keys give equal
+        facts (the fact's flags are the signals present among the compiled ones, its fields these values). A set
+        hashes its few names once, where a tuple of one flag per signal was hashed again at each of the four
+        lookups. The fact itself is built only for the patterns the engine is asked about.
         """
         fact = self.compiled.fact
         if self._memo_size <= 0 or not self._keyed:
             return self._engine.match_many([fact(f.signals, f.fields) for f in all_facts])
-        names, field_names = self.compiled.signal_names, self.compiled.field_names
-        keys = [
-            (FACT_TYPE, *map(f.signals.__contains__, names), *map(f.fields.get, field_names, repeat("")))
-            for f in all_facts
-        ]
+        field_names = self.compiled.field_names
+        keys: list[tuple[object, ...]] = [(f.signals, *map(f.fields.get, field_names, repeat(""))) for f in all_facts]
         missing: dict[tuple[object, ...], Facts] = {}
         for key, found in zip(keys, all_facts, strict=True):
             if key not in self._memo and key not in missing:
