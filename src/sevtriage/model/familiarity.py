@@ -35,7 +35,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from sevtriage.errors import ConfigError, Problem
-from sevtriage.model.features import BatchWords, Units, batch_words
+from sevtriage.model.features import SMALL_BATCH, BatchWords, Units, batch_words
 from sevtriage.model.word_cache import WordCache
 from sevtriage.text import WORD_RUNS
 from sevtriage.types import REVIEW_TOO_VAGUE, REVIEW_UNFAMILIAR, Familiarity
@@ -394,11 +394,17 @@ class FamiliarityIndex:
         already (one reading serves the lexicon, the known words and the model's word n-grams; one split the
         known character n-grams and the model's); best as `features.BatchWords`, numbered once for the batch.
         """
+        nearest = nearest_similarity(features, self.reference_t)
+        if not _numbered(texts, tokens):
+            # A few texts (the service's small batches, one request): numbering costs more than it saves.
+            runs = [_TOKEN.findall(t) for t in texts] if tokens is None else _per_text(tokens)
+            split_up = [t.split() for t in texts] if pieces is None else _per_text(pieces)
+            known_words = np.asarray([self._known_words_of(t) for t in runs], dtype=np.float64)
+            known_chars = np.asarray([self._known_chars_of(p) for p in split_up], dtype=np.float64)
+            return Measures(known_words, known_chars, nearest)
         words = batch_words([_TOKEN.findall(t) for t in texts] if tokens is None else tokens)
         split = batch_words([t.split() for t in texts] if pieces is None else pieces)
-        return Measures(
-            self._known_words_many(words), self._known_chars_many(split), nearest_similarity(features, self.reference_t)
-        )
+        return Measures(self._known_words_many(words), self._known_chars_many(split), nearest)
 
     def assess(
         self,
@@ -409,15 +415,22 @@ class FamiliarityIndex:
     ) -> list[Familiarity]:
         """One `Familiarity` per prepared text, with the reasons the card's cut-offs give (`tokens`, `pieces`: see
         `measure`)."""
-        words = batch_words([_TOKEN.findall(t) for t in texts] if tokens is None else tokens)
-        measures = self.measure(texts, features, words, pieces)
+        found: list[tuple[tuple[str, ...], bool]]
+        if _numbered(texts, tokens):
+            words = batch_words([_TOKEN.findall(t) for t in texts] if tokens is None else tokens)
+            measures = self.measure(texts, features, words, pieces)
+            found = self.lexicon.assess_many(words)
+        else:
+            runs = [_TOKEN.findall(t) for t in texts] if tokens is None else _per_text(tokens)
+            measures = self.measure(texts, features, runs, pieces)
+            found = [self.lexicon.assess(text, text_runs) for text, text_runs in zip(texts, runs, strict=True)]
         cut = self.cutoffs
         out: list[Familiarity] = []
         for known_words, known_chars, nearest, (facts, says_critical) in zip(
             measures.known_words.tolist(),
             measures.known_chars.tolist(),
             measures.nearest.tolist(),
-            self.lexicon.assess_many(words),
+            found,
             strict=True,
         ):
             reasons: list[str] = []
@@ -520,6 +533,15 @@ class FamiliarityIndex:
 
 
 _NO_COUNTS = np.zeros(0, dtype=np.int64)
+
+
+def _numbered(texts: Sequence[str], units: Units | None) -> bool:
+    """Whether to measure through a batch numbering: given one, or enough texts for it to pay (`SMALL_BATCH`)."""
+    return isinstance(units, BatchWords) or len(texts) >= SMALL_BATCH
+
+
+def _per_text(units: Units) -> Sequence[Sequence[str]]:
+    return units.per_text if isinstance(units, BatchWords) else units
 
 
 def _shares(known: npt.NDArray[np.int64 | np.float64], total: npt.NDArray[np.int64 | np.float64]) -> FloatArray:

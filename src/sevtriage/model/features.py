@@ -38,6 +38,9 @@ _TABLE_TEXTS = 32
 
 
 IntArray = npt.NDArray[np.int64]
+# Below this many texts a batch is not numbered (`BatchWords`): its numpy calls cost more than the lookups they save
+# (the service's batches of a few requests, one `classify --text`).
+SMALL_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from sevtriage.confidence import RulePrecision
 from sevtriage.model.compiled import CompiledModel, Prediction
 from sevtriage.model.corpus import LabelledRequest, counts, data_hash, validation_groups
 from sevtriage.model.familiarity import FamiliarityCutoffs, FamiliarityIndex, Lexicon, fit_familiarity
-from sevtriage.model.features import LETTER_WORDS, BatchWords
+from sevtriage.model.features import LETTER_WORDS, SMALL_BATCH, BatchWords, Units
 from sevtriage.model.thresholds import Targets, select_thresholds
 from sevtriage.text import WORD_RUNS, model_text
 from sevtriage.types import LABELS, ModelOpinion, ReviewThresholds
@@ -525,9 +525,15 @@ class TrainedModel:
             return self.compiled.opinions(texts, top_k)
         # One split on white space serves the character n-grams and the known n-gram share; the `\w+` runs of its
         # distinct pieces serve the word n-grams, the lexicon and the known words. Both are numbered once for the
-        # batch, so every consumer looks a distinct word up once (`BatchWords`).
-        pieces = BatchWords.of([t.split() for t in texts])
-        tokens = pieces.within(WORD_RUNS.findall)
+        # batch, so every consumer looks a distinct word up once (`BatchWords`); a small batch is read text by text.
+        pieces: Units
+        tokens: Units
+        if len(texts) >= SMALL_BATCH:
+            pieces = BatchWords.of([t.split() for t in texts])
+            tokens = pieces.within(WORD_RUNS.findall)
+        else:
+            pieces = [t.split() for t in texts]
+            tokens = [WORD_RUNS.findall(t) for t in texts]
         features = self.compiled.transform(texts, tokens, pieces)
         opinions = self.compiled.opinions(texts, top_k, features=features)
         measured = self.familiarity.assess(texts, features, tokens, pieces)
