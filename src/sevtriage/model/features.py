@@ -83,14 +83,10 @@ class BatchWords:
         `str.split` splits at is a word character (`tests/model/test_features.py` checks every code point).
         The inner units are numbered in order of first appearance among the distinct outer units.
         """
-        inner = [[unit] if unit.isalnum() else read(unit) for unit in self.distinct]
-        inner_flat = list(chain.from_iterable(inner))
-        distinct = list(dict.fromkeys(inner_flat))
-        number = dict(zip(distinct, range(len(distinct)), strict=True))
-        inner_ids = np.fromiter(map(number.__getitem__, inner_flat), dtype=np.int64, count=len(inner_flat))
-        inner_lengths = np.fromiter(map(len, inner), dtype=np.int64, count=len(inner))
-        inner_starts = np.zeros(len(inner) + 1, dtype=np.int64)
-        np.cumsum(inner_lengths, out=inner_starts[1:])
+        # The distinct outer units, each as a "text" of its inner units, numbered as `of` numbers any batch.
+        inner = BatchWords.of([[unit] if unit.isalnum() else read(unit) for unit in self.distinct])
+        distinct, inner_ids, inner_starts = inner.distinct, inner.ids, inner.starts
+        inner_lengths = np.diff(inner_starts)
         # Each occurrence of an outer unit stands for its inner units: gather them, occurrence after occurrence.
         lengths = inner_lengths[self.ids]
         ends = np.cumsum(lengths)
