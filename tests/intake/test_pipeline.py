@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sevtriage.intake.outputs import JsonlWriter, RejectsWriter
-from sevtriage.intake.pipeline import Summary, intake_rules_for, run
+from sevtriage.intake.pipeline import (
+    RUN_YOUNG_THRESHOLD,
+    Summary,
+    intake_rules_for,
+    long_lived_left_out_of_collections,
+    run,
+)
 from sevtriage.intake.readers import Row, read_rows, validate
 from sevtriage.triage import Triage
 from sevtriage.types import Ticket
@@ -219,6 +225,28 @@ def test_the_loaded_classifier_is_left_out_of_collections_only_while_a_run_lasts
             gc.freeze()
 
 
+def test_overlapping_runs_put_the_collector_back_as_the_first_one_found_it() -> None:
+    import gc
+
+    # Two runs in two threads may end in either order: the collector's setting and the freeze are the process's,
+    # so they change when the first run starts and come back when the last one ends, whichever that is.
+    thresholds, earlier = gc.get_threshold(), gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        first, second = long_lived_left_out_of_collections(), long_lived_left_out_of_collections()
+        first.__enter__()
+        frozen = gc.get_freeze_count()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first run ends while the second still runs
+        assert gc.get_threshold()[0] == RUN_YOUNG_THRESHOLD and gc.get_freeze_count() >= frozen > 0
+        second.__exit__(None, None, None)
+        assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0
+    finally:
+        gc.set_threshold(*thresholds)
+        if earlier:
+            gc.freeze()
+
+
 def _check_the_freeze_lasts_one_run(triage: Triage) -> None:
     import gc
 
@@ -226,8 +254,12 @@ def _check_the_freeze_lasts_one_run(triage: Triage) -> None:
     data = _csv(rows)
     seen: list[int] = []
 
+    young_thresholds: list[int] = []
+    thresholds = gc.get_threshold()
+
     def progress(done: int) -> None:
         seen.append(gc.get_freeze_count())
+        young_thresholds.append(gc.get_threshold()[0])
 
     _, rows_read = read_rows(io.BytesIO(data), name="f.csv")
     out = io.StringIO()
@@ -242,6 +274,8 @@ def _check_the_freeze_lasts_one_run(triage: Triage) -> None:
     )
     assert gc.get_freeze_count() == 0  # put back: collected as usual after the run
     assert seen and all(count > 0 for count in seen)  # left out while the batches ran
+    assert young_thresholds and set(young_thresholds) == {RUN_YOUNG_THRESHOLD}  # fewer young collections meanwhile
+    assert gc.get_threshold() == thresholds  # and the process's own setting afterwards
     # The same decisions when the caller froze objects itself, which the run leaves frozen.
     again = io.StringIO()
     _, rows_read = read_rows(io.BytesIO(data), name="f.csv")

@@ -7,6 +7,7 @@ duplicate check (`sevtriage.intake.SeenIds`). Every row ends up either as a deci
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -164,23 +165,49 @@ def run(
         return _run(triage, items, writer, rejects, batch_size=batch_size, sinks=sinks, progress=progress)
 
 
+# The young generation's collection threshold while a run lasts (CPython's default is 700). A batch keeps about ten
+# containers per request alive until it is written, so at 700 the collector ran several times a batch and cost about
+# 3% of the CPU time (benchmarks/README.md); the requests' objects hold no cycles, and what is freed is freed by its
+# reference count whatever this threshold is.
+RUN_YOUNG_THRESHOLD = 50_000
+
+_runs_lock = threading.Lock()
+_runs_inside = 0  # runs of this process inside `long_lived_left_out_of_collections` now
+_runs_undo: tuple[tuple[int, int, int], bool] | None = None  # the thresholds to put back, and whether to unfreeze
+
+
 @contextmanager
 def long_lived_left_out_of_collections() -> Iterator[None]:
     """While inside, the objects alive on entry (the loaded rules, model and caches: about 100,000 of them) are
-    left out of the cyclic garbage collector's passes (`gc.freeze`), and put back on exit (`gc.unfreeze`).
+    left out of the cyclic garbage collector's passes (`gc.freeze`), and young objects are collected less often
+    (`RUN_YOUNG_THRESHOLD`); both are put back on exit.
 
     A batch allocates many small containers, which triggers collections; each full one walked the loaded
-    classifier too, about a tenth of a batch's CPU time (benchmarks/README.md). Nothing is collected earlier or
-    later than it would be apart from that; when the caller froze objects itself, this leaves them alone.
+    classifier too, about a tenth of a batch's CPU time (benchmarks/README.md). When the caller froze objects
+    itself, they stay frozen. Both settings belong to the process, so runs that overlap (in threads) change them
+    when the first starts and put them back when the last ends.
     """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
+    global _runs_inside, _runs_undo
+    with _runs_lock:
+        if _runs_inside == 0:
+            thresholds = gc.get_threshold()
+            unfreeze = not gc.get_freeze_count()
+            gc.set_threshold(max(thresholds[0], RUN_YOUNG_THRESHOLD), thresholds[1], thresholds[2])
+            if unfreeze:
+                gc.freeze()
+            _runs_undo = (thresholds, unfreeze)
+        _runs_inside += 1
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _runs_lock:
+            _runs_inside -= 1
+            if _runs_inside == 0 and _runs_undo is not None:
+                thresholds, unfreeze = _runs_undo
+                _runs_undo = None
+                gc.set_threshold(*thresholds)
+                if unfreeze:
+                    gc.unfreeze()
 
 
 def _run(
@@ -244,8 +271,11 @@ def _start_worker(load: Callable[[], Classifier]) -> None:
     global _worker_classifier
     if _worker_classifier is None:
         _worker_classifier = load()
-    # A worker lives for one run: its classifier (loaded or inherited) stays out of the collector's passes.
+    # A worker lives for one run: its classifier (loaded or inherited) stays out of the collector's passes, and it
+    # collects young objects as seldom as a run in one process does.
     gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], RUN_YOUNG_THRESHOLD), threshold[1], threshold[2])
 
 
 @dataclass(frozen=True, slots=True)
