@@ -251,6 +251,56 @@ def test_the_jsonl_record_is_the_encoders_text_byte_for_byte(
         assert decision_json(case) == _ENCODE(case.to_dict())
 
 
+# Numbers near a rounding boundary of 4 places, where float formatting and `round` could part ways, and the edges
+# of the range where the record's numbers (probabilities, confidences, shares) are written without an exponent.
+_ROUNDING_EDGES = [
+    0.0,
+    -0.0,
+    1.0,
+    0.5,
+    0.00005,
+    0.00015,
+    0.99995,
+    0.999949999,
+    0.12345,
+    0.12355,
+    1.00005,
+    2.5e-5,
+    4.9999e-5,
+    5.0000001e-5,
+    -0.00001,
+    -0.00005,
+    -1.23456,
+    1e-300,
+    5e-324,
+    123456.78905,
+    999_999_999.99995,
+    1e9,
+    -1e9,
+    1e15,
+    1e16,
+    1.5e16,
+    1e300,
+    -1e300,
+    0.1 + 0.2,
+    2 / 3,
+    1 / 3,
+]
+
+
+@pytest.mark.parametrize("value", _ROUNDING_EDGES)
+def test_a_number_is_written_as_the_encoder_writes_it_rounded_to_4_places(value: float) -> None:
+    decision = replace(_decision("R-1", model=False), confidence=value)
+    assert decision_json(decision) == _ENCODE(decision.to_dict())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(value=st.one_of(st.floats(0.0, 1.0), st.floats(-2e9, 2e9), st.floats(allow_nan=True, allow_infinity=True)))
+def test_any_number_is_written_as_the_encoder_writes_it_rounded_to_4_places(value: float) -> None:
+    decision = replace(_decision("R-1", model=False), confidence=value)
+    assert decision_json(decision) == _ENCODE(decision.to_dict())
+
+
 def test_the_jsonl_record_is_the_encoders_text_for_real_decisions() -> None:
     from sevtriage.model.corpus import read_labelled
     from sevtriage.triage import Triage
