@@ -276,6 +276,9 @@ def test_seen_ids_survive_many_flushes() -> None:
     assert seen.first_line("id-9999") == 10_001
     assert seen.first_line("id-5000") == 5002
     assert seen.first_line("nope") is None
+    # Every id, whether still pending or in a flushed run, and none that was never added.
+    assert all(seen.first_line(f"id-{n}") == n + 2 for n in range(10_000))
+    assert not any(seen.first_line(f"other-{n}") is not None for n in range(10_000))
 
 
 _text = st.text(

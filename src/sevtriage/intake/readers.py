@@ -484,8 +484,12 @@ def ticket_from_fields(fields: Mapping[str, Any], rules: IntakeRules) -> Ticket:
     return Ticket(id=ticket_id, subject=subject, body=body, received_at=received, plan=plan, extra=extra)
 
 
+_ADDED_BITS = 1 << 23
+
+
 class SeenIds:
-    """Ids already accepted, kept as 64-bit hashes in sorted numpy runs: 16 bytes per id, no Python objects.
+    """Ids already accepted, kept as 64-bit hashes in sorted numpy runs: 16 bytes per id (and a 1 MiB filter), no
+    Python objects.
 
     A million ids cost 16 MB instead of ~100 MB for a set of strings. Two different ids share a hash with
     probability about n^2 / 2^65 (3e-8 for a million); such a pair would be reported as a duplicate.
@@ -494,6 +498,9 @@ class SeenIds:
     def __init__(self) -> None:
         self._runs: list[tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]] = []
         self._pending: dict[int, int] = {}
+        # One bit per hash value modulo its size, set for every id added: an id whose bit is clear is new without
+        # searching the runs (nearly every id of a batch file; 1 MiB, clear for nine in ten of a million ids).
+        self._added = bytearray(_ADDED_BITS // 8)
 
     def __len__(self) -> int:
         return sum(len(keys) for keys, _ in self._runs) + len(self._pending)
@@ -503,14 +510,22 @@ class SeenIds:
         key = hash(ticket_id)
         if key in self._pending:
             return self._pending[key]
+        bit = key & (_ADDED_BITS - 1)
+        if not self._added[bit >> 3] & (1 << (bit & 7)):
+            return None
         for keys, lines in self._runs:
-            at = int(np.searchsorted(keys, key))
-            if at < len(keys) and keys[at] == key:
+            # The array's own method and a Python int: numpy's function wrapper and scalar comparison cost more
+            # than the search (a batch looks up every id).
+            at = keys.searchsorted(key)
+            if at < len(keys) and keys[at].item() == key:
                 return int(lines[at])
         return None
 
     def add(self, ticket_id: str, line: int) -> None:
-        self._pending[hash(ticket_id)] = line
+        key = hash(ticket_id)
+        self._pending[key] = line
+        bit = key & (_ADDED_BITS - 1)
+        self._added[bit >> 3] |= 1 << (bit & 7)
         if len(self._pending) >= 4096:
             self._flush()
 
