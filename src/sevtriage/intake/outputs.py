@@ -190,22 +190,19 @@ def _json_round4(value: float) -> str:
     """`round(value, 4)` as the encoder writes it.
 
     For a float below 1e9 in size (every probability, confidence and share) that is its 4-place fixed-point text
-    without the trailing zeros, made in one conversion instead of two: `round` and `%.4f` round the same exact
+    without the trailing zeros, made in one conversion instead of two: `round` and `.4f` round the same exact
     binary value to 4 places alike, and a decimal of at most 13 digits is the shortest text that reads back as its
     float, which is what `repr` writes (no other text of 4 places or fewer is as close there). Both are
     checked against the encoder in `tests/intake/test_outputs.py`.
     """
     if type(value) is float and -1e9 < value < 1e9:
-        text = _FOUR_PLACES % value
+        text = f"{value:.4f}"
         text = text.rstrip("0")
         return text + "0" if text[-1] == "." else text
     rounded = round(value, 4)
     if type(rounded) is float and rounded - rounded == 0.0:
         return float.__repr__(rounded)
     return _json_float(rounded)
-
-
-_FOUR_PLACES = "%.4f"
 
 
 def _json_strings(values: Sequence[str]) -> str:

@@ -176,6 +176,13 @@ _runs_inside = 0  # runs of this process inside `long_lived_left_out_of_collecti
 _runs_undo: tuple[tuple[int, int, int], bool] | None = None  # the thresholds to put back, and whether to unfreeze
 
 
+def _collect_young_seldom() -> tuple[int, int, int]:
+    """Raise the young generation's threshold to `RUN_YOUNG_THRESHOLD` (never lower it); the thresholds before."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], RUN_YOUNG_THRESHOLD), before[1], before[2])
+    return before
+
+
 @contextmanager
 def long_lived_left_out_of_collections() -> Iterator[None]:
     """While inside, the objects alive on entry (the loaded rules, model and caches: about 100,000 of them) are
@@ -190,9 +197,8 @@ def long_lived_left_out_of_collections() -> Iterator[None]:
     global _runs_inside, _runs_undo
     with _runs_lock:
         if _runs_inside == 0:
-            thresholds = gc.get_threshold()
+            thresholds = _collect_young_seldom()
             unfreeze = not gc.get_freeze_count()
-            gc.set_threshold(max(thresholds[0], RUN_YOUNG_THRESHOLD), thresholds[1], thresholds[2])
             if unfreeze:
                 gc.freeze()
             _runs_undo = (thresholds, unfreeze)
@@ -274,8 +280,7 @@ def _start_worker(load: Callable[[], Classifier]) -> None:
     # A worker lives for one run: its classifier (loaded or inherited) stays out of the collector's passes, and it
     # collects young objects as seldom as a run in one process does.
     gc.freeze()
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], RUN_YOUNG_THRESHOLD), threshold[1], threshold[2])
+    _collect_young_seldom()
 
 
 @dataclass(frozen=True, slots=True)
