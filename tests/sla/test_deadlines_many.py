@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -68,6 +70,25 @@ def test_the_same_as_the_scalar_path(requests: list[tuple[int, str | None, datet
     _check(severities, plans, received, POLICY.deadlines_many(severities, plans, as_numpy))
 
 
+@pytest.mark.parametrize(
+    "as_column",
+    [
+        pytest.param(list, id="lists"),
+        pytest.param(lambda values: np.asarray(values, dtype=object), id="object-arrays"),
+        pytest.param(np.asarray, id="numpy-arrays"),  # int64 severities, fixed-width string plans
+        pytest.param(lambda values: pd.Series(values, index=range(100, 100 + len(values))), id="series"),
+    ],
+)
+def test_severity_and_plan_columns_of_any_kind(as_column: Callable[[list[Any]], Any]) -> None:
+    received = [datetime(2026, 12, 23, 15, 10, tzinfo=UTC) + timedelta(minutes=71 * k) for k in range(60)]
+    severities = [1 + k * 7 % 4 for k in range(60)]
+    plans: list[str | None] = ["premier" if k % 3 else "standard" for k in range(60)]
+    frame = POLICY.deadlines_many(as_column(severities), as_column(plans), received)
+    _check(severities, plans, received, frame)
+    # The same texts, numbered the same way, whatever the columns were.
+    assert frame.equals(POLICY.deadlines_many(severities, plans, received))
+
+
 def test_one_severity_and_plan_for_all_and_the_golden_arrivals() -> None:
     received = [datetime(2026, 10, 25, 1, 30, tzinfo=UTC) + timedelta(minutes=37 * k) for k in range(500)]
     for severity in (1, 2, 3, 4):
@@ -87,3 +108,5 @@ def test_bad_input_says_what_is_wrong() -> None:
         POLICY.deadlines_many(1, ["gold"], [datetime(2026, 11, 27, 16, 30, tzinfo=UTC)])
     with pytest.raises(InputError, match="one value or one per arrival"):
         POLICY.deadlines_many([1, 2], "premier", [datetime(2026, 11, 27, 16, 30, tzinfo=UTC)])
+    with pytest.raises(InputError, match=r"one per arrival \(1\); got an array of shape \(1, 1\)"):
+        POLICY.deadlines_many(np.asarray([[1]]), "premier", [datetime(2026, 11, 27, 16, 30, tzinfo=UTC)])
